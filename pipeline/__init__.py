@@ -1,0 +1,31 @@
+"""ipsec-drops: which flows Windows IPSec filters and the Windows firewall drop, and why.
+
+Library first: everything the command line does is a function here.
+
+    >>> from pipeline import ingest, load_config, Warehouse
+    >>> report = ingest(["exports/"], Warehouse("warehouse"), load_config("ipsec-drops.toml"))
+    >>> report.total("drops_stored")
+
+Data flow: ``readers`` -> ``extract`` -> ``warehouse`` (this version); policy,
+correlation, suggestions and reports build on the ``drops`` dataset.
+"""
+
+__version__ = "0.1.0"
+
+from .config import Config, ConfigError, HostConfig, load_config, parse_config  # noqa: E402
+from .ingest import IngestReport, ingest  # noqa: E402
+from .schema import DROPS_SCHEMA  # noqa: E402
+from .warehouse import Warehouse, WarehouseLocked  # noqa: E402
+
+__all__ = [
+    "DROPS_SCHEMA",
+    "Config",
+    "ConfigError",
+    "HostConfig",
+    "IngestReport",
+    "Warehouse",
+    "WarehouseLocked",
+    "ingest",
+    "load_config",
+    "parse_config",
+]

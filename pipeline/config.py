@@ -1,0 +1,177 @@
+"""``ipsec-drops.toml``: what the logs themselves do not say about a site.
+
+Exports do not carry their time zone, a pfirewall.log does not name its host,
+and netsh policies speak of ``me`` and ``DNS``.  The config file supplies those
+facts, per host.  Layout (host names match case-insensitively)::
+
+    [hosts.WEB01]
+    timezone = "Europe/Berlin"             # zone of Log Parser / pfirewall local times
+    addresses = ["198.51.100.10", "10.1.0.10"]
+    dns = ["10.1.0.2"]                      # also wins, dhcp, gateway: lists of addresses
+    policy = "policies/web1.cmd"           # netsh script, relative to this file
+    inbox = ["exports/web01/*"]            # where this host's exports land (globs, relative)
+    [names]                                # DNS names used in policy scripts
+    "wsus.example.net" = ["10.1.0.30"]
+
+Errors are raised as :class:`ConfigError` with the file and the key at fault.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEFAULT_CONFIG_NAME = "ipsec-drops.toml"
+SERVER_KEYS = ("dns", "wins", "dhcp", "gateway")
+HOST_KEYS = {"timezone", "addresses", "policy", "inbox", *SERVER_KEYS}
+
+
+class ConfigError(ValueError):
+    """The config file is missing, unreadable or says something impossible."""
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    """One host's facts: its zone, addresses, servers, policy script and inbox globs."""
+
+    name: str
+    timezone: str | None = None
+    addresses: tuple[str, ...] = ()
+    dns: tuple[str, ...] = ()
+    wins: tuple[str, ...] = ()
+    dhcp: tuple[str, ...] = ()
+    gateway: tuple[str, ...] = ()
+    policy: Path | None = None
+    inbox: tuple[str, ...] = ()
+
+    @property
+    def zone(self) -> ZoneInfo | None:
+        return ZoneInfo(self.timezone) if self.timezone else None
+
+
+@dataclass
+class Config:
+    """The whole file: hosts by name plus the ``[names]`` table."""
+
+    path: Path | None = None
+    hosts: dict[str, HostConfig] = field(default_factory=dict)
+    names: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent if self.path else Path.cwd()
+
+    def host(self, name: str | None) -> HostConfig | None:
+        """The host named ``name`` (case-insensitive; an FQDN matches its first label)."""
+        if not name:
+            return None
+        wanted = name.strip().lower()
+        for key, host in self.hosts.items():
+            if key.lower() == wanted:
+                return host
+        short = wanted.split(".", 1)[0]
+        for key, host in self.hosts.items():
+            if key.lower() == short:
+                return host
+        return None
+
+    def host_for_file(self, path: Path) -> HostConfig | None:
+        """The host whose ``inbox`` globs match ``path`` (relative to the config file)."""
+        resolved = os.path.normcase(str(Path(path).resolve()))
+        for host in self.hosts.values():
+            for pattern in host.inbox:
+                full = os.path.normcase(str((self.base_dir / pattern).resolve()))
+                if fnmatch.fnmatch(resolved, full) or fnmatch.fnmatch(resolved, os.path.join(full, "*")):
+                    return host
+        return None
+
+
+def _address_list(path: Path, where: str, value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise ConfigError(f"{path}: {where} must be a list of addresses")
+    out = []
+    for item in value:
+        try:
+            out.append(str(ipaddress.ip_address(str(item).strip())))
+        except ValueError as exc:
+            raise ConfigError(f"{path}: {where}: {item!r} is not an IP address") from exc
+    return tuple(out)
+
+
+def _string_list(path: Path, where: str, value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{path}: {where} must be a list of strings")
+    return tuple(value)
+
+
+def parse_config(text: str, path: Path | None = None) -> Config:
+    """Parse the TOML text of a config file (``path`` only names it in errors and anchors relative paths)."""
+    label = path or Path("<config>")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{label}: not valid TOML: {exc}") from exc
+    config = Config(path=Path(path).resolve() if path else None)
+    hosts = data.get("hosts", {})
+    if not isinstance(hosts, dict):
+        raise ConfigError(f"{label}: [hosts] must be a table of host tables")
+    for name, entry in hosts.items():
+        where = f"[hosts.{name}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{label}: {where} must be a table")
+        unknown = set(entry) - HOST_KEYS
+        if unknown:
+            raise ConfigError(
+                f"{label}: {where}: unknown key(s) {', '.join(sorted(unknown))}; "
+                f"known keys are {', '.join(sorted(HOST_KEYS))}"
+            )
+        tz = entry.get("timezone")
+        if tz is not None:
+            try:
+                ZoneInfo(str(tz))
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise ConfigError(
+                    f"{label}: {where} timezone {tz!r} is not an IANA zone name (e.g. 'Europe/Berlin')"
+                ) from exc
+        policy = entry.get("policy")
+        config_host = HostConfig(
+            name=str(name),
+            timezone=str(tz) if tz is not None else None,
+            addresses=_address_list(label, f"{where} addresses", entry.get("addresses", [])),
+            policy=(config.base_dir / policy) if policy else None,
+            inbox=_string_list(label, f"{where} inbox", entry.get("inbox", [])),
+            **{k: _address_list(label, f"{where} {k}", entry.get(k, [])) for k in SERVER_KEYS},
+        )
+        if config.host(str(name)) is not None:
+            raise ConfigError(f"{label}: host {name!r} is defined twice (host names are case-insensitive)")
+        config.hosts[str(name)] = config_host
+    names = data.get("names", {})
+    if not isinstance(names, dict):
+        raise ConfigError(f"{label}: [names] must be a table of name = [addresses]")
+    for dns_name, addrs in names.items():
+        config.names[dns_name.lower()] = _address_list(label, f"[names] {dns_name!r}", addrs)
+    return config
+
+
+def load_config(path: str | os.PathLike[str] | None, *, required: bool = False) -> Config:
+    """Load the config at ``path`` (default ``./ipsec-drops.toml``); an absent default file is an empty config."""
+    explicit = path is not None
+    p = Path(path) if explicit else Path(DEFAULT_CONFIG_NAME)
+    if not p.exists():
+        if explicit or required:
+            raise ConfigError(f"{p}: config file not found")
+        return Config()
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read config file: {exc}") from exc
+    return parse_config(text, p)

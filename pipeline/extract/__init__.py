@@ -1,0 +1,114 @@
+"""Extractors: raw rows of a reader -> normalised drop rows (``schema.DROPS_SCHEMA``).
+
+Each extractor returns an :class:`Extracted`: the drops, and for each drop the
+text of its identity (``event_key``), from which the warehouse derives its
+de-duplication key.  Rows that cannot be drops are counted, rows that should be
+drops but are damaged are logged as malformed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..config import Config
+from ..localtime import FoldState
+from ..schema import DROPS_SCHEMA
+
+
+@dataclass
+class Extracted:
+    drops: pa.Table  # DROPS_SCHEMA
+    event_keys: pa.Array  # string identity of each drop, same order
+    other_events: int = 0  # rows read that are not drops
+
+    @classmethod
+    def empty(cls, other: int = 0) -> Extracted:
+        return cls(DROPS_SCHEMA.empty_table(), pa.array([], pa.string()), other)
+
+
+@dataclass
+class SourceContext:
+    """Facts about the file being extracted that the rows themselves do not carry."""
+
+    source_format: str
+    source_file: str
+    config: Config
+    default_host: str | None = None  # --host, or the config host whose inbox matches the file
+    source_tz: str | None = None  # --source-tz: overrides the config's zones
+    fold_states: dict[str, FoldState] = field(default_factory=dict)
+    occurrences: OccurrenceCounter = field(default_factory=lambda: OccurrenceCounter())
+
+    def canonical_host(self, name: str) -> str:
+        host = self.config.host(name)
+        return host.name if host else name
+
+    def zone(self, host: str) -> ZoneInfo | None:
+        if self.source_tz:
+            return ZoneInfo(self.source_tz)
+        cfg = self.config.host(host)
+        return cfg.zone if cfg else None
+
+    def host_addresses(self, host: str) -> tuple[str, ...]:
+        cfg = self.config.host(host)
+        return cfg.addresses if cfg else ()
+
+    def fold_state(self, host: str) -> FoldState:
+        return self.fold_states.setdefault(host, FoldState())
+
+
+class OccurrenceCounter:
+    """Numbers identical events within a file: the n-th copy of the same line gets n.
+
+    Two identical pfirewall lines (same second, same addresses and ports) are two
+    packets, so the identity of a line is (host, text, occurrence).  Identical
+    lines share their timestamp, so across batches only the keys of the latest
+    second need remembering (logs are written in time order).
+    """
+
+    def __init__(self, latest_time: int | None = None, counts: dict[str, int] | None = None) -> None:
+        self.latest_time = latest_time
+        self.counts: dict[str, int] = dict(counts or {})
+
+    def number(self, keys: pa.Array, times: np.ndarray) -> np.ndarray:
+        n = len(keys)
+        occurrence = np.ones(n, dtype=np.int64)
+        if n == 0:
+            return occurrence
+        dup = pd.Series(keys.to_pandas(types_mapper=pd.ArrowDtype)).duplicated(keep=False).to_numpy()
+        if self.counts:
+            carried = pc.is_in(keys, value_set=pa.array(list(self.counts), pa.string()))
+            dup |= carried.to_numpy(zero_copy_only=False)
+        if dup.any():
+            seen = dict(self.counts)
+            values = keys.to_pylist()
+            for i in np.flatnonzero(dup).tolist():
+                k = values[i]
+                seen[k] = seen.get(k, 0) + 1
+                occurrence[i] = seen[k]
+            merged = seen
+        else:
+            merged = self.counts
+        latest = int(times.max())
+        if self.latest_time is None or latest > self.latest_time:
+            at_latest = np.flatnonzero(times == latest)
+            values = keys.take(pa.array(at_latest)).to_pylist()
+            self.counts = {k: merged.get(k, 1) for k in values}
+            self.latest_time = latest
+        elif latest == self.latest_time:
+            self.counts = {**self.counts, **{k: merged.get(k, 1) for k in
+                                             keys.filter(pa.array(times == latest)).to_pylist()}}
+        return occurrence
+
+    def to_json(self) -> dict:
+        return {"latest_time": self.latest_time, "counts": self.counts}
+
+    @classmethod
+    def from_json(cls, data: dict | None) -> OccurrenceCounter:
+        data = data or {}
+        return cls(data.get("latest_time"), data.get("counts"))

@@ -1,0 +1,347 @@
+"""Ingest: exports in, de-duplicated drops out, safe to run every night.
+
+For each file: recognise it by content (skip it if unchanged, continue it if it
+grew), pick its reader, stream batches through the extractor into the run
+writer, and record what happened.  The run is published atomically at the end
+(see :mod:`pipeline.warehouse.store`).  Nothing here raises on bad input: every
+problem is an :class:`~pipeline.issues.Issue` in the report.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import duckdb
+
+from .config import Config
+from .extract import Extracted, OccurrenceCounter, SourceContext
+from .extract.firewall import extract_firewall
+from .extract.ipsec_driver import extract_ipsec_driver
+from .issues import Issue, IssueLog
+from .localtime import FoldState
+from .readers import detect_format
+from .readers.logparser_csv import CSVState, read_csv_export
+from .readers.logparser_w3c import W3CState, read_w3c
+from .readers.pfirewall import FirewallState, read_pfirewall
+from .readers.textfile import sniff_layout
+from .warehouse import FileEntry, Manifest, RunWriter, Warehouse, hash_file, hash_identities
+
+#: Extensions never taken for exports when a folder is walked (configs, policies, docs).
+NOT_EXPORTS = {".toml", ".md", ".json", ".py", ".cmd", ".bat", ".ps1", ".txt", ".parquet", ".ipynb", ".csv~"}
+
+EXIT_OK = 0
+EXIT_SKIPPED = 1  # the run finished, but some input was skipped or refused
+EXIT_USAGE = 2  # bad command line or config
+EXIT_LOCKED = 3  # another ingest holds the warehouse
+
+
+@dataclass
+class FileResult:
+    """What happened to one input file."""
+
+    path: str
+    format: str | None
+    host: str | None = None
+    status: str = "ingested"  # ingested | resumed | unchanged | refused | ignored | failed
+    rows_read: int = 0
+    drops_found: int = 0
+    drops_stored: int = 0
+    duplicates: int = 0
+    issues: IssueLog | None = None
+    note: str = ""
+
+    @property
+    def skipped(self) -> int:
+        return self.issues.skipped if self.issues else 0
+
+
+@dataclass
+class IngestReport:
+    run_id: str
+    files: list[FileResult] = field(default_factory=list)
+    recovered: str | None = None
+    skipped_csv: str | None = None
+
+    def total(self, attr: str) -> int:
+        return sum(getattr(f, attr) for f in self.files)
+
+    @property
+    def issues(self) -> list[Issue]:
+        return [i for f in self.files if f.issues for i in f.issues.details]
+
+    @property
+    def refused_files(self) -> list[FileResult]:
+        return [f for f in self.files if f.status in ("refused", "failed")]
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_SKIPPED if self.total("skipped") or self.refused_files else EXIT_OK
+
+
+ProgressHook = Callable[[str, int, int], None]  # (file, bytes done in file, file size)
+
+
+def expand_inputs(paths: Iterable[str | os.PathLike[str]], exclude: Iterable[Path] = ()) -> list[tuple[Path, bool]]:
+    """Files to ingest, each with whether it was named explicitly (folders are walked, sorted)."""
+    excluded = [p.resolve() for p in exclude]
+    out: list[tuple[Path, bool]] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            for child in sorted(p.rglob("*")):
+                if not child.is_file() or any(part.startswith(".") for part in child.relative_to(p).parts):
+                    continue
+                resolved = child.resolve()
+                if any(resolved == e or e in resolved.parents for e in excluded):
+                    continue
+                if child.suffix.lower() in NOT_EXPORTS:
+                    continue
+                out.append((child, False))
+        else:
+            out.append((p, True))
+    return out
+
+
+def ingest(
+    paths: Iterable[str | os.PathLike[str]],
+    warehouse: Warehouse | str | os.PathLike[str],
+    config: Config | None = None,
+    *,
+    host: str | None = None,
+    source_tz: str | None = None,
+    progress: ProgressHook | None = None,
+) -> IngestReport:
+    """Ingest files and folders into the warehouse; returns the report (raises only if the lock is held)."""
+    wh = warehouse if isinstance(warehouse, Warehouse) else Warehouse(warehouse)
+    config = config or Config()
+    if source_tz:
+        try:
+            ZoneInfo(source_tz)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"--source-tz {source_tz!r} is not an IANA zone name (e.g. 'Europe/Berlin')") from exc
+    inputs = expand_inputs(paths, exclude=[wh.root])
+    lock = wh.lock()
+    try:
+        recovered = wh.recover()
+        writer = wh.writer()
+        report = IngestReport(writer.run_id, recovered=recovered)
+        manifest = wh.manifest()
+        con = duckdb.connect()
+        try:
+            for path, explicit in inputs:
+                result = _ingest_file(path, explicit, wh, writer, manifest, config, con, host, source_tz, progress)
+                report.files.append(result)
+        except BaseException:
+            writer.abandon()
+            raise
+        finally:
+            con.close()
+        skipped_csv = _write_skipped(report, wh, writer.run_id)
+        if skipped_csv:
+            report.skipped_csv = str(wh.runs_dir / skipped_csv.name)
+        manifest.runs.append(
+            {
+                "run": writer.run_id,
+                "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+                "files": len(report.files),
+                "rows_read": report.total("rows_read"),
+                "drops_stored": report.total("drops_stored"),
+                "duplicates": report.total("duplicates"),
+                "skipped": report.total("skipped"),
+                "refused_files": len(report.refused_files),
+            }
+        )
+        writer.publish(manifest, skipped_csv)
+        return report
+    finally:
+        lock.release()
+
+
+def _write_skipped(report: IngestReport, wh: Warehouse, run_id: str) -> Path | None:
+    issues = report.issues
+    if not issues:
+        return None
+    wh.staging_dir.mkdir(parents=True, exist_ok=True)
+    path = wh.staging_dir / f"{run_id}-skipped.csv"
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        out = csv.writer(fh)
+        out.writerow(["file", "location", "kind", "reason", "rows", "text"])
+        for issue in issues:
+            out.writerow([issue.file, issue.location, issue.kind, issue.reason, issue.count,
+                          _csv_safe(issue.text)])
+    return path
+
+
+def _csv_safe(text: str) -> str:
+    """Keep log text from becoming a spreadsheet formula when the CSV is opened in Excel."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def _ingest_file(
+    path: Path,
+    explicit: bool,
+    wh: Warehouse,
+    writer: RunWriter,
+    manifest: Manifest,
+    config: Config,
+    con: duckdb.DuckDBPyConnection,
+    host_opt: str | None,
+    source_tz: str | None,
+    progress: ProgressHook | None,
+) -> FileResult:
+    name = str(path)
+    issues = IssueLog(name)
+    result = FileResult(name, None, issues=issues)
+    try:
+        fmt = detect_format(path)
+    except OSError as exc:
+        issues.add("", "refused-file", f"cannot read: {exc}")
+        result.status = "refused"
+        return result
+    result.format = fmt
+    if fmt is None:
+        if explicit:
+            issues.add("", "refused-file", "not a recognised export (Log Parser W3C/CSV, pfirewall.log, EVTX)")
+            result.status = "refused"
+        else:
+            result.status = "ignored"
+            result.note = "not an export"
+        return result
+    if fmt == "evtx":
+        issues.add("", "refused-file", "EVTX files are not ingested by this version yet; export them with "
+                   "Log Parser (-o:W3C or -o:CSV) meanwhile")
+        result.status = "refused"
+        return result
+
+    layout = sniff_layout(path)
+    full_hash, prefixes = hash_file(path, manifest.resume_offsets(layout.size) | {layout.complete_end})
+    if manifest.unchanged(layout.size, full_hash):
+        result.status = "unchanged"
+        result.note = "already ingested"
+        if progress:
+            progress(name, layout.size, layout.size)
+        return result
+    earlier = manifest.grown_from(prefixes, fmt)
+
+    cfg_host = config.host(host_opt) if host_opt else config.host_for_file(path)
+    file_host = (cfg_host.name if cfg_host else host_opt) if host_opt or cfg_host else None
+    result.host = file_host
+    if fmt == "pfirewall":
+        if file_host is None:
+            issues.add("", "refused-file", "a pfirewall.log does not name its host: pass --host H or add the "
+                       "file's folder to a host's inbox in the config")
+            result.status = "refused"
+            return result
+        zone_known = source_tz or (cfg_host and cfg_host.timezone)
+        if not zone_known:
+            issues.add("", "refused-file", f"no time zone for host {file_host}: set [hosts.{file_host}] "
+                       "timezone in the config or pass --source-tz")
+            result.status = "refused"
+            return result
+
+    state = dict(earlier.state) if earlier else {}
+    ctx = SourceContext(
+        source_format=fmt,
+        source_file=name,
+        config=config,
+        default_host=file_host,
+        source_tz=source_tz,
+        fold_states={h: FoldState.from_json(s) for h, s in state.get("fold", {}).items()},
+        occurrences=OccurrenceCounter.from_json(state.get("occurrences")),
+    )
+    start = earlier.consumed if earlier else 0
+    first_line = state.get("next_line", 1) if earlier else 1
+    if earlier:
+        result.status = "resumed"
+        result.note = f"grown since {Path(earlier.path).name} was read: reading from line {first_line}"
+
+    reader_state, batches = _open_reader(fmt, path, issues, start, first_line, state)
+    last_record = earlier.last_record if earlier else None
+    try:
+        for raw, bytes_done, other in batches:
+            extracted = _extract(fmt, raw, ctx, issues)
+            result.rows_read += raw.num_rows + other
+            result.drops_found += extracted.drops.num_rows
+            if extracted.drops.num_rows:
+                hashes = hash_identities(con, extracted.event_keys)
+                stored, dups = writer.add(extracted.drops, hashes)
+                result.drops_stored += stored
+                result.duplicates += dups
+                rec = extracted.drops.column("source_record")
+                top = rec.combine_chunks().to_numpy(zero_copy_only=False).max() if len(rec) else None
+                if top is not None:
+                    last_record = max(int(top), last_record or 0)
+            if progress:
+                progress(name, bytes_done, layout.size)
+    except Exception as exc:  # noqa: BLE001 - a bug or I/O error in one file must not end the run
+        issues.add("", "read-error", f"stopped reading: {type(exc).__name__}: {exc}",
+                   traceback.format_exc(limit=3))
+        result.status = "failed"
+        return result  # no manifest entry: the next run reads the file again (keys prevent duplicates)
+
+    if layout.has_partial_tail:
+        issues.add("end of file", "held-back", "the last line has no line end (file still being written?): "
+                   "read now if complete, and read again when the file grows")
+    lines_done = reader_state.lines
+    next_line = lines_done if layout.has_partial_tail else lines_done + 1
+    new_state = {
+        "next_line": max(next_line, first_line),
+        "fields": getattr(reader_state, "fields", None),
+        "fold": {h: s.to_json() for h, s in ctx.fold_states.items()},
+        "occurrences": ctx.occurrences.to_json(),
+    }
+    manifest.record(
+        FileEntry(
+            path=str(path.resolve()),
+            size=layout.size,
+            sha256=full_hash,
+            consumed=layout.complete_end,
+            consumed_sha256=prefixes.get(layout.complete_end, ""),
+            format=fmt,
+            host=file_host,
+            state=new_state,
+            rows_read=result.rows_read,
+            drops_found=result.drops_found,
+            drops_stored=result.drops_stored,
+            duplicates=result.duplicates,
+            skipped=result.skipped,
+            last_record=last_record,
+            run=writer.run_id,
+            ingested_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+    )
+    return result
+
+
+def _open_reader(fmt: str, path: Path, issues: IssueLog, start: int, first_line: int, state: dict):
+    """The reader's state object and a generator of (raw table, bytes done, other rows)."""
+    fields = state.get("fields")
+    if fmt == "pfirewall":
+        fw_state = FirewallState(fields=fields)
+        return fw_state, _rows(read_pfirewall(path, issues, start=start, first_line=first_line, state=fw_state),
+                               "other_lines")
+    if fmt == "logparser-csv":
+        csv_state = CSVState(fields=fields)
+        return csv_state, _rows(read_csv_export(path, issues, start=start, first_line=first_line, state=csv_state),
+                                "other_events")
+    w3c_state = W3CState(fields=fields)
+    return w3c_state, _rows(read_w3c(path, issues, start=start, first_line=first_line, state=w3c_state),
+                            "other_events")
+
+
+def _rows(batches: Iterator, other_attr: str) -> Iterator:
+    for batch in batches:
+        yield batch.table, batch.bytes_done, getattr(batch, other_attr)
+
+
+def _extract(fmt: str, raw, ctx: SourceContext, issues: IssueLog) -> Extracted:
+    if fmt == "pfirewall":
+        return extract_firewall(raw, ctx, issues)
+    return extract_ipsec_driver(raw, ctx, issues)

@@ -1,0 +1,71 @@
+"""Errors are values: what was skipped, where, and why.
+
+Bad input is normal input for a log pipeline.  Readers and extractors never
+raise on a bad line; they record it here with the file and the line (or
+record, or chunk), and carry on.  The run summary and the exit code are built
+from these records.  Every skipped piece is counted; the first
+:data:`DETAIL_LIMIT` of each file are also kept with their text so the admin can
+see them, and all of them can be streamed to a CSV file.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+DETAIL_LIMIT = 1000
+
+#: Issue kinds that mean input was skipped (they make the exit code non-zero).
+SKIPPING_KINDS = frozenset({"malformed", "refused-rows", "refused-file", "read-error"})
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem: ``kind`` (malformed, refused-rows, refused-file, read-error, warning, held-back)."""
+
+    file: str
+    location: str  # "line 42", "record 1234", "chunk 3 record 99", or "" for the whole file
+    kind: str
+    reason: str
+    text: str = ""
+    count: int = 1  # rows this issue stands for (e.g. refused rows of one host)
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.location}" if self.location else self.file
+        tail = f": {self.text[:160]!r}" if self.text else ""
+        many = f" ({self.count} rows)" if self.count > 1 else ""
+        return f"{where}: {self.kind}: {self.reason}{many}{tail}"
+
+
+@dataclass
+class IssueLog:
+    """Issues of one file, with exact counts and a bounded list of details."""
+
+    file: str
+    details: list[Issue] = field(default_factory=list)
+    counts: Counter = field(default_factory=Counter)
+
+    def add(self, location: str, kind: str, reason: str, text: str = "", count: int = 1) -> None:
+        self.counts[kind] += count
+        if len(self.details) < DETAIL_LIMIT:
+            self.details.append(Issue(self.file, location, kind, reason, _clip(text), count))
+
+    def malformed(self, line: int, reason: str, text: str = "") -> None:
+        self.add(f"line {line}", "malformed", reason, text)
+
+    def warning(self, location: str, reason: str, text: str = "") -> None:
+        self.add(location, "warning", reason, text)
+
+    @property
+    def skipped(self) -> int:
+        """Rows or lines of this file that were not stored because something was wrong with them."""
+        return sum(n for kind, n in self.counts.items() if kind in SKIPPING_KINDS and kind != "refused-file")
+
+    @property
+    def refused(self) -> bool:
+        return self.counts["refused-file"] > 0
+
+
+def _clip(text: str, limit: int = 400) -> str:
+    text = text.rstrip("\r\n")
+    return text if len(text) <= limit else text[:limit] + "…"

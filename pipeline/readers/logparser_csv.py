@@ -1,0 +1,100 @@
+"""Log Parser ``-o:CSV`` output of the EVT input format.
+
+A header row names the fields (any subset, any order); values follow RFC 4180
+(commas and quotes inside double quotes, ``""`` for a quote).  An empty value or
+``-`` is NULL.  A header row repeated further down (runs appended to one file)
+is recognised and skipped.  Parsing is pyarrow's CSV reader, streaming.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..issues import IssueLog
+from .evt_fields import canonical_field
+from .logparser_w3c import EvtRows
+from .textfile import as_text, read_rows, sniff_layout
+
+
+@dataclass
+class CSVState:
+    """Resume state: the header of the file (absent from the part read later)."""
+
+    fields: list[str] | None = None
+    lines: int = 0
+
+
+def _header_fields(text: str) -> list[str]:
+    return [canonical_field(f) for f in next(csv.reader([text]))]
+
+
+def read_csv_export(
+    path: str | os.PathLike[str],
+    issues: IssueLog,
+    *,
+    start: int = 0,
+    first_line: int = 1,
+    state: CSVState | None = None,
+) -> Iterator[EvtRows]:
+    """Yield :class:`EvtRows` batches from a Log Parser CSV export, from byte ``start`` on."""
+    state = state if state is not None else CSVState()
+    layout = sniff_layout(path)
+    start = max(start, layout.bom_length)
+    if state.fields is None:
+        with open(path, "rb") as fh:
+            fh.seek(start)
+            header = fh.readline()
+        text = header.decode(layout.encoding, errors="replace").rstrip("\r\n")
+        if not text.strip():
+            issues.add("line 1", "refused-file", "no CSV header row")
+            return
+        state.fields = _header_fields(text)
+        start += len(header)
+        first_line += 1
+    fields = state.fields
+    internal = [f"c{i}" for i in range(len(fields))]
+
+    def repeated_header(line: int, text: str) -> bool:
+        if "EventID" in text and "TimeGenerated" in text:
+            issues.warning(f"line {line}", "header row with other fields than the first: rows after it "
+                           "that do not fit the first header are reported as malformed", text)
+            return True
+        return False
+
+    for batch in read_rows(
+        path,
+        layout,
+        start=start,
+        first_line=first_line,
+        column_names=internal,
+        delimiter=",",
+        quoted=True,
+        issues=issues,
+        skip_rejected=repeated_header,
+    ):
+        table = batch.table
+        numbers = batch.lines
+        state.lines = int(numbers[-1]) if len(numbers) else state.lines
+        columns = {}
+        for name, col in zip(fields, internal, strict=True):
+            value = as_text(table.column(col))
+            value = pc.if_else(pc.or_(pc.equal(value, ""), pc.equal(value, "-")),
+                               pa.scalar(None, pa.string()), value)
+            columns.setdefault(name, value)
+        columns["_line"] = pa.array(numbers, pa.int64())
+        out = pa.table(columns)
+        # A header row repeated mid-file (same fields): drop it.
+        probe = fields[0]
+        is_header = pc.fill_null(pc.equal(out.column(probe), probe), False)
+        blank = pc.and_(*(pc.is_null(out.column(f)) for f in fields[:2])) if len(fields) > 1 else \
+            pc.is_null(out.column(probe))
+        drop = pc.or_(is_header, blank)
+        if pc.any(drop).as_py():
+            out = out.filter(pc.invert(drop))
+        yield EvtRows(out, batch.bytes_done)

@@ -1,0 +1,135 @@
+"""Windows Firewall ``pfirewall.log`` (and the XP ICF log it grew from).
+
+The header's ``#Fields:`` names the columns (``path`` and ``pid`` are optional
+trailing fields on newer Windows); values are separated by single spaces with
+``-`` for none.  pyarrow's CSV reader splits the file with a space delimiter;
+lines with the wrong number of fields are reported with their line number.
+Only ``DROP`` lines become drops; every other action is counted.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..issues import IssueLog
+from .textfile import as_text, read_rows, sniff_layout
+
+#: The Windows Firewall fields, as XP SP2 writes them (log-formats.md §3).
+DEFAULT_FIELDS = (
+    "date time action protocol src-ip dst-ip src-port dst-port size tcpflags tcpsyn tcpack tcpwin "
+    "icmptype icmpcode info path"
+).split()
+
+#: The fields a drop row is built from.
+NEEDED = ("date", "time", "action", "protocol", "src-ip", "dst-ip", "src-port", "dst-port", "path", "pid",
+          "icmptype", "icmpcode")
+
+
+@dataclass
+class FirewallState:
+    fields: list[str] | None = None
+    lines: int = 0
+
+
+@dataclass
+class FirewallRows:
+    """A batch of DROP lines: string columns named after the fields, ``_line`` and the raw ``_text``."""
+
+    table: pa.Table
+    bytes_done: int
+    other_lines: int = 0
+
+
+def read_header(path: str | os.PathLike[str]) -> tuple[list[str] | None, int, int]:
+    """The ``#Fields:`` of the header, the byte offset of the first data line and its line number."""
+    layout = sniff_layout(path)
+    fields = None
+    offset = layout.bom_length
+    line_no = 1
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        while True:
+            raw = fh.readline()
+            if not raw:
+                break
+            text = raw.decode(layout.encoding, errors="replace").strip("\r\n\x00")
+            if not text.startswith("#"):
+                break
+            key, _, value = text[1:].partition(":")
+            if key.strip().lower() == "fields":
+                fields = value.split()
+            offset += len(raw)
+            line_no += 1
+    return fields, offset, line_no
+
+
+def read_pfirewall(
+    path: str | os.PathLike[str],
+    issues: IssueLog,
+    *,
+    start: int = 0,
+    first_line: int = 1,
+    state: FirewallState | None = None,
+) -> Iterator[FirewallRows]:
+    """Yield DROP lines of a pfirewall.log from byte ``start`` on."""
+    state = state if state is not None else FirewallState()
+    layout = sniff_layout(path)
+    if state.fields is None or start <= layout.bom_length:
+        fields, data_start, data_line = read_header(path)
+        if fields is None:
+            issues.warning("line 1", "no #Fields: header; assuming the Windows Firewall field list")
+            fields = list(DEFAULT_FIELDS)
+        state.fields = fields
+        if start < data_start:
+            start, first_line = data_start, data_line
+    fields = state.fields
+    names = [f"c{i}" for i in range(len(fields))]
+
+    def directive(line: int, text: str) -> bool:
+        if text.startswith("#"):
+            key, _, value = text[1:].partition(":")
+            if key.strip().lower() == "fields" and value.split() != fields:
+                issues.warning(f"line {line}", "a #Fields: directive with other fields mid-file; rows after it "
+                               "that do not fit the first one are reported as malformed", text)
+            return True
+        return not text.strip()
+
+    for batch in read_rows(
+        path,
+        layout,
+        start=start,
+        first_line=first_line,
+        column_names=names,
+        delimiter=" ",
+        quoted=False,
+        issues=issues,
+        skip_rejected=directive,
+    ):
+        table = batch.table
+        state.lines = int(batch.lines[-1]) if len(batch.lines) else state.lines
+        action = as_text(table.column(names[fields.index("action")])) if "action" in fields else None
+        if action is None:
+            issues.add("", "refused-file", "the #Fields: header has no 'action' field")
+            return
+        is_drop = pc.equal(pc.utf8_upper(action), "DROP")
+        n_drop = pc.sum(is_drop).as_py() or 0
+        other = len(action) - n_drop
+        if n_drop == 0:
+            yield FirewallRows(pa.table({"_line": pa.array([], pa.int64())}), batch.bytes_done, other)
+            continue
+        drops = table.filter(is_drop)
+        columns = {}
+        for name, col in zip(fields, names, strict=True):
+            if name in NEEDED and name not in columns:
+                value = as_text(drops.column(col))
+                columns[name] = pc.if_else(pc.equal(value, "-"), pa.scalar(None, pa.string()), value)
+        # The exact line text is the identity of a firewall event (there is no record number).
+        parts = [as_text(drops.column(c)) for c in names]
+        columns["_text"] = pc.binary_join_element_wise(*parts, " ")
+        columns["_line"] = pa.array(batch.lines[is_drop.to_numpy(zero_copy_only=False)], pa.int64())
+        yield FirewallRows(pa.table(columns), batch.bytes_done, other)

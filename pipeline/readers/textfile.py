@@ -1,0 +1,228 @@
+"""Streaming access to the text exports: encodings, resume offsets, line numbers.
+
+Every text reader needs the same few things done right, once:
+
+* start at a byte offset (a file that grew since the last run is read only past
+  what was consumed) and stop at the last complete line (a file still being
+  written has an unterminated last line, which is read again next time);
+* cope with the encodings Windows tools write: UTF-8 with or without BOM, the
+  ANSI code page (Windows-1252) and UTF-16 with BOM (``-oCodepage:-1``);
+* hand out Arrow batches built by pyarrow's multi-threaded CSV parser, with the
+  physical line number of every row, and report rows the parser rejects with
+  their line number and text instead of failing.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from ..issues import IssueLog
+
+#: Block size handed to pyarrow's CSV reader.
+BLOCK_SIZE = 8 << 20
+
+
+@dataclass(frozen=True)
+class TextLayout:
+    """What the first bytes of a file say about how to read it."""
+
+    encoding: str  # python codec name: "utf-8" or "utf-16-le" / "utf-16-be"
+    bom_length: int
+    size: int
+    #: byte offset just past the last line terminator: the complete part of the file
+    complete_end: int
+
+    @property
+    def has_partial_tail(self) -> bool:
+        return self.complete_end < self.size
+
+    @property
+    def newline(self) -> bytes:
+        return "\n".encode(self.encoding)
+
+
+def sniff_layout(path: str | os.PathLike[str]) -> TextLayout:
+    """Read the BOM and find the end of the last complete line without reading the whole file."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+        if head.startswith(codecs.BOM_UTF8):
+            encoding, bom = "utf-8", 3
+        elif head.startswith(codecs.BOM_UTF16_LE):
+            encoding, bom = "utf-16-le", 2
+        elif head.startswith(codecs.BOM_UTF16_BE):
+            encoding, bom = "utf-16-be", 2
+        elif len(head) >= 4 and head[1:2] == b"\x00" and head[3:4] == b"\x00":
+            encoding, bom = "utf-16-le", 0  # UTF-16 without BOM: ASCII text with NUL high bytes
+        else:
+            encoding, bom = "utf-8", 0
+        newline = "\n".encode(encoding)
+        end = size
+        step = 1 << 16
+        while end > bom:
+            start = max(bom, end - step)
+            fh.seek(start)
+            chunk = fh.read(end - start)
+            pos = chunk.rfind(newline)
+            while pos >= 0 and (start + pos - bom) % len(newline):
+                pos = chunk.rfind(newline, 0, pos)
+            if pos >= 0:
+                return TextLayout(encoding, bom, size, start + pos + len(newline))
+            end = start
+        return TextLayout(encoding, bom, size, bom)
+
+
+class _Window(io.RawIOBase):
+    """A read-only view of bytes [start, stop) of a file, re-encoded to UTF-8 if needed."""
+
+    def __init__(self, path: str | os.PathLike[str], start: int, stop: int, encoding: str) -> None:
+        self._fh = open(path, "rb")  # noqa: SIM115 - closed in close()
+        self._fh.seek(start)
+        self._left = stop - start
+        self._decoder = codecs.getincrementaldecoder(encoding)("replace") if encoding != "utf-8" else None
+        self._pending = b""
+        self.consumed = 0  # raw bytes of the file read so far (for progress)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        want = len(buffer)
+        if self._decoder is None:
+            data = self._fh.read(min(want, self._left)) if self._left > 0 else b""
+            self._left -= len(data)
+            self.consumed += len(data)
+        else:
+            while len(self._pending) < want and self._left > 0:
+                raw = self._fh.read(min(1 << 20, self._left))
+                self._left -= len(raw)
+                self.consumed += len(raw)
+                self._pending += self._decoder.decode(raw, final=self._left <= 0).encode("utf-8")
+            data, self._pending = self._pending[:want], self._pending[want:]
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._fh.close()
+        super().close()
+
+
+def as_text(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Binary column -> string column; invalid UTF-8 values are decoded as Windows-1252.
+
+    Log Parser writes the ANSI code page unless told otherwise, so a non-UTF-8
+    byte is most likely a Windows-1252 character, not damage.
+    """
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    try:
+        return column.cast(pa.string())
+    except pa.ArrowInvalid:
+        values = []
+        for raw in column.to_pylist():
+            if raw is None:
+                values.append(None)
+                continue
+            try:
+                values.append(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                values.append(raw.decode("cp1252", errors="replace"))
+        return pa.array(values, pa.string())
+
+
+@dataclass
+class LineBatch:
+    """One batch of parsed rows with their physical line numbers."""
+
+    table: pa.Table  # binary columns as named by the reader
+    lines: np.ndarray  # int64 line number of each row (1-based, in the whole file)
+    bytes_done: int  # bytes of the file consumed so far (for progress)
+
+
+def read_rows(
+    path: str | os.PathLike[str],
+    layout: TextLayout,
+    *,
+    start: int,
+    first_line: int,
+    column_names: list[str],
+    delimiter: str,
+    quoted: bool,
+    issues: IssueLog,
+    include_tail: bool = True,
+    skip_rejected: callable = None,  # type: ignore[valid-type]
+) -> Iterator[LineBatch]:
+    """Stream rows of ``path`` from byte ``start`` (which is line ``first_line``).
+
+    Rows with the wrong number of fields are handed to ``skip_rejected(line, text)``
+    when given (so a reader can recognise directives) and otherwise logged as
+    malformed.  Empty lines come out as rows of empty values and keep the line
+    numbering exact.
+    """
+    start = max(start, layout.bom_length)
+    stop = layout.size if include_tail else layout.complete_end
+    if stop <= start:
+        return
+    rejected: list[int] = []
+
+    def on_invalid(row: pacsv.InvalidRow) -> str:
+        line = first_line + (row.number - 1 if row.number is not None else 0)
+        rejected.append(line)
+        text = row.text
+        if skip_rejected is None or not skip_rejected(line, text):
+            issues.malformed(line, f"expected {row.expected_columns} fields, found {row.actual_columns}", text)
+        return "skip"
+
+    window = _Window(path, start, stop, layout.encoding)
+    reader = pacsv.open_csv(
+        io.BufferedReader(window, buffer_size=1 << 20),
+        read_options=pacsv.ReadOptions(
+            column_names=column_names, block_size=BLOCK_SIZE, use_threads=False, encoding="utf8"
+        ),
+        parse_options=pacsv.ParseOptions(
+            delimiter=delimiter,
+            quote_char='"' if quoted else False,
+            double_quote=quoted,
+            escape_char=False,
+            newlines_in_values=False,
+            ignore_empty_lines=False,
+            invalid_row_handler=on_invalid,
+        ),
+        convert_options=pacsv.ConvertOptions(
+            column_types={name: pa.binary() for name in column_names},
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+    valid_before = 0
+    try:
+        for batch in reader:
+            n = batch.num_rows
+            # Map the k-th accepted row to its physical line: rejected lines are holes.
+            rel = np.asarray(sorted(r - first_line for r in rejected), dtype=np.int64)
+            idx = np.arange(valid_before, valid_before + n, dtype=np.int64)
+            if len(rel):
+                holes_before = np.searchsorted(rel - np.arange(len(rel)), idx, side="right")
+                idx = idx + holes_before
+            valid_before += n
+            yield LineBatch(pa.Table.from_batches([batch]), idx + first_line, min(stop, start + window.consumed))
+    finally:
+        window.close()
+
+
+def file_head_lines(path: str | os.PathLike[str], max_lines: int = 64) -> list[str]:
+    """The first lines of a file, decoded leniently, for format sniffing and headers."""
+    layout = sniff_layout(path)
+    with open(path, "rb") as fh:
+        fh.seek(layout.bom_length)
+        raw = fh.read(64 * 1024)
+    text = raw.decode(layout.encoding, errors="replace")
+    return text.splitlines()[:max_lines]

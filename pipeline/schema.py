@@ -1,0 +1,101 @@
+"""The one normalised shape every drop takes, whatever file it came from.
+
+Everything downstream (correlation SQL, reports, notebooks) reads the ``drops``
+dataset through these names, so they are defined once, here, and documented in
+the README.  Vocabulary tables (protocol numbers, drop kinds of each event ID)
+live here too, so readers and extractors never spell them twice.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+#: Columns of the ``drops`` dataset, in order.  ``date`` (the partition) is not a
+#: column of the files: it is the Hive directory ``date=YYYY-MM-DD`` (UTC date of
+#: ``event_time``).
+DROPS_SCHEMA = pa.schema(
+    [
+        pa.field("event_time", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("host", pa.string(), nullable=False),
+        pa.field("source_format", pa.string(), nullable=False),
+        pa.field("source_file", pa.string(), nullable=False),
+        pa.field("source_record", pa.int64()),
+        pa.field("event_id", pa.int32()),
+        pa.field("drop_kind", pa.string(), nullable=False),
+        pa.field("direction", pa.string()),
+        pa.field("protocol", pa.int16()),
+        pa.field("src_ip", pa.string()),
+        pa.field("src_port", pa.int32()),
+        pa.field("dst_ip", pa.string()),
+        pa.field("dst_port", pa.int32()),
+        pa.field("local_ip", pa.string()),
+        pa.field("remote_ip", pa.string()),
+        pa.field("packets", pa.int64(), nullable=False),
+        pa.field("wfp_filter_id", pa.int64()),
+        pa.field("wfp_layer", pa.string()),
+        pa.field("process_id", pa.int64()),
+        pa.field("application", pa.string()),
+        pa.field("message", pa.string()),
+    ]
+)
+
+SOURCE_FORMATS = ("logparser-w3c", "logparser-csv", "pfirewall", "evtx")
+
+#: IPSec driver events (System log, source IPSec/IPSEC) that record dropped
+#: traffic, with the drop kind stored for each.  Templates: log-formats.md §1.2.
+IPSEC_DRIVER_DROP_KINDS: dict[int, str] = {
+    4283: "bad-spi",
+    4284: "clear-text-should-be-secured",
+    4285: "auth-failed",
+    4286: "invalid-syntax",
+    4287: "bad-protocol-id",
+    4288: "ipsec-failed-unknown",
+    4289: "negotiation-no-filter",
+    4290: "packet-dropped",
+    4291: "packet-dropped",
+    4292: "block-mode",
+}
+
+#: Events 4283-4288 carry "%2 packet(s) ... from %3": a count and a remote address.
+IPSEC_COUNT_EVENTS = frozenset(range(4283, 4289))
+#: Events 4290 (inbound) / 4291 (outbound) carry one packet's full 5-tuple.
+IPSEC_PACKET_EVENTS = {4290: "inbound", 4291: "outbound"}
+
+FIREWALL_DROP_KIND = "firewall-drop"
+
+#: IANA protocol numbers for the names that appear in Windows logs.
+PROTOCOL_NUMBERS: dict[str, int] = {
+    "HOPOPT": 0,
+    "ICMP": 1,
+    "IGMP": 2,
+    "GGP": 3,
+    "IPV4": 4,
+    "TCP": 6,
+    "EGP": 8,
+    "PUP": 12,
+    "UDP": 17,
+    "IDP": 22,
+    "IPV6": 41,
+    "RSVP": 46,
+    "GRE": 47,
+    "ESP": 50,
+    "AH": 51,
+    "ICMPV6": 58,
+    "IPV6-ICMP": 58,
+    "ND": 77,
+    "OSPF": 89,
+    "PIM": 103,
+    "L2TP": 115,
+    "SCTP": 132,
+    "RAW": 255,
+}
+
+#: The log an event lives in, used in the event identity (host, log, record).
+SYSTEM_LOG = "System"
+SECURITY_LOG = "Security"
+FIREWALL_LOG = "pfirewall"
+
+
+def empty_drops() -> pa.Table:
+    """An empty table with the drops schema (handy for tests and notebooks)."""
+    return DROPS_SCHEMA.empty_table()

@@ -1,0 +1,134 @@
+"""The manifest: which files were ingested, how far, and with what result.
+
+A file is known by its content (SHA-256 and size), not its name: the same export
+copied under another name is recognised, a file that grew is recognised by the
+hash of the part already consumed and read only past it, and a file rewritten in
+place is read again (the de-duplication keys keep that from storing anything
+twice).  The manifest is one JSON file, replaced atomically, written last in
+every run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+MANIFEST_VERSION = 1
+MAX_RUNS_KEPT = 200
+
+
+@dataclass
+class FileEntry:
+    """What one ingestion of one file did."""
+
+    path: str
+    size: int
+    sha256: str  # of the whole file as it was read
+    consumed: int  # bytes read to the end of the last complete line (or record)
+    consumed_sha256: str  # of those bytes: recognises the file when it has grown
+    format: str
+    host: str | None
+    state: dict = field(default_factory=dict)  # reader state needed to resume after `consumed`
+    rows_read: int = 0
+    drops_found: int = 0
+    drops_stored: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+    last_record: int | None = None
+    run: str = ""
+    ingested_at: str = ""
+
+
+@dataclass
+class Manifest:
+    files: list[FileEntry] = field(default_factory=list)
+    runs: list[dict] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, path: Path) -> Manifest:
+        if not path.exists():
+            return cls()
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return cls(files=[FileEntry(**f) for f in data.get("files", [])], runs=data.get("runs", []))
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"version": MANIFEST_VERSION, "files": [asdict(f) for f in self.files], "runs": self.runs[-MAX_RUNS_KEPT:]},
+            indent=1,
+        )
+
+    def unchanged(self, size: int, sha256: str) -> FileEntry | None:
+        """The entry of a file with exactly this content, if it was ingested before."""
+        for entry in reversed(self.files):
+            if entry.size == size and entry.sha256 == sha256:
+                return entry
+        return None
+
+    def resume_offsets(self, size: int) -> set[int]:
+        """Offsets at which a grown file could continue (prefixes shorter than ``size``)."""
+        return {e.consumed for e in self.files if 0 < e.consumed < size}
+
+    def grown_from(self, prefix_hashes: dict[int, str], fmt: str) -> FileEntry | None:
+        """The longest earlier ingestion whose consumed part is a prefix of this file."""
+        best = None
+        for entry in self.files:
+            if entry.format != fmt:
+                continue
+            if prefix_hashes.get(entry.consumed) == entry.consumed_sha256 and (
+                best is None or entry.consumed > best.consumed
+            ):
+                best = entry
+        return best
+
+    def record(self, entry: FileEntry) -> None:
+        self.files.append(entry)
+
+
+def hash_file(path: Path, offsets: set[int]) -> tuple[str, dict[int, str]]:
+    """SHA-256 of the whole file and of its first ``o`` bytes for each ``o`` in offsets, in one pass."""
+    whole = hashlib.sha256()
+    prefixes: dict[int, str] = {}
+    wanted = sorted(offsets)
+    pos = 0
+    with open(path, "rb") as fh:
+        while True:
+            block = fh.read(1 << 20)
+            if not block:
+                break
+            end = pos + len(block)
+            while wanted and wanted[0] <= end:
+                cut = wanted.pop(0)
+                whole.update(block[: cut - pos])
+                prefixes[cut] = whole.hexdigest()
+                block = block[cut - pos :]
+                pos = cut
+            whole.update(block)
+            pos = end
+    return whole.hexdigest(), prefixes
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that a reader sees the old or the new file, never a part."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,251 @@
+"""The warehouse folder: Parquet drops, their keys, the manifest, the lock.
+
+Layout::
+
+    warehouse/
+      drops/date=YYYY-MM-DD/part-<run>.parquet   the drops (zstd), Hive-partitioned by UTC date
+      _keys/date=YYYY-MM-DD/part-<run>.parquet   their de-duplication keys
+      _manifest.json                             what was ingested (written last)
+      _runs/<run>-skipped.csv                    every skipped line of a run that skipped any
+      .lock                                      held by the one ingest that may write
+
+Crash safety.  A run writes everything into ``.staging/<run>/`` first.  When all
+of it is written and flushed, a journal (``_publish.json``) listing the moves is
+written atomically: that is the commit point.  The files are then renamed into
+place and the manifest replaced; the journal is removed last.  A run killed
+before the commit point left only staging files, which the next run deletes:
+the warehouse is as it was.  A run killed after it is completed by the next
+writer (the moves are idempotent): the warehouse is as if the run had finished.
+Published files are never rewritten, so readers need no lock and never see a
+partial file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import filelock
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ..schema import DROPS_SCHEMA
+from .keys import KEYS_SCHEMA, KeyIndex
+from .manifest import Manifest, _fsync_dir, write_atomically
+
+ROW_GROUP_ROWS = 128 * 1024
+CRASH_ENV = "IPSEC_DROPS_TEST_KILL_AT"  # test hook: simulate a kill at a named point of publishing
+
+
+class WarehouseLocked(RuntimeError):
+    """Another ingest holds the warehouse lock."""
+
+
+def _maybe_crash(point: str) -> None:
+    if os.environ.get(CRASH_ENV) == point:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class Warehouse:
+    """A warehouse folder.  Reading needs nothing; writing goes through :meth:`writer`."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self.drops_dir = self.root / "drops"
+        self.keys_dir = self.root / "_keys"
+        self.manifest_path = self.root / "_manifest.json"
+        self.journal_path = self.root / "_publish.json"
+        self.staging_dir = self.root / ".staging"
+        self.runs_dir = self.root / "_runs"
+        self.lock_path = self.root / ".lock"
+        self.lock_info_path = self.root / ".lock.info"
+
+    # -- reading ---------------------------------------------------------------------------
+    def manifest(self) -> Manifest:
+        return Manifest.load(self.manifest_path)
+
+    def drop_files(self) -> list[Path]:
+        return sorted(self.drops_dir.glob("date=*/*.parquet")) if self.drops_dir.is_dir() else []
+
+    def drops_glob(self) -> str:
+        """The glob a reader (DuckDB, pyarrow) uses for the drops dataset."""
+        return str(self.drops_dir / "**" / "*.parquet")
+
+    # -- writing ---------------------------------------------------------------------------
+    def lock(self) -> filelock.FileLock:
+        """Take the writer lock or raise :class:`WarehouseLocked` naming the holder."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        lock = filelock.FileLock(str(self.lock_path), timeout=0)
+        try:
+            lock.acquire()
+        except filelock.Timeout:
+            holder = ""
+            try:
+                info = json.loads(self.lock_info_path.read_text(encoding="utf-8"))
+                holder = f" (pid {info.get('pid')} on {info.get('host')}, since {info.get('since')})"
+            except (OSError, ValueError):
+                pass
+            raise WarehouseLocked(
+                f"another ingest is writing to {self.root}{holder}; wait for it to finish and run again"
+            ) from None
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "since": _now()}
+        self.lock_info_path.write_text(json.dumps(info), encoding="utf-8")
+        return lock
+
+    def recover(self) -> str | None:
+        """Finish a publish that passed its commit point, drop staging files of runs that did not.
+
+        Call with the lock held.  Returns what was done, for the run summary.
+        """
+        done = None
+        if self.journal_path.exists():
+            journal = json.loads(self.journal_path.read_text(encoding="utf-8"))
+            self._apply_moves(journal)
+            done = f"completed the interrupted publish of run {journal['run']}"
+        if self.staging_dir.exists():
+            leftovers = [p.name for p in self.staging_dir.iterdir()]
+            shutil.rmtree(self.staging_dir, ignore_errors=True)
+            if leftovers and done is None:
+                done = f"discarded the unpublished output of interrupted run(s) {', '.join(leftovers)}"
+        return done
+
+    def _apply_moves(self, journal: dict) -> None:
+        for src, dst in journal["moves"]:
+            src_p, dst_p = self.root / src, self.root / dst
+            if src_p.exists():
+                dst_p.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(src_p, dst_p)
+                _maybe_crash("mid-publish")
+        for folder in {(self.root / dst).parent for _, dst in journal["moves"]}:
+            _fsync_dir(folder)
+        _maybe_crash("before-manifest")
+        manifest_src = self.root / journal["manifest"]
+        if manifest_src.exists():
+            os.replace(manifest_src, self.manifest_path)
+            _fsync_dir(self.root)
+        self.journal_path.unlink(missing_ok=True)
+        run_dir = self.staging_dir / journal["run"]
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+    def writer(self) -> RunWriter:
+        return RunWriter(self)
+
+
+class RunWriter:
+    """Writes one run's new drops to staging, de-duplicated, and publishes them atomically."""
+
+    def __init__(self, warehouse: Warehouse) -> None:
+        self.wh = warehouse
+        self.run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+        self.stage = warehouse.staging_dir / self.run_id
+        self.keys = KeyIndex(warehouse.keys_dir)
+        self._buffers: dict[str, list[tuple[pa.Table, np.ndarray]]] = {}
+        self._buffered: dict[str, int] = {}
+        self._writers: dict[str, tuple[pq.ParquetWriter, pq.ParquetWriter]] = {}
+        self.rows_written = 0
+
+    def add(self, drops: pa.Table, key_hashes: np.ndarray) -> tuple[int, int]:
+        """Stage the drops not yet stored; returns (stored, duplicates)."""
+        if drops.num_rows == 0:
+            return 0, 0
+        micros = drops.column("event_time").combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
+        days = micros // 86_400_000_000
+        stored = 0
+        for day in np.unique(days).tolist():
+            date = str(np.datetime64(int(day), "D"))
+            rows = np.flatnonzero(days == day)
+            fresh = self.keys.for_date(date).fresh(key_hashes[rows])
+            keep = rows[fresh]
+            if len(keep) == 0:
+                continue
+            idx = pa.array(keep)
+            self._buffer(date, drops.take(idx), key_hashes[keep])
+            stored += len(keep)
+        self.rows_written += stored
+        return stored, drops.num_rows - stored
+
+    def _buffer(self, date: str, table: pa.Table, keys: np.ndarray) -> None:
+        self._buffers.setdefault(date, []).append((table, keys))
+        self._buffered[date] = self._buffered.get(date, 0) + table.num_rows
+        if self._buffered[date] >= ROW_GROUP_ROWS:
+            self._flush(date)
+
+    def _flush(self, date: str) -> None:
+        parts = self._buffers.pop(date, [])
+        self._buffered.pop(date, None)
+        if not parts:
+            return
+        if date not in self._writers:
+            name = f"part-{self.run_id}.parquet"
+            drops_path = self.stage / "drops" / f"date={date}" / name
+            keys_path = self.stage / "_keys" / f"date={date}" / name
+            drops_path.parent.mkdir(parents=True, exist_ok=True)
+            keys_path.parent.mkdir(parents=True, exist_ok=True)
+            self._writers[date] = (
+                pq.ParquetWriter(drops_path, DROPS_SCHEMA, compression="zstd"),
+                pq.ParquetWriter(keys_path, KEYS_SCHEMA, compression="zstd"),
+            )
+        drops_w, keys_w = self._writers[date]
+        table = pa.concat_tables([t for t, _ in parts])
+        order = pc.sort_indices(table, sort_keys=[("event_time", "ascending")])
+        drops_w.write_table(table.take(order), row_group_size=ROW_GROUP_ROWS)
+        keys = np.concatenate([k for _, k in parts])
+        keys_w.write_table(pa.table({"key": pa.array(keys, pa.uint64())}, schema=KEYS_SCHEMA))
+
+    def publish(self, manifest: Manifest, skipped_csv: Path | None = None) -> None:
+        """Make the run visible: commit through the journal, move files, replace the manifest."""
+        for date in list(self._buffers):
+            self._flush(date)
+        for drops_w, keys_w in self._writers.values():
+            drops_w.close()
+            keys_w.close()
+        self._writers.clear()
+        self.stage.mkdir(parents=True, exist_ok=True)
+        moves = []
+        for path in sorted(self.stage.rglob("*.parquet")):
+            rel = path.relative_to(self.stage)
+            moves.append([str(path.relative_to(self.wh.root)), str(rel)])
+            _fsync_file(path)
+        if skipped_csv is not None and skipped_csv.exists():
+            target = Path("_runs") / skipped_csv.name
+            staged = self.stage / target
+            staged.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(skipped_csv, staged)
+            moves.append([str(staged.relative_to(self.wh.root)), str(target)])
+        manifest_stage = self.stage / "_manifest.json"
+        write_atomically(manifest_stage, manifest.to_json())
+        _maybe_crash("before-commit")
+        journal = {"run": self.run_id, "moves": moves, "manifest": str(manifest_stage.relative_to(self.wh.root))}
+        write_atomically(self.wh.journal_path, json.dumps(journal))
+        _maybe_crash("after-commit")
+        self.wh._apply_moves(journal)
+
+    def abandon(self) -> None:
+        for drops_w, keys_w in self._writers.values():
+            try:
+                drops_w.close()
+                keys_w.close()
+            except Exception:  # noqa: BLE001 - best effort while giving up
+                pass
+        self._writers.clear()
+        shutil.rmtree(self.stage, ignore_errors=True)
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+__all__ = ["Warehouse", "RunWriter", "WarehouseLocked"]
