@@ -36,6 +36,13 @@ _RAW = {
     TOKEN: r"[^ ]+",
     TEXT: r".*?",
 }
+#: Values tried first for free-text fields, so that two free-text fields side by side
+#: ("Error event IPSec") split the way Windows writes them, not at the first space.
+_PREFERRED = {
+    "EventTypeName": r"(?:Error|Warning|Information|Success Audit|Failure Audit|Audit Success|Audit Failure) event",
+    "EventCategoryName": r"None|\(\d+\)",
+    "SourceName": r"(?i:ipsec)",
+}
 _SEPARATOR = "\x1f"  # pyarrow splits on this: it never occurs in a text export, so a row is a line
 
 
@@ -44,6 +51,8 @@ def line_pattern(fields: list[str], quoted: bool) -> str:
     parts = []
     for i, name in enumerate(fields):
         raw = _RAW[field_type(name)] + "|-"
+        if name in _PREFERRED:
+            raw = _PREFERRED[name] + "|" + raw
         if quoted:  # RE2 reports a group that did not take part as "", so quotes stay inside the group
             raw = '"(?:[^"]|"")*"|' + raw
         parts.append(f"(?P<v{i}>{raw})")
