@@ -222,8 +222,10 @@ def _ingest_file(
 
     layout = sniff_layout(path)
     full_hash, prefixes = hash_file(path, manifest.resume_offsets(layout.size) | {layout.complete_end})
-    if manifest.unchanged(layout.size, full_hash):
+    seen = manifest.unchanged(layout.size, full_hash)
+    if seen:
         result.status = "unchanged"
+        result.host = seen.host
         result.note = "already ingested"
         if progress:
             progress(name, layout.size, layout.size)

@@ -134,6 +134,10 @@ class Warehouse:
         self.journal_path.unlink(missing_ok=True)
         run_dir = self.staging_dir / journal["run"]
         shutil.rmtree(run_dir, ignore_errors=True)
+        try:
+            self.staging_dir.rmdir()
+        except OSError:
+            pass  # not empty (or already gone)
 
     def writer(self) -> RunWriter:
         return RunWriter(self)
