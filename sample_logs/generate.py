@@ -1,0 +1,1137 @@
+#!/usr/bin/env python3
+"""Regenerate the fictional site under sample_logs/ (exports, config, expected counts).
+
+Why: the readers, extractors and warehouse need end-to-end input whose right answer is
+known.  This script plants a handful of scenarios in the System logs and firewall logs
+of two Windows Server 2003 hosts, writes them through :mod:`pipeline.synthetic` in the
+export variants an administrator would really produce (overlapping exports, appended
+runs, field subsets, all three W3C output modes, CSV, three pfirewall headers), and
+then COUNTS what it wrote to produce ``EXPECTED.md``, ``expected.json`` and
+``expected-drops.csv`` (one line per distinct drop).  Nothing in the expected files is
+typed by hand.
+
+Run from the repository root::
+
+    python sample_logs/generate.py            # rewrite sample_logs/ in place
+    python sample_logs/generate.py --out DIR  # write the same files under DIR
+
+It is deterministic: a fixed seed, fixed export times, no clock or environment reads.
+
+Time: every event is planned as a UTC instant and converted to the host's local time
+(``zoneinfo``), because Log Parser and pfirewall.log print local time only.  WEB01 is in
+Europe/Berlin, which leaves DST on 2026-10-25 at 03:00 -> 02:00; a few WEB01 events are
+planted in both passes of the repeated 02:00-03:00 hour, so the file's clock steps back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import sys
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from pipeline.synthetic import (  # noqa: E402  (needs the sys.path line above)
+    CSVWriter,
+    EvtRecord,
+    FirewallLine,
+    PfirewallWriter,
+    W3CWriter,
+    ipsec_block_mode,
+    ipsec_count_drop,
+    ipsec_packet_drop,
+    other_event,
+)
+
+SEED = 20261025
+
+#: Event IDs that are drops (log-formats.md §1.4; 4289 is never emitted here).
+DROP_EVENT_IDS = frozenset(range(4283, 4293)) - {4289}
+
+
+# ------------------------------------------------------------------------------ the site
+
+
+@dataclass(frozen=True)
+class Host:
+    """One server of the site; the same facts feed the exports and ipsec-drops.toml."""
+
+    name: str
+    timezone: str
+    addresses: tuple[str, ...]
+    dns: tuple[str, ...]
+    role: str
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def utc(self, y: int, mo: int, d: int, h: int = 0, mi: int = 0, s: int = 0, fold: int = 0) -> datetime:
+        """UTC instant of a local wall-clock time (``fold=1`` = second pass of a repeated hour)."""
+        return datetime(y, mo, d, h, mi, s, tzinfo=self.tz, fold=fold).astimezone(UTC)
+
+    def local(self, instant: datetime) -> datetime:
+        """Naive local wall-clock time of a UTC instant, as the host's logs print it."""
+        return instant.astimezone(self.tz).replace(tzinfo=None)
+
+
+WEB01 = Host("WEB01", "Europe/Berlin", ("198.51.100.10", "10.1.0.10"), ("10.1.0.2",), "IIS web server")
+DB01 = Host("DB01", "America/Chicago", ("10.1.0.20",), ("10.1.0.2",), "SQL server")
+HOSTS = (WEB01, DB01)
+NAMES = {"wsus.example.net": ["10.1.0.30"]}
+
+DAYS = (23, 24, 25, 26, 27)  # October 2026, local dates
+SCAN_PORTS = (22, 23, 135, 139, 445, 1433, 3389)
+ROGUE_DNS = "198.18.0.53"
+TS_ATTACKERS = ("203.0.113.77", "203.0.113.140")
+CLEARTEXT_HOST = "10.1.0.50"
+
+SCENARIOS = {
+    "a": "Internet scans of WEB01 198.51.100.10 on ports 22/23/135/139/445/1433/3389 (IPSec 4290)",
+    "b": f"WEB01 sending DNS (UDP 53) to the unauthorised server {ROGUE_DNS} (IPSec 4291)",
+    "c": "Terminal Services (TCP 3389) from outside: repeated attempts with SYN retransmits "
+    "from 203.0.113.77/.140 to WEB01 (IPSec 4290) and from 192.0.2.x to DB01 (pfirewall DROP)",
+    "d": f"clear text from {CLEARTEXT_HOST} that should have been secured, at DB01 (IPSec 4284)",
+    "e": "WEB01 reboot: IPSec driver entered Block mode (4292), then Secure mode (4294, not a drop)",
+    "f": "noise: 7036, 6005/6006/6009/6013, USER32 1074, Application Popup 26, Tcpip 4226, IPSec 4294, "
+    "pfirewall OPEN/CLOSE/ALLOW (no drops)",
+    "g": f"extra drops at DB01: {CLEARTEXT_HOST} trying SQL TCP 1433 (IPSec 4290), "
+    "bad SPI / hash failures from WEB01 10.1.0.10 (4283/4285), pfirewall ICMP echo DROPs "
+    f"from {CLEARTEXT_HOST}",
+}
+
+
+# ------------------------------------------------------------------------------ planning
+
+
+@dataclass
+class Planned:
+    """An event planned at a UTC instant; ``build(record_number, generated, written)``."""
+
+    utc: datetime
+    scenario: str
+    build: Callable[[int, datetime, datetime], EvtRecord]
+    delay: int = 0  # seconds between TimeGenerated and TimeWritten
+    truth: dict = field(default_factory=dict)  # meaning of a drop, for expected-drops.csv
+
+
+@dataclass
+class Event:
+    """A materialised event of a host's System log."""
+
+    host: Host
+    utc: datetime
+    scenario: str
+    record: EvtRecord
+    truth: dict
+
+    @property
+    def is_drop(self) -> bool:
+        return self.record.EventID in DROP_EVENT_IDS and (self.record.SourceName or "").lower() == "ipsec"
+
+
+@dataclass
+class FwPlanned:
+    """A pfirewall line planned at a UTC instant (the writer prints local time)."""
+
+    utc: datetime
+    scenario: str
+    line: FirewallLine
+    truth: dict = field(default_factory=dict)
+
+
+class SystemLog:
+    """Plans one host's System log, then numbers the records in time order."""
+
+    def __init__(self, host: Host, first_record: int) -> None:
+        self.host = host
+        self.first_record = first_record
+        self.planned: list[Planned] = []
+        self._keys: set[tuple] = set()
+
+    def add(self, p: Planned, key: tuple | None = None) -> bool:
+        """Plan ``p`` unless an identical drop (same local second, id and values) exists.
+
+        Keeping (local time, event id, values) unique means every drop stays distinct
+        even in exports that carry no RecordNumber.
+        """
+        if key is not None:
+            k = (self.host.local(p.utc), *key)
+            if k in self._keys:
+                return False
+            self._keys.add(k)
+        self.planned.append(p)
+        return True
+
+    def events(self) -> list[Event]:
+        out = []
+        for i, p in enumerate(sorted(self.planned, key=lambda p: p.utc)):
+            rn = self.first_record + i
+            gen = self.host.local(p.utc)
+            wrt = self.host.local(p.utc + timedelta(seconds=p.delay))
+            out.append(Event(self.host, p.utc, p.scenario, p.build(rn, gen, wrt), p.truth))
+        return out
+
+
+def day_window(host: Host, day: int) -> tuple[datetime, datetime]:
+    """UTC start and end of a local calendar day (25 hours long on a fall-back day)."""
+    return host.utc(2026, 10, day), host.utc(2026, 10, day + 1)
+
+
+def random_instant(
+    rng: random.Random, host: Host, day: int, avoid: tuple[datetime, datetime] | None
+) -> datetime:
+    """A uniformly drawn instant of a local day, outside ``avoid`` (kept for planted events)."""
+    start, end = day_window(host, day)
+    while True:
+        t = start + timedelta(seconds=rng.randrange(int((end - start).total_seconds())))
+        if avoid is None or not avoid[0] <= t < avoid[1]:
+            return t
+
+
+def ephemeral(rng: random.Random) -> int:
+    """A Windows 2000/XP/2003 client port (the ephemeral range is 1025-5000)."""
+    return rng.randint(1025, 5000)
+
+
+def packet_truth(inbound: bool, proto: int, src: str, sport: int, dst: str, dport: int) -> dict:
+    """What a correct extractor must recover from a per-packet drop (expected-drops.csv)."""
+    return {
+        "direction": "inbound" if inbound else "outbound",
+        "protocol": proto,
+        "src_ip": src,
+        "src_port": sport,
+        "dst_ip": dst,
+        "dst_port": dport,
+        "remote_ip": src if inbound else dst,
+        "packets": 1,
+    }
+
+
+# ------------------------------------------------------------------------------ WEB01
+
+
+def plan_web01(rng: random.Random) -> tuple[list[Event], dict]:
+    """Scenarios a, b, c (IPSec side), e and f on WEB01's System log."""
+    h = WEB01
+    log = SystemLog(h, first_record=104233)
+    pub = h.addresses[0]
+    # Repeated hour of 2026-10-25: 00:00-02:00 UTC is 02:00-03:00 local, twice.
+    dst_window = (h.utc(2026, 10, 25, 2, 0, 0, fold=0), h.utc(2026, 10, 25, 3, 0, 0))
+    reboot = h.utc(2026, 10, 24, 22, 14, 50)
+
+    # Before the reboot the driver wrote %1 = \Driver\IPSEC and protocol numbers; the
+    # hotfix installed at the reboot changed that: no %1 element, protocol names.  So the
+    # plain export (days 23-24) holds both Strings layouts.
+    def variant(t: datetime) -> dict:
+        if t < reboot:
+            return {"with_driver_name": True, "protocol_as_name": False}
+        return {"with_driver_name": False, "protocol_as_name": True}
+
+    src_name = "IPSEC"  # Server 2003 SP1 shows the upper-case source (KB912023)
+    ident = iter(range(0x1A2B, 0xFFFF, 37))
+
+    def packet(
+        t: datetime,
+        scenario: str,
+        inbound: bool,
+        proto: int,
+        src: str,
+        sport: int,
+        dst: str,
+        dport: int,
+        delay: int | None = None,
+    ) -> bool:
+        v = variant(t)
+        i = next(ident)
+
+        def build(rn: int, gen: datetime, wrt: datetime) -> EvtRecord:
+            return ipsec_packet_drop(
+                rn,
+                gen,
+                h.name,
+                inbound,
+                src,
+                dst,
+                proto,
+                sport,
+                dport,
+                source=src_name,
+                written=wrt,
+                ident=i,
+                **v,
+            )
+
+        p = Planned(
+            t,
+            scenario,
+            build,
+            delay if delay is not None else _delay(rng),
+            packet_truth(inbound, proto, src, sport, dst, dport),
+        )
+        return log.add(p, key=(4290 if inbound else 4291, src, sport, dst, dport, proto))
+
+    def noise(t: datetime, source: str, eid: int, inserts: list[str] | None, **kw) -> None:
+        def build(rn: int, gen: datetime, wrt: datetime) -> EvtRecord:
+            return other_event(rn, gen, h.name, source, eid, inserts, written=wrt, **kw)
+
+        log.add(Planned(t, "e" if eid == 4294 else "f", build))
+
+    # a. Internet scans: a few bursts a day, one source port per burst (as nmap does).
+    for day in DAYS:
+        for _ in range(rng.randint(3, 5)):
+            scanner = rng.choice(("203.0.113.", "192.0.2.")) + str(rng.randint(2, 250))
+            if scanner in TS_ATTACKERS:
+                continue
+            t = random_instant(rng, h, day, dst_window)
+            sport = rng.randint(32768, 65000)
+            for port in rng.sample(SCAN_PORTS, rng.randint(3, 7)):
+                packet(t, "a", True, 6, scanner, sport, pub, port)
+                t += timedelta(seconds=rng.randint(0, 2))
+
+    # a + b planted in the repeated hour, in both passes, so the clock steps back:
+    # first pass 02:14:07, 02:41:52, 02:55:03 (CEST), second pass 02:03:30, 02:27:15,
+    # 02:52:40 (CET), with 01:58:20 before and 03:06:44 after.
+    planted = [
+        ((1, 58, 20, 0), "a", True, 6, "192.0.2.61", 47001, pub, 445),
+        ((2, 14, 7, 0), "a", True, 6, "203.0.113.9", 51234, pub, 22),
+        ((2, 41, 52, 0), "b", False, 17, pub, 1033, ROGUE_DNS, 53),
+        ((2, 55, 3, 0), "a", True, 6, "192.0.2.200", 40404, pub, 1433),
+        ((2, 3, 30, 1), "a", True, 6, "203.0.113.9", 51300, pub, 23),
+        ((2, 27, 15, 1), "b", False, 17, pub, 1047, ROGUE_DNS, 53),
+        ((2, 52, 40, 1), "a", True, 6, "192.0.2.61", 47002, pub, 3389),
+        ((3, 6, 44, 0), "a", True, 6, "203.0.113.201", 60001, pub, 139),
+    ]
+    for (hh, mm, ss, fold), scen, inbound, proto, src, sport, dst, dport in planted:
+        if not packet(
+            h.utc(2026, 10, 25, hh, mm, ss, fold=fold), scen, inbound, proto, src, sport, dst, dport, delay=0
+        ):
+            raise RuntimeError("planted repeated-hour event collides with another event")
+
+    # Early on day 26 (before the 06:00 cut of the CSV export): drops that only the CSV holds.
+    early = h.utc(2026, 10, 26, 3, 12, 40)
+    for k, port in enumerate((135, 139, 445, 1433)):
+        packet(early + timedelta(seconds=k), "a", True, 6, "192.0.2.150", 55555, pub, port, delay=0)
+    for hh, mm, ss, sport in ((4, 48, 9, 1102), (5, 31, 55, 1131)):
+        packet(h.utc(2026, 10, 26, hh, mm, ss), "b", False, 17, pub, sport, ROGUE_DNS, 53, delay=0)
+
+    # b. Outbound DNS to the rogue server, several a day.
+    for day in DAYS:
+        for _ in range(rng.randint(3, 6)):
+            t = random_instant(rng, h, day, dst_window)
+            packet(t, "b", False, 17, pub, ephemeral(rng), ROGUE_DNS, 53)
+
+    # c. Terminal Services attempts: SYN, retransmits after 3 s and 6 s more.
+    for day, attacker in ((24, TS_ATTACKERS[0]), (26, TS_ATTACKERS[1]), (27, TS_ATTACKERS[0])):
+        t = random_instant(rng, h, day, dst_window)
+        sport = ephemeral(rng)
+        for _ in range(rng.randint(3, 5)):
+            for retry in (0, 3, 9):
+                packet(t + timedelta(seconds=retry), "c", True, 6, attacker, sport, pub, 3389)
+            sport += 1
+            t += timedelta(seconds=rng.randint(20, 45))
+
+    # e. The reboot (day 24, 22:14 local): shutdown, boot, Block mode, Secure mode.
+    sid = "S-1-5-21-1004336348-1177238915-682003330-500"
+    comment = 'Installed IPSec driver hotfix, "WEB01 lockdown" policy re-applied'
+    noise(
+        reboot,
+        "USER32",
+        1074,
+        [
+            "winlogon.exe (WEB01)",
+            "WEB01",
+            "Operating System: Reconfiguration (Planned)",
+            "0x80020004",
+            "restart",
+            comment,
+            "WEB01\\Administrator",
+        ],
+        sid=sid,
+    )
+    noise(reboot + timedelta(seconds=8), "Service Control Manager", 7036, ["Automatic Updates", "stopped"])
+    noise(reboot + timedelta(seconds=13), "EventLog", 6006, None)
+    boot = reboot + timedelta(seconds=111)
+    noise(boot, "EventLog", 6009, ["5.02.", "3790", "Service Pack 2", "Uniprocessor Free"])
+    noise(boot + timedelta(seconds=1), "EventLog", 6005, None)
+
+    def block(rn: int, gen: datetime, wrt: datetime) -> EvtRecord:
+        return ipsec_block_mode(rn, gen, h.name, source=src_name, written=wrt)
+
+    log.add(
+        Planned(
+            boot + timedelta(seconds=4),
+            "e",
+            block,
+            truth={
+                "direction": "",
+                "protocol": "",
+                "src_ip": "",
+                "src_port": "",
+                "dst_ip": "",
+                "dst_port": "",
+                "remote_ip": "",
+                "packets": "",
+            },
+        ),
+        key=(4292,),
+    )
+    noise(boot + timedelta(seconds=19), src_name, 4294, None)
+    noise(boot + timedelta(seconds=25), "Service Control Manager", 7036, ["IPSEC Services", "running"])
+    noise(boot + timedelta(seconds=41), "Service Control Manager", 7036, ["Automatic Updates", "running"])
+
+    # f. Daily noise.
+    booted_at = h.utc(2026, 10, 2, 4, 10, 0)
+    for day in DAYS:
+        noon = h.utc(2026, 10, day, 12)
+        up_since = boot if noon > boot else booted_at
+        noise(noon, "EventLog", 6013, [str(int((noon - up_since).total_seconds()))])
+        for _ in range(rng.randint(2, 3)):
+            t = random_instant(rng, h, day, dst_window)
+            svc = rng.choice(
+                (
+                    "Background Intelligent Transfer Service",
+                    "WinHTTP Web Proxy Auto-Discovery Service",
+                    "Removable Storage",
+                )
+            )
+            noise(t, "Service Control Manager", 7036, [svc, "running"])
+            noise(
+                t + timedelta(seconds=rng.randint(60, 900)), "Service Control Manager", 7036, [svc, "stopped"]
+            )
+    for day in (23, 26):
+        noise(random_instant(rng, h, day, dst_window), "Tcpip", 4226, None)
+    # IIS worker crashes: a message with double quotes (dquotes doubling, CSV quoting).
+    for day in (25, 26):
+        noise(
+            random_instant(rng, h, day, dst_window),
+            "Application Popup",
+            26,
+            [
+                "w3wp.exe - Application Error",
+                'The instruction at "0x77f8e1a2" referenced memory at "0x00000028". '
+                'The memory could not be "read".  Click on OK to terminate the program',
+            ],
+        )
+
+    events = log.events()
+    info = {"reboot_local": WEB01.local(reboot), "dst_window": dst_window}
+    return events, info
+
+
+def _delay(rng: random.Random) -> int:
+    """TimeWritten lags TimeGenerated by a second now and then."""
+    return 1 if rng.random() < 0.15 else 0
+
+
+# ------------------------------------------------------------------------------ DB01
+
+
+def plan_db01(rng: random.Random) -> list[Event]:
+    """Scenarios d, g and f on DB01's System log."""
+    h = DB01
+    log = SystemLog(h, first_record=58120)
+    me = h.addresses[0]
+    src_name = "IPSec"  # the other spelling of the source, to exercise case-insensitive matching
+    driver = {"with_driver_name": True, "driver_name": ""}  # %1 present but empty
+
+    def count(t: datetime, scenario: str, eid: int, n: int, remote: str) -> bool:
+        def build(rn: int, gen: datetime, wrt: datetime) -> EvtRecord:
+            return ipsec_count_drop(rn, gen, h.name, eid, n, remote, source=src_name, written=wrt, **driver)
+
+        truth = {
+            "direction": "inbound",
+            "protocol": "",
+            "src_ip": remote,
+            "src_port": "",
+            "dst_ip": "",
+            "dst_port": "",
+            "remote_ip": remote,
+            "packets": n,
+        }
+        return log.add(Planned(t, scenario, build, _delay(rng), truth), key=(eid, n, remote))
+
+    def packet(t: datetime, scenario: str, src: str, sport: int, dport: int) -> bool:
+        def build(rn: int, gen: datetime, wrt: datetime) -> EvtRecord:
+            return ipsec_packet_drop(
+                rn,
+                gen,
+                h.name,
+                True,
+                src,
+                me,
+                6,
+                sport,
+                dport,
+                source=src_name,
+                written=wrt,
+                ident=sport,
+                **driver,
+            )
+
+        truth = packet_truth(True, 6, src, sport, me, dport)
+        return log.add(Planned(t, scenario, build, _delay(rng), truth), key=(4290, src, sport, me, dport))
+
+    def noise(t: datetime, source: str, eid: int, inserts: list[str] | None) -> None:
+        def build(rn: int, gen: datetime, wrt: datetime) -> EvtRecord:
+            return other_event(rn, gen, h.name, source, eid, inserts, written=wrt)
+
+        log.add(Planned(t, "f", build))
+
+    for day in DAYS:
+        # d. clear-text summaries, logged at most once an hour (ipsecloginterval 3600).
+        for hour in sorted(rng.sample(range(24), rng.randint(4, 7))):
+            t = h.utc(2026, 10, day, hour, 17, rng.randint(0, 59))
+            count(t, "d", 4284, rng.randint(3, 40), CLEARTEXT_HOST)
+        # g. the same host trying SQL directly.
+        for _ in range(rng.randint(1, 3)):
+            packet(random_instant(rng, h, day, None), "g", CLEARTEXT_HOST, ephemeral(rng), 1433)
+        # f. noise: nightly shadow copy for the backup, daily uptime.
+        t = h.utc(2026, 10, day, 2, 0, rng.randint(0, 30))
+        noise(t, "Service Control Manager", 7036, ["Volume Shadow Copy", "running"])
+        noise(
+            t + timedelta(seconds=rng.randint(300, 900)),
+            "Service Control Manager",
+            7036,
+            ["Volume Shadow Copy", "stopped"],
+        )
+        noon = h.utc(2026, 10, day, 12)
+        noise(noon, "EventLog", 6013, [str(int((noon - h.utc(2026, 9, 28, 6, 0, 0)).total_seconds()))])
+    count(h.utc(2026, 10, 24, 9, 41, 3), "g", 4283, 2, WEB01.addresses[1])
+    count(h.utc(2026, 10, 26, 15, 2, 56), "g", 4285, 5, WEB01.addresses[1])
+    noise(h.utc(2026, 10, 26, 15, 3, 10), "IPSec", 4294, None)
+    return log.events()
+
+
+def plan_db01_firewall(rng: random.Random) -> list[FwPlanned]:
+    """DB01's firewall lines: scenario c (TS DROPs), g (ICMP DROPs), f (OPEN/CLOSE/ALLOW)."""
+    h = DB01
+    me = h.addresses[0]
+    web = WEB01.addresses[1]
+    out: list[FwPlanned] = []
+    keys: set[tuple] = set()
+
+    def add(t: datetime, scenario: str, line: FirewallLine, truth: dict | None = None) -> None:
+        k = (h.local(t), line.action, line.protocol, line.src_ip, line.src_port, line.dst_ip, line.dst_port)
+        if k in keys:
+            return
+        keys.add(k)
+        out.append(FwPlanned(t, scenario, line, truth or {}))
+
+    for day in DAYS:
+        modern = day >= 25  # pfirewall.log (with pid) from day 25; pfirewall-old.log (ICF) before
+        # f. WEB01 talking to SQL, DB01 asking DNS.
+        for _ in range(rng.randint(5, 9)):
+            t = random_instant(rng, h, day, None)
+            sport = ephemeral(rng)
+            if modern:
+                add(
+                    t,
+                    "f",
+                    FirewallLine(
+                        h.local(t),
+                        "ALLOW",
+                        "TCP",
+                        web,
+                        me,
+                        sport,
+                        1433,
+                        0,
+                        None,
+                        0,
+                        0,
+                        0,
+                        path="RECEIVE",
+                        pid=1508,
+                    ),
+                )
+                u = t + timedelta(seconds=rng.randint(1, 30))
+                add(
+                    u,
+                    "f",
+                    FirewallLine(
+                        h.local(u),
+                        "ALLOW",
+                        "UDP",
+                        me,
+                        h.dns[0],
+                        ephemeral(rng),
+                        53,
+                        0,
+                        None,
+                        0,
+                        0,
+                        0,
+                        path="SEND",
+                        pid=1044,
+                    ),
+                )
+            else:
+                add(t, "f", FirewallLine(h.local(t), "OPEN-INBOUND", "TCP", web, me, sport, 1433))
+                u = t + timedelta(seconds=rng.randint(60, 600))
+                add(u, "f", FirewallLine(h.local(u), "CLOSE", "TCP", web, me, sport, 1433))
+                d = t + timedelta(seconds=rng.randint(1, 30))
+                add(d, "f", FirewallLine(h.local(d), "OPEN", "UDP", me, h.dns[0], ephemeral(rng), 53))
+        # c. Terminal Services from 192.0.2.x: SYN + two retransmits per attempt.
+        for _ in range(rng.randint(2, 3)):
+            attacker = f"192.0.2.{rng.randint(2, 250)}"
+            t = random_instant(rng, h, day, None)
+            sport = ephemeral(rng)
+            for _attempt in range(rng.randint(1, 3)):
+                syn = rng.randrange(1 << 32)
+                for retry in (0, 3, 9):
+                    u = t + timedelta(seconds=retry)
+                    add(
+                        u,
+                        "c",
+                        FirewallLine(
+                            h.local(u),
+                            "DROP",
+                            "TCP",
+                            attacker,
+                            me,
+                            sport,
+                            3389,
+                            48,
+                            "S",
+                            syn,
+                            0,
+                            65535,
+                            path="RECEIVE",
+                        ),
+                        packet_truth(True, 6, attacker, sport, me, 3389),
+                    )
+                sport += 1
+                t += timedelta(seconds=rng.randint(15, 40))
+        # g. ICMP echo from the clear-text host.
+        for _ in range(rng.randint(1, 2)):
+            t = random_instant(rng, h, day, None)
+            add(
+                t,
+                "g",
+                FirewallLine(
+                    h.local(t),
+                    "DROP",
+                    "ICMP",
+                    CLEARTEXT_HOST,
+                    me,
+                    None,
+                    None,
+                    60,
+                    icmptype=8,
+                    icmpcode=0,
+                    path="RECEIVE",
+                ),
+                {**packet_truth(True, 1, CLEARTEXT_HOST, "", me, ""), "icmp_type": 8, "icmp_code": 0},
+            )
+    out.sort(key=lambda p: p.utc)
+    return out
+
+
+# ------------------------------------------------------------------------------ writing
+
+
+@dataclass
+class Row:
+    """One data row written to an export file (what the ledger counts)."""
+
+    file: str
+    host: str
+    identity: tuple
+    is_drop: bool
+    scenario: str
+    event_id: int | None
+    utc: datetime
+    local: datetime
+    record_number: int | None
+    truth: dict
+
+
+class Ledger:
+    """Every data row written, per file: the only source of the expected counts."""
+
+    def __init__(self) -> None:
+        self.rows: list[Row] = []
+
+    def evt(self, file: str, ev: Event) -> None:
+        r = ev.record
+        self.rows.append(
+            Row(
+                file,
+                ev.host.name,
+                (ev.host.name, r.EventLog, r.RecordNumber),
+                ev.is_drop,
+                ev.scenario,
+                r.EventID,
+                ev.utc,
+                r.TimeGenerated,
+                r.RecordNumber,
+                ev.truth,
+            )
+        )
+
+    def fw(self, file: str, host: Host, p: FwPlanned) -> None:
+        ln = p.line
+        ident = (
+            host.name,
+            "pfirewall",
+            ln.when,
+            ln.action,
+            ln.protocol,
+            ln.src_ip,
+            ln.src_port,
+            ln.dst_ip,
+            ln.dst_port,
+        )
+        self.rows.append(
+            Row(file, host.name, ident, ln.action == "DROP", p.scenario, None, p.utc, ln.when, None, p.truth)
+        )
+
+
+def open_out(path: Path):
+    """Text file for an export: ASCII, no newline translation (the writers emit CRLF)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.open("w", encoding="ascii", newline="")
+
+
+def export_w3c(
+    out: Path,
+    rel: str,
+    ledger: Ledger,
+    mode: str,
+    blocks: Iterable[tuple[list[str] | None, datetime, list[Event]]],
+    computer: Callable[[str], str] = str,
+) -> None:
+    """Write one W3C export; each block is (fields, #Date, events) - several = appended runs."""
+    with open_out(out / rel) as f:
+        writer = None
+        for fields, created, events in blocks:
+            if writer is None:
+                writer = W3CWriter(f, fields, mode, created=created)  # type: ignore[arg-type]
+            else:
+                writer.new_block(fields, created=created)
+            for ev in events:
+                writer.write(replace(ev.record, ComputerName=computer(ev.record.ComputerName)))
+                ledger.evt(rel, ev)
+
+
+def export_csv(out: Path, rel: str, ledger: Ledger, events: list[Event]) -> None:
+    """Write one ``-o:CSV`` export (all 15 fields)."""
+    with open_out(out / rel) as f:
+        writer = CSVWriter(f)
+        for ev in events:
+            writer.write(ev.record)
+            ledger.evt(rel, ev)
+
+
+def export_pfirewall(
+    out: Path, rel: str, ledger: Ledger, host: Host, variant: str, lines: list[FwPlanned]
+) -> None:
+    """Write one pfirewall.log of the given header variant."""
+    with open_out(out / rel) as f:
+        writer = PfirewallWriter(f, variant)  # type: ignore[arg-type]
+        for p in lines:
+            writer.write(p.line)
+            ledger.fw(rel, host, p)
+
+
+def between(events: Iterable[Event], start: datetime, end: datetime) -> list[Event]:
+    """Events in [start, end) UTC: what an export's WHERE TimeGenerated clause selects."""
+    return [e for e in events if start <= e.utc < end]
+
+
+def write_exports(out: Path) -> tuple[Ledger, dict]:
+    """Plan both hosts and write the eight export files; return the ledger of rows written."""
+    rng = random.Random(SEED)
+    web, web_info = plan_web01(rng)
+    db = plan_db01(rng)
+    fw = plan_db01_firewall(rng)
+    ledger = Ledger()
+    w, d = WEB01, DB01
+
+    # WEB01 --------------------------------------------------------------------------
+    export_w3c(
+        out,
+        "exports/web01/system-20261024-plain.log",
+        ledger,
+        "plain",
+        [(None, datetime(2026, 10, 25, 0, 30, 12), between(web, w.utc(2026, 10, 23), w.utc(2026, 10, 25)))],
+    )
+    export_w3c(
+        out,
+        "exports/web01/system-20261025-dquotes.log",
+        ledger,
+        "dquotes",
+        [(None, datetime(2026, 10, 26, 0, 20, 5), between(web, w.utc(2026, 10, 25), w.utc(2026, 10, 26)))],
+    )
+    # Exported the next morning with WHERE TimeGenerated >= '2026-10-25 00:00:00': the
+    # same day-25 records as the dquotes file plus day 26 until 06:00.
+    csv_cut = w.utc(2026, 10, 26, 6)
+    export_csv(out, "exports/web01/system-20261025.csv", ledger, between(web, w.utc(2026, 10, 25), csv_cut))
+    export_w3c(
+        out,
+        "exports/web01/system-20261027-encodedelim.log",
+        ledger,
+        "encodedelim",
+        [
+            (
+                ["TimeGenerated", "EventID", "SourceName", "Strings", "ComputerName", "Message"],
+                datetime(2026, 10, 28, 0, 10, 40),
+                between(web, csv_cut, w.utc(2026, 10, 28)),
+            )
+        ],
+        computer=str.lower,
+    )
+
+    # DB01 ---------------------------------------------------------------------------
+    export_w3c(
+        out,
+        "exports/db01/system-20261026-nostrings.log",
+        ledger,
+        "plain",
+        [
+            (
+                [
+                    "EventLog",
+                    "RecordNumber",
+                    "TimeGenerated",
+                    "EventID",
+                    "EventTypeName",
+                    "SourceName",
+                    "ComputerName",
+                    "Message",
+                ],
+                datetime(2026, 10, 26, 7, 5, 0),
+                between(db, d.utc(2026, 10, 23), d.utc(2026, 10, 26)),
+            )
+        ],
+    )
+    export_w3c(
+        out,
+        "exports/db01/system-20261027.log",
+        ledger,
+        "plain",
+        [
+            (None, datetime(2026, 10, 27, 0, 5, 30), between(db, d.utc(2026, 10, 26), d.utc(2026, 10, 27))),
+            (
+                [
+                    "EventLog",
+                    "RecordNumber",
+                    "TimeGenerated",
+                    "EventID",
+                    "SourceName",
+                    "Strings",
+                    "ComputerName",
+                ],
+                datetime(2026, 10, 28, 0, 5, 30),
+                between(db, d.utc(2026, 10, 27), d.utc(2026, 10, 28)),
+            ),
+        ],
+    )
+    old = [p for p in fw if p.utc < d.utc(2026, 10, 25)]
+    new = [p for p in fw if p.utc >= d.utc(2026, 10, 25)]
+    export_pfirewall(out, "exports/db01/pfirewall-old.log", ledger, d, "icf", old)
+    export_pfirewall(out, "exports/db01/pfirewall.log", ledger, d, "with-pid", new)
+
+    info = {"web": web, "reboot_local": web_info["reboot_local"], "dst_window": web_info["dst_window"]}
+    return ledger, info
+
+
+# ------------------------------------------------------------------------------ config
+
+
+def write_config(out: Path) -> None:
+    """Write ipsec-drops.toml from :data:`HOSTS` / :data:`NAMES`, with a comment per key."""
+
+    def arr(xs: Iterable[str]) -> str:
+        return "[" + ", ".join(f'"{x}"' for x in xs) + "]"
+
+    lines = [
+        "# ipsec-drops configuration of the fictional sample site (written by generate.py).",
+        "# Relative paths are relative to this file's directory.",
+        "",
+    ]
+    for h in HOSTS:
+        lines += [
+            f"# {h.name}: Windows Server 2003, {h.role}.",
+            f"[hosts.{h.name}]",
+            "# IANA zone of the host's clock: Log Parser and pfirewall.log print local time only,",
+            "# so this is what turns their timestamps into UTC (DST included).",
+            f'timezone = "{h.timezone}"',
+            "# The host's own IPv4 addresses: decide which end of a flow is local.",
+            f"addresses = {arr(h.addresses)}",
+            "# Its configured DNS servers: what the netsh keyword dstaddr=dns / srcaddr=dns means.",
+            f"dns = {arr(h.dns)}",
+            "# The netsh ipsec script that builds its IPSec policy.",
+            f'policy = "policies/{h.name.lower()}.cmd"',
+            "# Globs of the files exported from this host; a file matching no host's inbox is",
+            "# attributed by the ComputerName inside it (pfirewall.log has none, hence this).",
+            f'inbox = ["exports/{h.name.lower()}/*"]',
+            "",
+        ]
+    lines += [
+        "# Static name resolution for DNS names used as filter addresses in the policies",
+        "# (netsh resolves them when the policy is built; we cannot ask the site's DNS).",
+        "[names]",
+        *(f'"{name}" = {arr(addrs)}' for name, addrs in NAMES.items()),
+        "",
+    ]
+    with open_out(out / "ipsec-drops.toml") as f:
+        f.write("\n".join(lines))
+
+
+# ------------------------------------------------------------------------------ expected
+
+
+def summarise(ledger: Ledger) -> dict:
+    """Count what was written: distinct drops overall and per host/event/scenario, rows per file."""
+    first: dict[tuple, Row] = {}
+    files_of: dict[tuple, list[str]] = defaultdict(list)
+    for r in ledger.rows:
+        if r.is_drop:
+            first.setdefault(r.identity, r)
+            if r.file not in files_of[r.identity]:
+                files_of[r.identity].append(r.file)
+    drops = sorted(first.values(), key=lambda r: (r.host, r.utc, r.record_number or 0, str(r.identity)))
+    by_file: dict[str, int] = Counter()
+    rows_by_file: dict[str, dict[str, int]] = {}
+    for r in ledger.rows:
+        stats = rows_by_file.setdefault(r.file, {"rows": 0, "drops": 0, "drops_also_in_another_file": 0})
+        stats["rows"] += 1
+        if r.is_drop:
+            by_file[r.file] += 1
+            stats["drops"] += 1
+            if len(files_of[r.identity]) > 1:
+                stats["drops_also_in_another_file"] += 1
+    scen_host_file: dict[tuple[str, str, str], int] = Counter()
+    for r in ledger.rows:
+        if r.is_drop:
+            scen_host_file[(r.scenario, r.host, r.file)] += 1
+
+    def key_of(r: Row) -> str:
+        return str(r.event_id) if r.event_id is not None else "pfirewall"
+
+    total = len(drops)
+    duplicate_rows = sum(by_file.values()) - total
+    return {
+        "total_drops": total,
+        "by_host": dict(sorted(Counter(r.host for r in drops).items())),
+        "by_file": {f: by_file.get(f, 0) for f in rows_by_file},
+        "by_event_id": dict(sorted(Counter(key_of(r) for r in drops).items())),
+        "by_scenario": dict(sorted(Counter(r.scenario for r in drops).items())),
+        "duplicate_rows": duplicate_rows,
+        "rows_by_file": rows_by_file,
+        "_drops": drops,
+        "_files_of": files_of,
+        "_scen_host_file": scen_host_file,
+    }
+
+
+def write_expected(out: Path, ledger: Ledger, info: dict) -> dict:
+    """Write expected.json, expected-drops.csv and EXPECTED.md from the ledger."""
+    s = summarise(ledger)
+    drops: list[Row] = s.pop("_drops")
+    files_of = s.pop("_files_of")
+    shf = s.pop("_scen_host_file")
+    assert s["total_drops"] == sum(s["by_file"].values()) - s["duplicate_rows"]
+    assert s["total_drops"] == sum(s["by_host"].values()) == sum(s["by_event_id"].values())
+
+    # Events in the repeated hour (first pass fold 0, second pass fold 1), in file order.
+    lo, hi = info["dst_window"]
+    repeated = []
+    for ev in info["web"]:
+        if lo <= ev.utc < hi:
+            local = ev.record.TimeGenerated
+            fold = (
+                0
+                if WEB01.utc(
+                    local.year, local.month, local.day, local.hour, local.minute, local.second, fold=0
+                )
+                == ev.utc
+                else 1
+            )
+            repeated.append(
+                {
+                    "record_number": ev.record.RecordNumber,
+                    "local": f"{local:%Y-%m-%d %H:%M:%S}",
+                    "pass": fold + 1,
+                    "utc": ev.utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "event_id": ev.record.EventID,
+                    "drop": ev.is_drop,
+                }
+            )
+    s["repeated_hour_web01"] = repeated
+    s["notes"] = {
+        "identity": "IPSec drops: (host, EventLog, RecordNumber); an event exported twice counts once. "
+        "pfirewall: every DROP line is one drop.",
+        "drop_event_ids": "IPSec/IPSEC source, EventID 4283-4288, 4290, 4291, 4292 (4289 not emitted)",
+        "by_event_id": "distinct drops; key 'pfirewall' = pfirewall DROP lines",
+        "by_file": "drop rows in each file, duplicates included; total = sum(by_file) - duplicate_rows",
+    }
+    with open_out(out / "expected.json") as f:
+        json.dump(s, f, indent=2)
+        f.write("\n")
+
+    with open_out(out / "expected-drops.csv") as f:
+        w = csv.writer(f, lineterminator="\n")
+        cols = [
+            "host",
+            "event_time_utc",
+            "local_time",
+            "event_id",
+            "record_number",
+            "direction",
+            "protocol",
+            "src_ip",
+            "src_port",
+            "dst_ip",
+            "dst_port",
+            "remote_ip",
+            "packets",
+            "scenario",
+            "files",
+        ]
+        w.writerow(cols)
+        for r in drops:
+            t = r.truth
+            w.writerow(
+                [
+                    r.host,
+                    r.utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    f"{r.local:%Y-%m-%d %H:%M:%S}",
+                    "" if r.event_id is None else r.event_id,
+                    "" if r.record_number is None else r.record_number,
+                    t.get("direction", ""),
+                    t.get("protocol", ""),
+                    t.get("src_ip", ""),
+                    t.get("src_port", ""),
+                    t.get("dst_ip", ""),
+                    t.get("dst_port", ""),
+                    t.get("remote_ip", ""),
+                    t.get("packets", ""),
+                    r.scenario,
+                    ";".join(files_of[r.identity]),
+                ]
+            )
+
+    md = render_markdown(s, shf, info)
+    with open_out(out / "EXPECTED.md") as f:
+        f.write(md)
+    return s
+
+
+def render_markdown(s: dict, shf: dict, info: dict) -> str:
+    """EXPECTED.md: totals, per-scenario/host/file counts, file notes, the repeated hour."""
+    L = [
+        "# Expected content of the sample site",
+        "",
+        "Written by `sample_logs/generate.py` from what it wrote (do not edit by hand; rerun the",
+        "script).  Machine-readable: `expected.json`; one line per distinct drop, with its true UTC",
+        "time and 5-tuple: `expected-drops.csv`.",
+        "",
+        f"## Total: **{s['total_drops']} distinct drops**",
+        "",
+        "A drop is an IPSec/IPSEC System-log event 4283-4288, 4290, 4291 or 4292 (4289 is never",
+        "emitted), or a pfirewall.log `DROP` line.  An event exported twice (same host, EventLog and",
+        "RecordNumber) is ONE drop.  "
+        f"Sum of drop rows over files = {sum(s['by_file'].values())}, of which "
+        f"{s['duplicate_rows']} repeat an event already exported elsewhere.",
+        "",
+        "| host | distinct drops |",
+        "|---|---:|",
+        *(f"| {h} | {n} |" for h, n in s["by_host"].items()),
+        "",
+        "| event id | distinct drops |",
+        "|---|---:|",
+        *(f"| {k} | {n} |" for k, n in s["by_event_id"].items()),
+        "",
+        "## Scenarios",
+        "",
+        "| scenario | what | distinct drops |",
+        "|---|---|---:|",
+        *(f"| {k} | {SCENARIOS[k]} | {s['by_scenario'].get(k, 0)} |" for k in SCENARIOS),
+        "",
+        "Drop rows per scenario, host and file (an event in two files is counted in both):",
+        "",
+        "| scenario | host | file | drop rows |",
+        "|---|---|---|---:|",
+        *(f"| {sc} | {h} | `{f}` | {n} |" for (sc, h, f), n in sorted(shf.items())),
+        "",
+        "## Files",
+        "",
+        "| file | data rows | drop rows | drop rows also in another file |",
+        "|---|---:|---:|---:|",
+        *(
+            f"| `{f}` | {v['rows']} | {v['drops']} | {v['drops_also_in_another_file']} |"
+            for f, v in s["rows_by_file"].items()
+        ),
+        "",
+        "What each file exercises:",
+        "",
+        "* `web01/system-20261024-plain.log`: `-o:W3C`, `SELECT *`, days 23-24.  Plain mode:",
+        "  values keep their spaces (EventTypeName, SourceName, Strings, Message), timestamps are",
+        "  two tokens.  Contains the reboot of "
+        f"{info['reboot_local']:%Y-%m-%d %H:%M} (USER32 1074 with a quoted comment and a SID, 4292, 4294);",
+        "  IPSec Strings switch layout at the reboot: before it `\\Driver\\IPSEC|src|dst|6|sport|dport`,",
+        "  after it `src|dst|TCP|sport|dport` (no %1 element, protocol by name).",
+        "* `web01/system-20261025-dquotes.log`: `-oDQuotes:ON`, `SELECT *`, day 25 (25 hours: the",
+        '  repeated hour is in it, see below).  String fields quoted, inner `"` doubled.',
+        "* `web01/system-20261025.csv`: `-o:CSV`, `SELECT *`, every record of the dquotes file again",
+        "  (same RecordNumbers) plus day 26 until 06:00 local, which is in no other file.",
+        "* `web01/system-20261027-encodedelim.log`: `-encodeDelim:ON`, fields",
+        "  `TimeGenerated EventID SourceName Strings ComputerName Message` (no RecordNumber),",
+        "  day 26 from 06:00 to day 27; ComputerName is lower-case `web01` here.",
+        "* `db01/system-20261026-nostrings.log`: plain, fields `EventLog RecordNumber TimeGenerated",
+        "  EventID EventTypeName SourceName ComputerName Message`: no Strings, values must be parsed",
+        "  out of Message; days 23-25.",
+        "* `db01/system-20261027.log`: plain, two appended runs: `SELECT *` for day 26, then a second",
+        "  `#Software`...`#Fields: EventLog RecordNumber TimeGenerated EventID SourceName Strings",
+        "  ComputerName` block for day 27.  DB01's IPSec Strings carry an EMPTY %1:",
+        "  `|12|10.1.0.50`, `|10.1.0.50|10.1.0.20|6|3456|1433`; its source is spelled `IPSec`, WEB01's",
+        "  `IPSEC`.",
+        "* `db01/pfirewall-old.log`: ICF header (`#Verson: 1.0`, no `path`), OPEN/OPEN-INBOUND/CLOSE/DROP,",
+        "  days 23-24; `db01/pfirewall.log`: Windows Firewall header with `pid`, ALLOW/DROP, days",
+        "  25-27.  No host name inside: the config's inbox glob maps them to DB01 (America/Chicago).",
+        "",
+        "## The repeated hour on WEB01 (Europe/Berlin, 2026-10-25 03:00 CEST -> 02:00 CET)",
+        "",
+        "Events whose local time falls in 02:00-03:00 on 2026-10-25, in file (= RecordNumber) order.",
+        "Pass 1 is CEST (UTC+2), pass 2 is CET (UTC+1); the clock steps back between them.",
+        "",
+        "| RecordNumber | local time | pass | UTC | event id | drop |",
+        "|---:|---|---:|---|---:|---|",
+        *(
+            f"| {e['record_number']} | {e['local']} | {e['pass']} | {e['utc']} | {e['event_id']} | "
+            f"{'yes' if e['drop'] else 'no'} |"
+            for e in s["repeated_hour_web01"]
+        ),
+        "",
+    ]
+    return "\n".join(L)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", type=Path, default=HERE, help="directory to write into (default: sample_logs/)")
+    args = ap.parse_args(argv)
+    ledger, info = write_exports(args.out)
+    write_config(args.out)
+    s = write_expected(args.out, ledger, info)
+    n_files = len(s["rows_by_file"])
+    print(f"wrote {n_files} export files under {args.out}; total distinct drops {s['total_drops']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
