@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from ..issues import IssueLog
 from .evt_fields import canonical_field
 from .logparser_w3c import EvtRows
-from .textfile import as_text, read_rows, sniff_layout
+from .textfile import as_text, read_line, read_rows, sniff_layout
 
 
 @dataclass
@@ -49,7 +49,7 @@ def read_csv_export(
     if state.fields is None:
         with open(path, "rb") as fh:
             fh.seek(start)
-            header = fh.readline()
+            header = read_line(fh, layout)
         text = header.decode(layout.encoding, errors="replace").rstrip("\r\n")
         if not text.strip():
             issues.add("line 1", "refused-file", "no CSV header row")

@@ -13,7 +13,8 @@ space and written in one of three ways, which may be mixed:
 
 ``-`` is NULL.  Splitting is done by one RE2 pattern per field list, run by
 pyarrow over whole batches; only rows that can be IPSec driver events are split
-at all when ``SourceName`` is present (the others are counted).
+at all when ``SourceName`` is present (the others are counted, except lines with
+fewer separators than fields, which are damaged and reported as malformed).
 """
 
 from __future__ import annotations
@@ -160,7 +161,12 @@ def _split_segment(
         candidate = pc.match_substring(lines, "ipsec", ignore_case=True)
         if not pc.all(candidate).as_py():
             keep = candidate.to_numpy(zero_copy_only=False)
-            other = int(len(keep) - keep.sum())
+            # A line with fewer separators than fields is damaged (e.g. cut short), not another event.
+            short = ~keep & (pc.count_substring(lines, " ").to_numpy(zero_copy_only=False) < len(fields) - 1)
+            for i in np.flatnonzero(short).tolist():
+                issues.malformed(int(numbers[i]), f"too few values for #Fields: {' '.join(fields)}",
+                                 lines[i].as_py())
+            other = int((~keep & ~short).sum())
             lines, numbers = lines.filter(candidate), numbers[keep]
     if len(lines) == 0:
         return EvtRows(pa.table({"_line": pa.array([], pa.int64())}), bytes_done, other)

@@ -4,7 +4,7 @@ The header's ``#Fields:`` names the columns (``path`` and ``pid`` are optional
 trailing fields on newer Windows); values are separated by single spaces with
 ``-`` for none.  pyarrow's CSV reader splits the file with a space delimiter;
 lines with the wrong number of fields are reported with their line number.
-Only ``DROP`` lines become drops; every other action is counted.
+Only ``DROP`` lines become drops; every other action is counted (blank lines are not).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..issues import IssueLog
-from .textfile import as_text, read_rows, sniff_layout
+from .textfile import as_text, read_line, read_rows, sniff_layout
 
 #: The Windows Firewall fields, as XP SP2 writes them (log-formats.md §3).
 DEFAULT_FIELDS = (
@@ -54,7 +54,7 @@ def read_header(path: str | os.PathLike[str]) -> tuple[list[str] | None, int, in
     with open(path, "rb") as fh:
         fh.seek(offset)
         while True:
-            raw = fh.readline()
+            raw = read_line(fh, layout)
             if not raw:
                 break
             text = raw.decode(layout.encoding, errors="replace").strip("\r\n\x00")
@@ -118,7 +118,8 @@ def read_pfirewall(
             return
         is_drop = pc.equal(pc.utf8_upper(action), "DROP")
         n_drop = pc.sum(is_drop).as_py() or 0
-        other = len(action) - n_drop
+        blank = pc.sum(pc.equal(pc.utf8_trim_whitespace(action), "")).as_py() or 0  # empty lines are rows of ""
+        other = len(action) - n_drop - blank
         if n_drop == 0:
             yield FirewallRows(pa.table({"_line": pa.array([], pa.int64())}), batch.bytes_done, other)
             continue

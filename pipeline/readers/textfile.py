@@ -218,6 +218,22 @@ def read_rows(
         window.close()
 
 
+def read_line(fh, layout: TextLayout) -> bytes:
+    """The raw bytes of one line (terminator included) from ``fh``'s position, in ``layout``'s encoding.
+
+    ``readline()`` splits UTF-16 text inside the two-byte newline; this reads whole code units.
+    """
+    newline = layout.newline
+    if len(newline) == 1:
+        return fh.readline()
+    out = bytearray()
+    while True:
+        unit = fh.read(len(newline))
+        out += unit
+        if len(unit) < len(newline) or unit == newline:
+            return bytes(out)
+
+
 def file_head_lines(path: str | os.PathLike[str], max_lines: int = 64) -> list[str]:
     """The first lines of a file, decoded leniently, for format sniffing and headers."""
     layout = sniff_layout(path)
