@@ -11,8 +11,8 @@ space and written in one of three ways, which may be mixed:
 * ``-encodeDelim:ON``: spaces inside values written as ``+``.  A row whose only
   spaces are the field separators and that contains a ``+`` is decoded.
 
-``-`` is NULL.  Splitting is done by one RE2 pattern per field list, run by
-pyarrow over whole batches; only rows that can be IPSec driver events are split
+``-`` is NULL.  Splitting (:mod:`.w3c_split`) is done by RE2 patterns built
+from the field list, run by pyarrow over whole batches; only rows that can be IPSec driver events are split
 at all when ``SourceName`` is present (the others are counted, except lines with
 fewer separators than fields, which are damaged and reported as malformed).
 """
@@ -28,36 +28,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..issues import IssueLog
-from .evt_fields import INTEGER, TEXT, TIMESTAMP, TOKEN, canonical_field, field_type
+from .evt_fields import TEXT, TIMESTAMP, TOKEN, canonical_field, field_type
 from .textfile import LineBatch, as_text, read_rows, sniff_layout
+from .w3c_split import split_lines
 
-_RAW = {
-    INTEGER: r"-?\d+",
-    TIMESTAMP: r"\d{4}-\d{2}-\d{2}[ T+]\d{2}:\d{2}:\d{2}(?:\.\d+)?",
-    TOKEN: r"[^ ]+",
-    TEXT: r".*?",
-}
-#: Values tried first for free-text fields, so that two free-text fields side by side
-#: ("Error event IPSec") split the way Windows writes them, not at the first space.
-_PREFERRED = {
-    "EventTypeName": r"(?:Error|Warning|Information|Success Audit|Failure Audit|Audit Success|Audit Failure) event",
-    "EventCategoryName": r"None|\(\d+\)",
-    "SourceName": r"(?i:ipsec)",
-}
 _SEPARATOR = "\x1f"  # pyarrow splits on this: it never occurs in a text export, so a row is a line
-
-
-def line_pattern(fields: list[str], quoted: bool) -> str:
-    """The RE2 pattern that splits one data line written with ``fields``."""
-    parts = []
-    for i, name in enumerate(fields):
-        raw = _RAW[field_type(name)] + "|-"
-        if name in _PREFERRED:
-            raw = _PREFERRED[name] + "|" + raw
-        if quoted:  # RE2 reports a group that did not take part as "", so quotes stay inside the group
-            raw = '"(?:[^"]|"")*"|' + raw
-        parts.append(f"(?P<v{i}>{raw})")
-    return "^" + " ".join(parts) + "$"
 
 
 @dataclass
@@ -172,14 +147,14 @@ def _split_segment(
         return EvtRows(pa.table({"_line": pa.array([], pa.int64())}), bytes_done, other)
 
     quoted = pc.any(pc.match_substring(lines, '"')).as_py()
-    parts = pc.extract_regex(lines, line_pattern(fields, quoted))
-    matched = pc.is_valid(parts)
+    parts, matched = split_lines(lines, fields, quoted)
     if not pc.all(matched).as_py():
         keep = matched.to_numpy(zero_copy_only=False)
         for i in np.flatnonzero(~keep):
             issues.malformed(int(numbers[i]), f"does not fit #Fields: {' '.join(fields)}", lines[int(i)].as_py())
-        parts, lines, numbers = parts.filter(matched), lines.filter(matched), numbers[keep]
-    if len(parts) == 0:
+        parts = {i: v.filter(matched) for i, v in parts.items()}
+        lines, numbers = lines.filter(matched), numbers[keep]
+    if len(lines) == 0:
         return EvtRows(pa.table({"_line": pa.array([], pa.int64())}), bytes_done, other)
 
     n_ts = sum(1 for f in fields if field_type(f) == TIMESTAMP)
@@ -190,7 +165,7 @@ def _split_segment(
     )
     columns: dict[str, pa.Array] = {}
     for i, name in enumerate(fields):
-        value = parts.field(f"v{i}")
+        value = parts[i]
         if quoted:
             is_quoted = pc.match_substring_regex(value, r'^".*"$')
             inner = pc.replace_substring(pc.utf8_slice_codeunits(value, 1, -1), '""', '"')
