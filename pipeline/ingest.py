@@ -23,7 +23,7 @@ import duckdb
 from .config import Config
 from .extract import Extracted, OccurrenceCounter, SourceContext
 from .extract.firewall import extract_firewall
-from .extract.ipsec_driver import extract_ipsec_driver
+from .extract.ipsec_driver import FIELDS_USED, extract_ipsec_driver
 from .issues import Issue, IssueLog
 from .localtime import FoldState
 from .readers import detect_format
@@ -334,7 +334,8 @@ def _open_reader(fmt: str, path: Path, issues: IssueLog, start: int, first_line:
         return csv_state, _rows(read_csv_export(path, issues, start=start, first_line=first_line, state=csv_state),
                                 "other_events")
     w3c_state = W3CState(fields=fields)
-    return w3c_state, _rows(read_w3c(path, issues, start=start, first_line=first_line, state=w3c_state),
+    return w3c_state, _rows(read_w3c(path, issues, start=start, first_line=first_line, state=w3c_state,
+                                          wanted=FIELDS_USED),
                             "other_events")
 
 

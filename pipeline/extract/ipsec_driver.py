@@ -35,6 +35,11 @@ _MESSAGE_PATTERNS = {
     "negotiation": r"negotiation with (?P<ip>\S+) since",
 }
 
+#: The EVT fields this extractor reads; readers need not clean the others.
+FIELDS_USED = frozenset(
+    {"EventID", "SourceName", "ComputerName", "TimeGenerated", "TimeWritten", "Strings", "Message", "RecordNumber"}
+)
+
 _NULL_STR = pa.scalar(None, pa.string())
 _NULL_INT = pa.scalar(None, pa.int64())
 

@@ -17,12 +17,21 @@ import pyarrow.compute as pc
 from ..schema import PROTOCOL_NUMBERS
 
 
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_CANONICAL_V4 = rf"^{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}$"
+
+
 def normalise_ip(values: pa.Array) -> tuple[pa.Array, np.ndarray]:
     """Canonical text of each address (``ipaddress``), and a mask of non-null values that are not addresses."""
     values = values.cast(pa.string())
     uniq = pc.unique(values.drop_null())
+    # Dotted quads without leading zeros are already canonical: only the rest goes through ipaddress.
+    plain_v4 = pc.match_substring_regex(uniq, _CANONICAL_V4).to_numpy(zero_copy_only=False)
     canon = []
-    for text in uniq.to_pylist():
+    for text, simple in zip(uniq.to_pylist(), plain_v4.tolist(), strict=True):
+        if simple:
+            canon.append(text)
+            continue
         try:
             canon.append(str(ipaddress.ip_address(text.strip().strip("[]"))))
         except ValueError:

@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 
 from ..issues import IssueLog
 from .evt_fields import TEXT, TIMESTAMP, TOKEN, canonical_field, field_type
-from .textfile import LineBatch, as_text, read_rows, sniff_layout
+from .textfile import LineBatch, as_text, null_where, read_rows, sniff_layout
 from .w3c_split import split_lines
 
 _SEPARATOR = "\x1f"  # pyarrow splits on this: it never occurs in a text export, so a row is a line
@@ -60,11 +60,13 @@ def read_w3c(
     start: int = 0,
     first_line: int = 1,
     state: W3CState | None = None,
+    wanted: frozenset[str] | None = None,
 ) -> Iterator[EvtRows]:
     """Yield :class:`EvtRows` batches from a W3C export, from byte ``start`` on.
 
     ``state`` carries the field list across calls and is updated in place, so
     after the iteration it describes the end of the complete part of the file.
+    ``wanted`` limits the fields returned (all when None): unused fields are not cleaned.
     """
     state = state if state is not None else W3CState()
     layout = sniff_layout(path)
@@ -78,10 +80,12 @@ def read_w3c(
         quoted=False,
         issues=issues,
     ):
-        yield from _split_batch(batch, state, issues)
+        yield from _split_batch(batch, state, issues, wanted)
 
 
-def _split_batch(batch: LineBatch, state: W3CState, issues: IssueLog) -> Iterator[EvtRows]:
+def _split_batch(
+    batch: LineBatch, state: W3CState, issues: IssueLog, wanted: frozenset[str] | None = None
+) -> Iterator[EvtRows]:
     lines = as_text(batch.table.column("line"))
     numbers = batch.lines
     if len(lines) == 0:
@@ -98,6 +102,7 @@ def _split_batch(batch: LineBatch, state: W3CState, issues: IssueLog) -> Iterato
                 state,
                 issues,
                 batch.bytes_done,
+                wanted,
             )
             if rows is not None:
                 yield rows
@@ -114,7 +119,12 @@ def _apply_directive(text: str, state: W3CState) -> None:
 
 
 def _split_segment(
-    lines: pa.Array, numbers: np.ndarray, state: W3CState, issues: IssueLog, bytes_done: int
+    lines: pa.Array,
+    numbers: np.ndarray,
+    state: W3CState,
+    issues: IssueLog,
+    bytes_done: int,
+    wanted: frozenset[str] | None = None,
 ) -> EvtRows | None:
     nonblank = pc.greater(pc.utf8_length(pc.utf8_rtrim_whitespace(lines)), 0)
     if not pc.all(nonblank).as_py():
@@ -158,13 +168,19 @@ def _split_segment(
         return EvtRows(pa.table({"_line": pa.array([], pa.int64())}), bytes_done, other)
 
     n_ts = sum(1 for f in fields if field_type(f) == TIMESTAMP)
-    spaces = pc.count_substring(lines, " ")
-    encoded = pc.and_(
-        pc.or_(pc.equal(spaces, len(fields) - 1), pc.equal(spaces, len(fields) - 1 + n_ts)),
-        pc.match_substring(lines, "+"),
-    )
+    encoded = None
+    if pc.any(pc.match_substring(lines, "+")).as_py():
+        spaces = pc.count_substring(lines, " ")
+        encoded = pc.and_(
+            pc.or_(pc.equal(spaces, len(fields) - 1), pc.equal(spaces, len(fields) - 1 + n_ts)),
+            pc.match_substring(lines, "+"),
+        )
+        if not pc.any(encoded).as_py():
+            encoded = None
     columns: dict[str, pa.Array] = {}
     for i, name in enumerate(fields):
+        if name in columns or (wanted is not None and name not in wanted):
+            continue
         value = parts[i]
         if quoted:
             is_quoted = pc.match_substring_regex(value, r'^".*"$')
@@ -173,10 +189,8 @@ def _split_segment(
         kind = field_type(name)
         if kind == TIMESTAMP:
             value = pc.replace_substring_regex(value, r"^(\d{4}-\d{2}-\d{2})[T+]", r"\1 ")
-        elif kind in (TEXT, TOKEN):
+        elif kind in (TEXT, TOKEN) and encoded is not None:
             value = pc.if_else(encoded, pc.replace_substring(value, "+", " "), value)
-        value = pc.if_else(pc.equal(value, "-"), pa.scalar(None, pa.string()), value)
-        if name not in columns:
-            columns[name] = value
+        columns[name] = null_where(value, pc.equal(value, "-"))
     columns["_line"] = pa.array(numbers, pa.int64())
     return EvtRows(pa.table(columns), bytes_done, other)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ..issues import IssueLog
@@ -136,6 +137,19 @@ def as_text(column: pa.Array | pa.ChunkedArray) -> pa.Array:
             except UnicodeDecodeError:
                 values.append(raw.decode("cp1252", errors="replace"))
         return pa.array(values, pa.string())
+
+
+def null_where(values: pa.Array, mask: pa.Array) -> pa.Array:
+    """``values`` with NULL where ``mask`` is true, reusing the values' buffers (no string copies)."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    mask = pc.fill_null(mask, False)
+    if not pc.any(mask).as_py():
+        return values
+    if values.offset != 0:
+        return pc.if_else(mask, pa.scalar(None, values.type), values)
+    valid = pc.and_(pc.is_valid(values), pc.invert(mask))  # no nulls, offset 0: its data is a validity bitmap
+    return pa.Array.from_buffers(values.type, len(values), [valid.buffers()[1], *values.buffers()[1:]])
 
 
 @dataclass
