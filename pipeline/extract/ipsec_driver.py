@@ -143,22 +143,34 @@ def extract_ipsec_driver(rows: pa.Table, ctx: SourceContext, issues: IssueLog) -
         src, dst, proto, sport, dport = last_items(parts, 5)
         (nego_ip,) = last_items(parts, 1)
     if message is not None:
-        m_count = pc.extract_regex(pc.fill_null(message, ""), _MESSAGE_PATTERNS["count"])
-        m_packet = pc.extract_regex(pc.fill_null(message, ""), _MESSAGE_PATTERNS["packet"])
-        m_nego = pc.extract_regex(pc.fill_null(message, ""), _MESSAGE_PATTERNS["negotiation"])
+        # Values come from Message only where Strings is missing or empty: parse just those rows.
         if strings is None:
-            cnt_count, cnt_ip = m_count.field("count"), m_count.field("ip")
-            src, dst, proto = m_packet.field("src"), m_packet.field("dst"), m_packet.field("proto")
-            sport, dport = m_packet.field("sport"), m_packet.field("dport")
-            nego_ip = m_nego.field("ip")
-        else:  # per row, fall back to the message where Strings is empty
+            need_msg = np.ones(n, dtype=bool)
+        else:
             no_strings = pc.or_(pc.is_null(strings), pc.equal(pc.utf8_trim_whitespace(strings), ""))
-            pick = lambda a, b: pc.if_else(no_strings, b, a)  # noqa: E731
-            cnt_count, cnt_ip = pick(cnt_count, m_count.field("count")), pick(cnt_ip, m_count.field("ip"))
-            src, dst = pick(src, m_packet.field("src")), pick(dst, m_packet.field("dst"))
-            proto = pick(proto, m_packet.field("proto"))
-            sport, dport = pick(sport, m_packet.field("sport")), pick(dport, m_packet.field("dport"))
-            nego_ip = pick(nego_ip, m_nego.field("ip"))
+            need_msg = pc.fill_null(no_strings, True).to_numpy(zero_copy_only=False)
+        if need_msg.any():
+            rows_idx = pa.array(np.flatnonzero(need_msg))
+            text = pc.fill_null(message.take(rows_idx), "")
+            found = {key: pc.extract_regex(text, pattern) for key, pattern in _MESSAGE_PATTERNS.items()}
+            mask = pa.array(need_msg)
+
+            def from_message(current: pa.Array | None, key: str, group: str) -> pa.Array:
+                value = pc.struct_field(found[key], group)
+                if current is None:
+                    return value if len(value) == n else pc.replace_with_mask(
+                        pa.nulls(n, pa.string()), mask, value)
+                return pc.replace_with_mask(current, mask, value)
+
+            base = None if strings is None else True
+            cnt_count = from_message(cnt_count if base else None, "count", "count")
+            cnt_ip = from_message(cnt_ip if base else None, "count", "ip")
+            src = from_message(src if base else None, "packet", "src")
+            dst = from_message(dst if base else None, "packet", "dst")
+            proto = from_message(proto if base else None, "packet", "proto")
+            sport = from_message(sport if base else None, "packet", "sport")
+            dport = from_message(dport if base else None, "packet", "dport")
+            nego_ip = from_message(nego_ip if base else None, "negotiation", "ip")
     elif strings is None:
         issues.add("", "refused-rows", "neither Strings nor Message was exported: the drops' addresses are "
                    "unknown", count=int((is_count | is_packet | is_nego).sum()))

@@ -147,7 +147,8 @@ def _split_segment(
         if not pc.all(candidate).as_py():
             keep = candidate.to_numpy(zero_copy_only=False)
             # A line with fewer separators than fields is damaged (e.g. cut short), not another event.
-            short = ~keep & (pc.count_substring(lines, " ").to_numpy(zero_copy_only=False) < len(fields) - 1)
+            enough = f"^(?:[^ ]* ){{{len(fields) - 1}}}"  # at least one separator between each two fields
+            short = ~keep & ~pc.match_substring_regex(lines, enough).to_numpy(zero_copy_only=False)
             for i in np.flatnonzero(short).tolist():
                 issues.malformed(int(numbers[i]), f"too few values for #Fields: {' '.join(fields)}",
                                  lines[i].as_py())
@@ -156,7 +157,8 @@ def _split_segment(
     if len(lines) == 0:
         return EvtRows(pa.table({"_line": pa.array([], pa.int64())}), bytes_done, other)
 
-    quoted = pc.any(pc.match_substring(lines, '"')).as_py()
+    # (pyarrow's plain substring search is slower than RE2's literal search, hence the regexes)
+    quoted = pc.any(pc.match_substring_regex(lines, '"')).as_py()
     parts, matched = split_lines(lines, fields, quoted)
     if not pc.all(matched).as_py():
         keep = matched.to_numpy(zero_copy_only=False)
@@ -169,11 +171,12 @@ def _split_segment(
 
     n_ts = sum(1 for f in fields if field_type(f) == TIMESTAMP)
     encoded = None
-    if pc.any(pc.match_substring(lines, "+")).as_py():
+    has_plus = pc.match_substring_regex(lines, r"\+")
+    if pc.any(has_plus).as_py():
         spaces = pc.count_substring(lines, " ")
         encoded = pc.and_(
             pc.or_(pc.equal(spaces, len(fields) - 1), pc.equal(spaces, len(fields) - 1 + n_ts)),
-            pc.match_substring(lines, "+"),
+            has_plus,
         )
         if not pc.any(encoded).as_py():
             encoded = None

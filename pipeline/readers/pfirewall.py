@@ -20,10 +20,7 @@ from ..issues import IssueLog
 from .textfile import as_text, read_line, read_rows, sniff_layout
 
 #: The Windows Firewall fields, as XP SP2 writes them (log-formats.md §3).
-DEFAULT_FIELDS = (
-    "date time action protocol src-ip dst-ip src-port dst-port size tcpflags tcpsyn tcpack tcpwin "
-    "icmptype icmpcode info path"
-).split()
+DEFAULT_FIELDS = ["date", "time", "action", "protocol", "src-ip", "dst-ip", "src-port", "dst-port", "size", "tcpflags", "tcpsyn", "tcpack", "tcpwin", "icmptype", "icmpcode", "info", "path"]
 
 #: The fields a drop row is built from.
 NEEDED = ("date", "time", "action", "protocol", "src-ip", "dst-ip", "src-port", "dst-port", "path", "pid",
@@ -118,7 +115,8 @@ def read_pfirewall(
             return
         is_drop = pc.equal(pc.utf8_upper(action), "DROP")
         n_drop = pc.sum(is_drop).as_py() or 0
-        blank = pc.sum(pc.equal(pc.utf8_trim_whitespace(action), "")).as_py() or 0  # empty lines are rows of ""
+        # An empty line comes out as a row of empty values: not a line of the log.
+        blank = pc.sum(pc.equal(pc.utf8_trim_whitespace(action), "")).as_py() or 0
         other = len(action) - n_drop - blank
         if n_drop == 0:
             yield FirewallRows(pa.table({"_line": pa.array([], pa.int64())}), batch.bytes_done, other)
