@@ -56,6 +56,12 @@ class IssueLog:
     def warning(self, location: str, reason: str, text: str = "") -> None:
         self.add(location, "warning", reason, text)
 
+    def merge(self, other: IssueLog) -> None:
+        """Add the issues of ``other`` (e.g. logged by a worker thread), keeping their order."""
+        self.counts.update(other.counts)
+        room = DETAIL_LIMIT - len(self.details)
+        self.details.extend(other.details[: max(room, 0)])
+
     @property
     def skipped(self) -> int:
         """Rows or lines of this file that were not stored because something was wrong with them."""

@@ -20,7 +20,9 @@ fewer separators than fields, which are damaged and reported as malformed).
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,6 +34,7 @@ from .evt_fields import TEXT, TIMESTAMP, TOKEN, canonical_field, field_type
 from .textfile import LineBatch, as_text, null_where, read_rows, sniff_layout
 from .w3c_split import split_lines
 
+SPLIT_WORKERS = max(1, min(4, os.cpu_count() or 1))
 _SEPARATOR = "\x1f"  # pyarrow splits on this: it never occurs in a text export, so a row is a line
 
 
@@ -70,22 +73,48 @@ def read_w3c(
     """
     state = state if state is not None else W3CState()
     layout = sniff_layout(path)
-    for batch in read_rows(
-        path,
-        layout,
-        start=start,
-        first_line=first_line,
-        column_names=["line"],
-        delimiter=_SEPARATOR,
-        quoted=False,
-        issues=issues,
-    ):
-        yield from _split_batch(batch, state, issues, wanted)
+    # Splitting is pyarrow compute, which releases the GIL: batches are split on all cores, in order.
+    with ThreadPoolExecutor(max_workers=SPLIT_WORKERS) as pool:
+        pending: deque = deque()
+        for batch in read_rows(
+            path,
+            layout,
+            start=start,
+            first_line=first_line,
+            column_names=["line"],
+            delimiter=_SEPARATOR,
+            quoted=False,
+            issues=issues,
+        ):
+            for job in _segments(batch, state, wanted):
+                log = IssueLog(issues.file)
+                pending.append((pool.submit(_split_segment, *job, log), log))
+            while len(pending) > SPLIT_WORKERS:
+                yield from _collect(pending.popleft(), issues)
+        while pending:
+            yield from _collect(pending.popleft(), issues)
+
+
+def _collect(job: tuple[Future, IssueLog], issues: IssueLog) -> Iterator[EvtRows]:
+    future, log = job
+    rows = future.result()
+    issues.merge(log)
+    if rows is not None:
+        yield rows
 
 
 def _split_batch(
     batch: LineBatch, state: W3CState, issues: IssueLog, wanted: frozenset[str] | None = None
 ) -> Iterator[EvtRows]:
+    """Split one batch in this thread (the same work :func:`read_w3c` spreads over threads)."""
+    for job in _segments(batch, state, wanted):
+        rows = _split_segment(*job, issues)
+        if rows is not None:
+            yield rows
+
+
+def _segments(batch: LineBatch, state: W3CState, wanted: frozenset[str] | None) -> Iterator[tuple]:
+    """Arguments of :func:`_split_segment` for each run of data lines, applying directives in order."""
     lines = as_text(batch.table.column("line"))
     numbers = batch.lines
     if len(lines) == 0:
@@ -96,16 +125,8 @@ def _split_batch(
     segment_start = 0
     for stop in bounds:
         if stop > segment_start:
-            rows = _split_segment(
-                lines.slice(segment_start, stop - segment_start),
-                numbers[segment_start:stop],
-                state,
-                issues,
-                batch.bytes_done,
-                wanted,
-            )
-            if rows is not None:
-                yield rows
+            yield (lines.slice(segment_start, stop - segment_start), numbers[segment_start:stop],
+                   list(state.fields) if state.fields else None, batch.bytes_done, wanted)
         if stop < len(lines):
             _apply_directive(lines[stop].as_py(), state)
         segment_start = stop + 1
@@ -121,10 +142,10 @@ def _apply_directive(text: str, state: W3CState) -> None:
 def _split_segment(
     lines: pa.Array,
     numbers: np.ndarray,
-    state: W3CState,
-    issues: IssueLog,
+    fields: list[str] | None,
     bytes_done: int,
-    wanted: frozenset[str] | None = None,
+    wanted: frozenset[str] | None,
+    issues: IssueLog,
 ) -> EvtRows | None:
     nonblank = pc.greater(pc.utf8_length(pc.utf8_rtrim_whitespace(lines)), 0)
     if not pc.all(nonblank).as_py():
@@ -132,7 +153,6 @@ def _split_segment(
         lines, numbers = lines.filter(nonblank), numbers[keep]
     if len(lines) == 0:
         return None
-    fields = state.fields
     if not fields:
         for text, line in zip(lines.to_pylist()[:5], numbers[:5], strict=False):
             issues.malformed(int(line), "data line before any #Fields: directive", text)
