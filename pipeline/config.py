@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 DEFAULT_CONFIG_NAME = "ipsec-drops.toml"
 SERVER_KEYS = ("dns", "wins", "dhcp", "gateway")
 HOST_KEYS = {"timezone", "addresses", "policy", "inbox", *SERVER_KEYS}
+TOP_KEYS = {"hosts", "names"}
 
 
 class ConfigError(ValueError):
@@ -121,6 +122,10 @@ def parse_config(text: str, path: Path | None = None) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{label}: not valid TOML: {exc}") from exc
     config = Config(path=Path(path).resolve() if path else None)
+    unknown_top = set(data) - TOP_KEYS
+    if unknown_top:
+        raise ConfigError(f"{label}: unknown key(s) {', '.join(sorted(unknown_top))}; "
+                          f"known top-level tables are {', '.join(sorted(TOP_KEYS))}")
     hosts = data.get("hosts", {})
     if not isinstance(hosts, dict):
         raise ConfigError(f"{label}: [hosts] must be a table of host tables")
@@ -143,6 +148,8 @@ def parse_config(text: str, path: Path | None = None) -> Config:
                     f"{label}: {where} timezone {tz!r} is not an IANA zone name (e.g. 'Europe/Berlin')"
                 ) from exc
         policy = entry.get("policy")
+        if policy is not None and not isinstance(policy, str):
+            raise ConfigError(f"{label}: {where} policy must be a path (a string)")
         config_host = HostConfig(
             name=str(name),
             timezone=str(tz) if tz is not None else None,
@@ -151,7 +158,7 @@ def parse_config(text: str, path: Path | None = None) -> Config:
             inbox=_string_list(label, f"{where} inbox", entry.get("inbox", [])),
             **{k: _address_list(label, f"{where} {k}", entry.get(k, [])) for k in SERVER_KEYS},
         )
-        if config.host(str(name)) is not None:
+        if any(key.lower() == str(name).lower() for key in config.hosts):
             raise ConfigError(f"{label}: host {name!r} is defined twice (host names are case-insensitive)")
         config.hosts[str(name)] = config_host
     names = data.get("names", {})
