@@ -28,7 +28,7 @@ import pyarrow.csv as pacsv
 from ..issues import IssueLog
 
 #: Block size handed to pyarrow's CSV reader.
-BLOCK_SIZE = 8 << 20
+BLOCK_SIZE = 4 << 20
 
 
 @dataclass(frozen=True)

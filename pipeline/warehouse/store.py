@@ -179,8 +179,10 @@ class RunWriter:
     def _buffer(self, date: str, table: pa.Table, keys: np.ndarray) -> None:
         self._buffers.setdefault(date, []).append((table, keys))
         self._buffered[date] = self._buffered.get(date, 0) + table.num_rows
-        if self._buffered[date] >= ROW_GROUP_ROWS:
-            self._flush(date)
+        if sum(self._buffered.values()) >= ROW_GROUP_ROWS:
+            # One budget for all dates, so memory does not grow with the number of days in a file.
+            for pending in list(self._buffers):
+                self._flush(pending)
 
     def _flush(self, date: str) -> None:
         parts = self._buffers.pop(date, [])
