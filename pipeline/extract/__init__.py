@@ -80,7 +80,8 @@ class OccurrenceCounter:
         occurrence = np.ones(n, dtype=np.int64)
         if n == 0:
             return occurrence
-        dup = pd.Series(keys.to_pandas(types_mapper=pd.ArrowDtype)).duplicated(keep=False).to_numpy(dtype=bool, copy=True)
+        series = pd.Series(keys.to_pandas(types_mapper=pd.ArrowDtype))
+        dup = series.duplicated(keep=False).to_numpy(dtype=bool, copy=True)
         if self.counts:
             carried = pc.is_in(keys, value_set=pa.array(list(self.counts), pa.string()))
             dup |= carried.to_numpy(zero_copy_only=False)

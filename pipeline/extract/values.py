@@ -16,7 +16,6 @@ import pyarrow.compute as pc
 
 from ..schema import PROTOCOL_NUMBERS
 
-
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _CANONICAL_V4 = rf"^{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}$"
 

@@ -20,7 +20,10 @@ from ..issues import IssueLog
 from .textfile import as_text, read_line, read_rows, sniff_layout
 
 #: The Windows Firewall fields, as XP SP2 writes them (log-formats.md §3).
-DEFAULT_FIELDS = ["date", "time", "action", "protocol", "src-ip", "dst-ip", "src-port", "dst-port", "size", "tcpflags", "tcpsyn", "tcpack", "tcpwin", "icmptype", "icmpcode", "info", "path"]
+DEFAULT_FIELDS = [
+    "date", "time", "action", "protocol", "src-ip", "dst-ip", "src-port", "dst-port", "size",
+    "tcpflags", "tcpsyn", "tcpack", "tcpwin", "icmptype", "icmpcode", "info", "path",
+]
 
 #: The fields a drop row is built from.
 NEEDED = ("date", "time", "action", "protocol", "src-ip", "dst-ip", "src-port", "dst-port", "path", "pid",

@@ -563,10 +563,7 @@ def other_event(
     (``Strings`` NULL); otherwise ``Strings`` is ``inserts`` joined by ``|``.
     """
     if template is None:
-        if source.lower() == "ipsec":
-            template = IPSEC_TEMPLATES[event_id]
-        else:
-            template = NOISE_TEMPLATES[(source, event_id)]
+        template = IPSEC_TEMPLATES[event_id] if source.lower() == "ipsec" else NOISE_TEMPLATES[source, event_id]
     message = fold_message(expand_message(template, list(inserts or ())))
     return _record(
         record_number=record_number,

@@ -3,8 +3,8 @@
 Layout::
 
     warehouse/
-      drops/date=YYYY-MM-DD/part-<run>.parquet   the drops (zstd), Hive-partitioned by UTC date
-      _keys/date=YYYY-MM-DD/part-<run>.parquet   their de-duplication keys
+      drops/date=YYYY-MM-DD/part-<run>-<n>.parquet  the drops (zstd), Hive-partitioned by UTC date
+      _keys/date=YYYY-MM-DD/part-<run>-<n>.parquet  their de-duplication keys (same names)
       _manifest.json                             what was ingested (written last)
       _runs/<run>-skipped.csv                    every skipped line of a run that skipped any
       .lock                                      held by the one ingest that may write
@@ -22,6 +22,7 @@ partial file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -42,6 +43,7 @@ from .keys import KEYS_SCHEMA, KeyIndex
 from .manifest import Manifest, _fsync_dir, write_atomically
 
 ROW_GROUP_ROWS = 128 * 1024
+MAX_OPEN_WRITERS = 4
 CRASH_ENV = "IPSEC_DROPS_TEST_KILL_AT"  # test hook: simulate a kill at a named point of publishing
 
 
@@ -134,10 +136,8 @@ class Warehouse:
         self.journal_path.unlink(missing_ok=True)
         run_dir = self.staging_dir / journal["run"]
         shutil.rmtree(run_dir, ignore_errors=True)
-        try:
+        with contextlib.suppress(OSError):  # not empty (or already gone)
             self.staging_dir.rmdir()
-        except OSError:
-            pass  # not empty (or already gone)
 
     def writer(self) -> RunWriter:
         return RunWriter(self)
@@ -153,7 +153,8 @@ class RunWriter:
         self.keys = KeyIndex(warehouse.keys_dir)
         self._buffers: dict[str, list[tuple[pa.Table, np.ndarray]]] = {}
         self._buffered: dict[str, int] = {}
-        self._writers: dict[str, tuple[pq.ParquetWriter, pq.ParquetWriter]] = {}
+        self._writers: dict[str, tuple[pq.ParquetWriter, pq.ParquetWriter]] = {}  # least recently used first
+        self._parts: dict[str, int] = {}
         self.rows_written = 0
 
     def add(self, drops: pa.Table, key_hashes: np.ndarray) -> tuple[int, int]:
@@ -190,7 +191,13 @@ class RunWriter:
         if not parts:
             return
         if date not in self._writers:
-            name = f"part-{self.run_id}.parquet"
+            if len(self._writers) >= MAX_OPEN_WRITERS:
+                # Each open writer holds encoders and buffers: keep a few (logs move forward in time).
+                oldest = next(iter(self._writers))
+                for writer in self._writers.pop(oldest):
+                    writer.close()
+            self._parts[date] = self._parts.get(date, 0) + 1
+            name = f"part-{self.run_id}-{self._parts[date]}.parquet"
             drops_path = self.stage / "drops" / f"date={date}" / name
             keys_path = self.stage / "_keys" / f"date={date}" / name
             drops_path.parent.mkdir(parents=True, exist_ok=True)
@@ -199,6 +206,8 @@ class RunWriter:
                 pq.ParquetWriter(drops_path, DROPS_SCHEMA, compression="zstd"),
                 pq.ParquetWriter(keys_path, KEYS_SCHEMA, compression="zstd"),
             )
+        else:
+            self._writers[date] = self._writers.pop(date)  # most recently used last
         drops_w, keys_w = self._writers[date]
         table = pa.concat_tables([t for t, _ in parts])
         order = pc.sort_indices(table, sort_keys=[("event_time", "ascending")])

@@ -1,0 +1,135 @@
+"""Benchmark: ``ingest`` of large text exports against DuckDB's own ``read_csv`` -> Parquet.
+
+For each format a file of ``--lines`` lines is generated (bench/generate.py,
+kept in bench/out/ between runs).  In one process, the reference is DuckDB
+reading the same file with ``read_csv`` and writing it to zstd Parquet, then
+``ingest`` of the file into an empty warehouse.  The ratio printed is our
+rows/s divided by DuckDB's (1.0 = as fast as DuckDB; the target is 0.5).
+
+The DuckDB reference for pfirewall.log parses all columns (space separated);
+for W3C, whose plain values contain spaces and so cannot be parsed by
+``read_csv``, it reads each line into one column.  Both are what a DuckDB user
+would do to get the file into Parquet; neither extracts drops.
+
+Peak memory (max RSS) of ``ingest`` is measured in a fresh process for several
+file sizes, to show it does not grow with the input.
+
+    python bench/bench_ingest.py                       # 2 M lines, both formats, memory at 0.5/1/2 M
+    python bench/bench_ingest.py --lines 200000 --memory-sizes 100000,200000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+OUT = BENCH / "out"
+CONFIG = """
+[hosts.WEB01]
+timezone = "Europe/Berlin"
+addresses = ["198.51.100.10", "10.1.0.10"]
+[hosts.DB01]
+timezone = "America/Chicago"
+addresses = ["10.1.0.20"]
+"""
+DUCKDB_SQL = {
+    "pfirewall": "COPY (SELECT * FROM read_csv('{src}', delim=' ', header=false, comment='#', quote='', "
+                 "escape='')) TO '{dst}' (FORMAT parquet, COMPRESSION zstd)",
+    "w3c": "COPY (SELECT * FROM read_csv('{src}', delim='\\t', header=false, comment='#', quote='', escape='', "
+           "columns={{'line': 'VARCHAR'}})) TO '{dst}' (FORMAT parquet, COMPRESSION zstd)",
+}
+
+
+def generated(fmt: str, lines: int, drop_share: float) -> Path:
+    """The benchmark input for ``fmt`` (generated once, then reused)."""
+    OUT.mkdir(exist_ok=True)
+    path = OUT / f"{fmt}-{lines}-{drop_share}.log"
+    if not path.exists():
+        subprocess.run([sys.executable, str(BENCH / "generate.py"), fmt, str(path), "--lines", str(lines),
+                        "--drop-share", str(drop_share)], check=True)
+    return path
+
+
+def ingest_once(path: Path, fmt: str) -> dict:
+    """Ingest ``path`` into a fresh warehouse; returns seconds and counts (runs in this process)."""
+    from pipeline import Warehouse, ingest, parse_config
+
+    work = Path(tempfile.mkdtemp(prefix="bench-wh-"))
+    try:
+        config = parse_config(CONFIG, work / "ipsec-drops.toml")
+        start = time.perf_counter()
+        report = ingest([path], Warehouse(work / "W"), config, host="DB01" if fmt == "pfirewall" else None)
+        seconds = time.perf_counter() - start
+        return {"seconds": seconds, "rows": report.total("rows_read"), "drops": report.total("drops_stored"),
+                "skipped": report.total("skipped")}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def duckdb_once(path: Path, fmt: str) -> float:
+    import duckdb
+
+    work = Path(tempfile.mkdtemp(prefix="bench-duck-"))
+    try:
+        start = time.perf_counter()
+        duckdb.sql(DUCKDB_SQL[fmt].format(src=path, dst=work / "out.parquet"))
+        return time.perf_counter() - start
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def peak_rss_mib(path: Path, fmt: str) -> float:
+    """Max RSS of a fresh process that ingests ``path``."""
+    code = (
+        "import json, resource, sys; sys.path.insert(0, sys.argv[3]);"
+        "from bench_ingest import ingest_once; from pathlib import Path;"
+        "r = ingest_once(Path(sys.argv[1]), sys.argv[2]);"
+        "r['rss_kib'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; print(json.dumps(r))"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(path), fmt, str(BENCH)], check=True,
+                         capture_output=True, text=True, cwd=REPO)
+    return json.loads(out.stdout.strip().splitlines()[-1])["rss_kib"] / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lines", type=int, default=2_000_000)
+    parser.add_argument("--drop-share", type=float, default=0.3)
+    parser.add_argument("--formats", default="pfirewall,w3c")
+    parser.add_argument("--memory-sizes", default="500000,1000000,2000000")
+    args = parser.parse_args()
+    sys.path.insert(0, str(REPO))
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    results = {}
+    for fmt in args.formats.split(","):
+        path = generated(fmt, args.lines, args.drop_share)
+        size_mb = path.stat().st_size / 1e6
+        ref = duckdb_once(path, fmt)
+        ours = ingest_once(path, fmt)
+        ratio = ref / ours["seconds"]
+        results[fmt] = {"ratio": ratio, "duckdb_s": ref, **ours}
+        print(f"{fmt}: {args.lines:,} lines ({size_mb:,.0f} MB, {args.drop_share:.0%} drops): "
+              f"DuckDB read_csv->Parquet {ref:.2f} s ({args.lines / ref:,.0f} lines/s); "
+              f"ingest {ours['seconds']:.2f} s ({args.lines / ours['seconds']:,.0f} lines/s, "
+              f"{ours['drops']:,} drops stored); ratio {ratio:.2f} (target 0.5)")
+        for n in [int(x) for x in args.memory_sizes.split(",") if x]:
+            mib = peak_rss_mib(generated(fmt, n, args.drop_share), fmt)
+            results[fmt].setdefault("peak_rss_mib", {})[n] = mib
+            print(f"  peak RSS of ingest, {n:,} lines: {mib:,.0f} MiB")
+    print(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    main()
