@@ -34,7 +34,7 @@ from .readers.textfile import sniff_layout
 from .warehouse import FileEntry, Manifest, RunWriter, Warehouse, hash_file, hash_identities
 
 #: Extensions never taken for exports when a folder is walked (configs, policies, docs).
-NOT_EXPORTS = {".toml", ".md", ".json", ".py", ".cmd", ".bat", ".ps1", ".txt", ".parquet", ".ipynb", ".csv~"}
+NOT_EXPORTS = {".toml", ".md", ".json", ".py", ".cmd", ".bat", ".ps1", ".parquet", ".ipynb"}
 
 EXIT_OK = 0
 EXIT_SKIPPED = 1  # the run finished, but some input was skipped or refused
@@ -174,7 +174,7 @@ def _write_skipped(report: IngestReport, wh: Warehouse, run_id: str) -> Path | N
         out = csv.writer(fh)
         out.writerow(["file", "location", "kind", "reason", "rows", "text"])
         for issue in issues:
-            out.writerow([issue.file, issue.location, issue.kind, issue.reason, issue.count,
+            out.writerow([_csv_safe(issue.file), issue.location, issue.kind, _csv_safe(issue.reason), issue.count,
                           _csv_safe(issue.text)])
     return path
 

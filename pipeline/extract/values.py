@@ -45,7 +45,14 @@ def normalise_ip(values: pa.Array) -> tuple[pa.Array, np.ndarray]:
 
 def parse_int(values: pa.Array, lo: int, hi: int) -> tuple[pa.Array, np.ndarray]:
     """Integers in [lo, hi] (decimal, or 0x hex); a mask of non-null values that are not such integers."""
-    values = pc.utf8_trim_whitespace(values.cast(pa.string()))
+    values = values.cast(pa.string())
+    try:  # fast path: every value is a plain decimal number
+        dec = pc.cast(values, pa.int64())
+        if pc.all(pc.and_(pc.greater_equal(dec, lo), pc.less_equal(dec, hi))).as_py() in (True, None):
+            return dec, np.zeros(len(values), dtype=bool)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    values = pc.utf8_trim_whitespace(values)
     is_dec = pc.match_substring_regex(values, r"^[0-9]{1,18}$")
     dec = pc.if_else(is_dec, values, pa.scalar(None, pa.string())).cast(pa.int64())
     is_hex = pc.match_substring_regex(values, r"^0[xX][0-9a-fA-F]{1,15}$")
