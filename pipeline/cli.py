@@ -34,6 +34,9 @@ class Context:
         self.quiet = quiet
         self.out = Console(highlight=False, soft_wrap=True)
         self.err = Console(stderr=True, highlight=False, soft_wrap=True)
+        for console in (self.out, self.err):
+            if not console.is_terminal:  # a log file or a pipe: never cut file names to fit 80 columns
+                console.width = 240
 
     def config(self):
         try:
