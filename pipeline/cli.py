@@ -78,8 +78,11 @@ def cli(ctx: click.Context, config_path: str | None, verbose: int, quiet: bool) 
 @warehouse_option
 @click.option("--host", help="Host name for files that do not name one (pfirewall.log, exports without ComputerName).")
 @click.option("--source-tz", help="IANA zone of the exports' local times (e.g. Europe/Berlin); overrides the config.")
+@click.option("--engine", type=click.Choice(["evtx", "python-evtx"]), default="evtx", show_default=True,
+              help="EVTX engine: the Rust-backed evtx package, or the pure-Python python-evtx.")
 @click.pass_obj
-def ingest_cmd(obj: Context, paths: tuple[Path, ...], warehouse: Path, host: str | None, source_tz: str | None) -> None:
+def ingest_cmd(obj: Context, paths: tuple[Path, ...], warehouse: Path, host: str | None, source_tz: str | None,
+               engine: str) -> None:
     """Ingest export files and folders of exports into the warehouse.
 
     Unchanged files are skipped, files that grew are read past what was read
@@ -104,7 +107,7 @@ def ingest_cmd(obj: Context, paths: tuple[Path, ...], warehouse: Path, host: str
 
     try:
         with progress:
-            report = ingest(paths, Warehouse(warehouse), config, host=host, source_tz=source_tz,
+            report = ingest(paths, Warehouse(warehouse), config, host=host, source_tz=source_tz, engine=engine,
                             progress=on_progress)
     except WarehouseLocked as exc:
         obj.err.print(f"[red]warehouse locked:[/red] {exc}")

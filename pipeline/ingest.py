@@ -22,11 +22,13 @@ import duckdb
 
 from .config import Config
 from .extract import Extracted, OccurrenceCounter, SourceContext
+from .extract.evtx_events import extract_evtx
 from .extract.firewall import extract_firewall
 from .extract.ipsec_driver import FIELDS_USED, extract_ipsec_driver
 from .issues import Issue, IssueLog
 from .localtime import FoldState
 from .readers import detect_format
+from .readers.evtx import ENGINES, expected_records, peek_identity, read_evtx
 from .readers.logparser_csv import CSVState, read_csv_export
 from .readers.logparser_w3c import W3CState, read_w3c
 from .readers.pfirewall import FirewallState, read_pfirewall
@@ -116,9 +118,13 @@ def ingest(
     *,
     host: str | None = None,
     source_tz: str | None = None,
+    engine: str = "evtx",
     progress: ProgressHook | None = None,
 ) -> IngestReport:
-    """Ingest files and folders into the warehouse; returns the report (raises only if the lock is held)."""
+    """Ingest files and folders into the warehouse; returns the report (raises only if the lock is held).
+
+    ``engine`` reads EVTX files: ``evtx`` (Rust, fast) or ``python-evtx`` (pure Python).
+    """
     wh = warehouse if isinstance(warehouse, Warehouse) else Warehouse(warehouse)
     config = config or Config()
     if source_tz:
@@ -126,6 +132,8 @@ def ingest(
             ZoneInfo(source_tz)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"--source-tz {source_tz!r} is not an IANA zone name (e.g. 'Europe/Berlin')") from exc
+    if engine not in ENGINES:
+        raise ValueError(f"unknown EVTX engine {engine!r}; choose one of {', '.join(ENGINES)}")
     inputs = expand_inputs(paths, exclude=[wh.root])
     lock = wh.lock()
     try:
@@ -136,7 +144,8 @@ def ingest(
         con = duckdb.connect()
         try:
             for path, explicit in inputs:
-                result = _ingest_file(path, explicit, wh, writer, manifest, config, con, host, source_tz, progress)
+                run = _Run(wh, writer, manifest, config, con, host, source_tz, engine, progress)
+                result = _ingest_file(path, explicit, run)
                 report.files.append(result)
         except BaseException:
             writer.abandon()
@@ -184,18 +193,24 @@ def _csv_safe(text: str) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def _ingest_file(
-    path: Path,
-    explicit: bool,
-    wh: Warehouse,
-    writer: RunWriter,
-    manifest: Manifest,
-    config: Config,
-    con: duckdb.DuckDBPyConnection,
-    host_opt: str | None,
-    source_tz: str | None,
-    progress: ProgressHook | None,
-) -> FileResult:
+@dataclass
+class _Run:
+    """What every file of one run shares."""
+
+    wh: Warehouse
+    writer: RunWriter
+    manifest: Manifest
+    config: Config
+    con: duckdb.DuckDBPyConnection
+    host_opt: str | None
+    source_tz: str | None
+    engine: str
+    progress: ProgressHook | None
+
+
+def _ingest_file(path: Path, explicit: bool, run: _Run) -> FileResult:
+    writer, manifest, config, con = run.writer, run.manifest, run.config, run.con
+    host_opt, source_tz, progress = run.host_opt, run.source_tz, run.progress
     name = str(path)
     issues = IssueLog(name)
     result = FileResult(name, None, issues=issues)
@@ -215,10 +230,7 @@ def _ingest_file(
             result.note = "not an export"
         return result
     if fmt == "evtx":
-        issues.add("", "refused-file", "EVTX files are not ingested by this version yet; export them with "
-                   "Log Parser (-o:W3C or -o:CSV) meanwhile")
-        result.status = "refused"
-        return result
+        return _ingest_evtx(path, result, run)
 
     layout = sniff_layout(path)
     full_hash, prefixes = hash_file(path, manifest.resume_offsets(layout.size) | {layout.complete_end})
@@ -348,3 +360,73 @@ def _extract(fmt: str, raw, ctx: SourceContext, issues: IssueLog) -> Extracted:
     if fmt == "pfirewall":
         return extract_firewall(raw, ctx, issues)
     return extract_ipsec_driver(raw, ctx, issues)
+
+
+def _ingest_evtx(path: Path, result: FileResult, run: _Run) -> FileResult:
+    """One EVTX file: skip it if unchanged; else read records past the host/channel watermark."""
+    name, issues = str(path), result.issues
+    size = path.stat().st_size
+    full_hash, _ = hash_file(path, set())
+    seen = run.manifest.unchanged(size, full_hash)
+    if seen:
+        result.status, result.host, result.note = "unchanged", seen.host, "already ingested"
+        return result
+    identity = peek_identity(path)
+    skip_through = None
+    if identity is not None:
+        result.host = run.config.host(identity.computer).name if run.config.host(identity.computer) else \
+            identity.computer
+        mark = run.manifest.watermarks.get(f"{result.host}|{identity.channel}")
+        if mark and identity.record_id is not None and identity.record_id <= mark["record"]:
+            if identity.time_created is None or identity.time_created.isoformat() <= mark["time"]:
+                skip_through = mark["record"]
+                result.status = "resumed"
+                result.note = f"records up to {skip_through} of {result.host}/{identity.channel} already stored"
+            else:
+                issues.warning("", "record numbers restart below what was stored before (log cleared?): "
+                               "reading every record")
+    ctx = SourceContext(source_format="evtx", source_file=name, config=run.config, default_host=result.host)
+    errors_before = issues.counts["read-error"]
+    records = 0
+    top: dict[str, tuple[int, str]] = {}
+    try:
+        for batch in read_evtx(path, issues, run.engine, skip_through=skip_through):
+            records += batch.records
+            result.rows_read += batch.records
+            extracted = extract_evtx(batch.events, ctx, issues, batch.records)
+            result.drops_found += extracted.drops.num_rows
+            if extracted.drops.num_rows:
+                stored, dups = run.writer.add(extracted.drops, hash_identities(run.con, extracted.event_keys))
+                result.drops_stored += stored
+                result.duplicates += dups
+            for event in batch.events:
+                key = f"{ctx.canonical_host(event.computer or '')}|{event.channel}"
+                when = (event.time_created or event.written)
+                if event.record_id is not None and (key not in top or event.record_id > top[key][0]):
+                    top[key] = (event.record_id, when.isoformat() if when else "")
+            if run.progress:
+                run.progress(name, batch.bytes_done, size)
+    except Exception as exc:  # noqa: BLE001 - one file must not end the run
+        issues.add("", "read-error", f"stopped reading: {type(exc).__name__}: {exc}")
+        result.status = "failed"
+        return result
+    errors = issues.counts["read-error"] - errors_before
+    if errors:
+        result.note = f"{errors} damaged record(s) or chunk(s) skipped"
+    if run.engine == "python-evtx" and skip_through is None:
+        listed = expected_records(path)
+        if records + errors < listed:
+            issues.warning("", f"python-evtx recovered {records} of the {listed} records the chunk headers list; "
+                           "--engine evtx reads damaged files more completely")
+    for key, (record, when) in top.items():
+        mark = run.manifest.watermarks.get(key)
+        if mark is None or record > mark["record"]:
+            run.manifest.watermarks[key] = {"record": record, "time": when}
+    run.manifest.record(
+        FileEntry(path=str(path.resolve()), size=size, sha256=full_hash, consumed=size, consumed_sha256=full_hash,
+                  format="evtx", host=result.host, state={"engine": run.engine}, rows_read=result.rows_read,
+                  drops_found=result.drops_found, drops_stored=result.drops_stored, duplicates=result.duplicates,
+                  skipped=result.skipped, last_record=max((r for r, _ in top.values()), default=None),
+                  run=run.writer.run_id, ingested_at=datetime.now(UTC).isoformat(timespec="seconds"))
+    )
+    return result

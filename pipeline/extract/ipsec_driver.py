@@ -103,32 +103,16 @@ def extract_ipsec_driver(rows: pa.Table, ctx: SourceContext, issues: IssueLog) -
                    "nor does a config host's inbox match this file", count=int(no_host.sum()))
         ok[no_host] = False
 
-    # Time: local wall clock of the exporting machine -> UTC.
-    generated = _col(rows, "TimeGenerated")
-    written = _col(rows, "TimeWritten")
-    stamp = generated if generated is not None else written
-    if stamp is None:
-        issues.add("", "refused-file", "the export has no TimeGenerated or TimeWritten field", count=n)
-        return Extracted.empty(other)
-    local = parse_local_timestamp(stamp)
-    if written is not None and generated is not None:
-        local = pc.coalesce(local, parse_local_timestamp(written))
-    reject(pc.is_null(local).to_numpy(zero_copy_only=False), "TimeGenerated is not yyyy-MM-dd hh:mm:ss")
-    utc = pa.nulls(n, pa.timestamp("us", tz="UTC"))
-    host_np = np.asarray(host.to_pylist(), dtype=object)
-    for name in set(canon.values()) | ({ctx.default_host} if ctx.default_host else set()):
-        mask = host_np == name
-        if not mask.any():
-            continue
-        zone = ctx.zone(name)
-        if zone is None:
-            issues.add("", "refused-rows", f"host {name}: no time zone for its local times; set "
-                       f"[hosts.{name}] timezone in the config or pass --source-tz", count=int(mask.sum()))
-            ok[mask] = False
-            continue
-        idx = pa.array(np.flatnonzero(mask))
-        converted = local_to_utc(local.take(idx), zone, ctx.fold_state(name))
-        utc = pc.replace_with_mask(utc, pa.array(mask), converted)
+    # Time: EVTX gives UTC (`_utc`); Log Parser the local wall clock of the exporting machine.
+    given_utc = _col(rows, "_utc")
+    if given_utc is not None:
+        utc = given_utc.cast(pa.timestamp("us", tz="UTC"))
+        reject(pc.is_null(utc).to_numpy(zero_copy_only=False), "no TimeCreated")
+    else:
+        utc = _local_times_to_utc(rows, host, canon, ctx, issues, ok, reject)
+        if utc is None:
+            issues.add("", "refused-file", "the export has no TimeGenerated or TimeWritten field", count=n)
+            return Extracted.empty(other)
 
     # Insertion strings (or the message when Strings was not exported).
     strings = _col(rows, "Strings")
@@ -261,6 +245,38 @@ def extract_ipsec_driver(rows: pa.Table, ctx: SourceContext, issues: IssueLog) -
         with_occ = pc.binary_join_element_wise(content.filter(need), pa.array(occ).cast(pa.string()), "\x1f")
         by_record = pc.replace_with_mask(by_record, need, with_occ)
     return Extracted(table, by_record, other)
+
+
+def _local_times_to_utc(rows: pa.Table, host: pa.Array, canon: dict, ctx: SourceContext, issues: IssueLog,
+                        ok: np.ndarray, reject) -> pa.Array | None:
+    """Log Parser's local TimeGenerated (else TimeWritten) -> UTC, per host zone; None without a time field."""
+    n = rows.num_rows
+    generated = _col(rows, "TimeGenerated")
+    written = _col(rows, "TimeWritten")
+    stamp = generated if generated is not None else written
+    if stamp is None:
+        return None
+    local = parse_local_timestamp(stamp)
+    if written is not None and generated is not None:
+        local = pc.coalesce(local, parse_local_timestamp(written))
+    reject(pc.is_null(local).to_numpy(zero_copy_only=False), "TimeGenerated is not yyyy-MM-dd hh:mm:ss")
+    utc = pa.nulls(n, pa.timestamp("us", tz="UTC"))
+    host_np = np.asarray(host.to_pylist(), dtype=object)
+    for name in set(canon.values()) | ({ctx.default_host} if ctx.default_host else set()):
+        mask = host_np == name
+        if not mask.any():
+            continue
+        zone = ctx.zone(name)
+        if zone is None:
+            issues.add("", "refused-rows", f"host {name}: no time zone for its local times; set "
+                       f"[hosts.{name}] timezone in the config or pass --source-tz", count=int(mask.sum()))
+            ok[mask] = False
+            continue
+        idx = pa.array(np.flatnonzero(mask))
+        converted = local_to_utc(local.take(idx), zone, ctx.fold_state(name))
+        utc = pc.replace_with_mask(utc, pa.array(mask), converted)
+
+    return utc
 
 
 def _row_text(rows: pa.Table, i: int) -> str:

@@ -46,17 +46,22 @@ class FileEntry:
 class Manifest:
     files: list[FileEntry] = field(default_factory=list)
     runs: list[dict] = field(default_factory=list)
+    #: "host|channel" -> {"record": last EventRecordID stored, "time": its TimeCreated}: EVTX re-exports
+    #: are read only past it.
+    watermarks: dict[str, dict] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path) -> Manifest:
         if not path.exists():
             return cls()
         data = json.loads(path.read_text(encoding="utf-8"))
-        return cls(files=[FileEntry(**f) for f in data.get("files", [])], runs=data.get("runs", []))
+        return cls(files=[FileEntry(**f) for f in data.get("files", [])], runs=data.get("runs", []),
+                   watermarks=data.get("watermarks", {}))
 
     def to_json(self) -> str:
         return json.dumps(
-            {"version": MANIFEST_VERSION, "files": [asdict(f) for f in self.files], "runs": self.runs[-MAX_RUNS_KEPT:]},
+            {"version": MANIFEST_VERSION, "files": [asdict(f) for f in self.files],
+             "runs": self.runs[-MAX_RUNS_KEPT:], "watermarks": self.watermarks},
             indent=1,
         )
 
