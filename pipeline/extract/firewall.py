@@ -18,7 +18,7 @@ from ..issues import IssueLog
 from ..localtime import local_to_utc
 from ..schema import DROPS_SCHEMA, FIREWALL_DROP_KIND, FIREWALL_LOG
 from . import Extracted, SourceContext
-from .values import normalise_ip, parse_int, parse_local_timestamp, parse_protocol
+from .values import RowChecks, normalise_ip, parse_int, parse_local_timestamp, parse_protocol
 
 _NULL_STR = pa.scalar(None, pa.string())
 _NULL_INT = pa.scalar(None, pa.int64())
@@ -43,13 +43,8 @@ def extract_firewall(rows: pa.Table, ctx: SourceContext, issues: IssueLog) -> Ex
 
     lines = col("_line").to_numpy(zero_copy_only=False)
     text = col("_text")
-    ok = np.ones(n, dtype=bool)
-    reasons: list[str | None] = [None] * n
-
-    def reject(mask: np.ndarray, reason: str) -> None:
-        for i in np.flatnonzero(mask & ok).tolist():
-            reasons[i] = reason
-        ok[mask] = False
+    checks = RowChecks(n)
+    ok, reasons, reject = checks.ok, checks.reasons, checks.reject
 
     local = parse_local_timestamp(pc.binary_join_element_wise(col("date"), col("time"), " "))
     reject(pc.is_null(local).to_numpy(zero_copy_only=False), "date/time is not yyyy-MM-dd hh:mm:ss")

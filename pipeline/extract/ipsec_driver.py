@@ -26,7 +26,7 @@ from ..issues import IssueLog
 from ..localtime import local_to_utc
 from ..schema import DROPS_SCHEMA, IPSEC_DRIVER_DROP_KINDS, SYSTEM_LOG
 from . import Extracted, SourceContext
-from .values import last_items, normalise_ip, parse_int, parse_local_timestamp, parse_protocol
+from .values import RowChecks, last_items, normalise_ip, parse_int, parse_local_timestamp, parse_protocol
 
 _MESSAGE_PATTERNS = {
     "count": r"(?P<count>\d+) packet\(s\)\D*?from (?P<ip>[0-9A-Fa-f:.]*[0-9A-Fa-f])",
@@ -79,13 +79,8 @@ def extract_ipsec_driver(rows: pa.Table, ctx: SourceContext, issues: IssueLog) -
     event_id = event_id.filter(is_drop)
     lines = lines[is_drop.to_numpy(zero_copy_only=False)]
     n = rows.num_rows
-    ok = np.ones(n, dtype=bool)
-    reasons: list[str | None] = [None] * n
-
-    def reject(mask: np.ndarray, reason: str) -> None:
-        for i in np.flatnonzero(mask & ok).tolist():
-            reasons[i] = reason
-        ok[mask] = False
+    checks = RowChecks(n)
+    ok, reasons, reject = checks.ok, checks.reasons, checks.reject
 
     # Host: the exported ComputerName, else the file's host (--host / inbox).
     computer = _col(rows, "ComputerName")

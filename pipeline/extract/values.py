@@ -16,6 +16,20 @@ import pyarrow.compute as pc
 
 from ..schema import PROTOCOL_NUMBERS
 
+
+class RowChecks:
+    """Which rows of a batch are still good, and the first reason each bad one was rejected for."""
+
+    def __init__(self, n: int) -> None:
+        self.ok = np.ones(n, dtype=bool)
+        self.reasons: list[str | None] = [None] * n
+
+    def reject(self, mask: np.ndarray, reason: str) -> None:
+        for i in np.flatnonzero(mask & self.ok).tolist():
+            self.reasons[i] = reason
+        self.ok[mask] = False
+
+
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _CANONICAL_V4 = rf"^{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}$"
 
