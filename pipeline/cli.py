@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import click
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -21,7 +22,7 @@ from rich.text import Text
 
 from . import __version__
 from .config import ConfigError, load_config
-from .ingest import EXIT_LOCKED, EXIT_USAGE, IngestReport, ingest
+from .ingest import EXIT_LOCKED, EXIT_USAGE, IngestReport, expand_inputs, ingest
 from .warehouse import Warehouse, WarehouseLocked
 
 ISSUES_SHOWN = 20
@@ -98,12 +99,14 @@ def ingest_cmd(obj: Context, paths: tuple[Path, ...], warehouse: Path, host: str
         transient=True,
         disable=obj.quiet or not obj.err.is_terminal,
     )
-    tasks: dict[str, int] = {}
+    # One bar for all the input, labelled with the file being read.
+    sizes = {str(p): p.stat().st_size for p, _ in expand_inputs(paths) if p.exists()}
+    task = progress.add_task("ingest", total=max(sum(sizes.values()), 1))
+    done: dict[str, int] = {}
 
-    def on_progress(name: str, done: int, total: int) -> None:
-        if name not in tasks:
-            tasks[name] = progress.add_task(Path(name).name, total=max(total, 1))
-        progress.update(tasks[name], completed=done)
+    def on_progress(name: str, file_done: int, total: int) -> None:
+        done[name] = min(file_done, sizes.get(name, total))
+        progress.update(task, completed=sum(done.values()), description=Path(name).name)
 
     try:
         with progress:
@@ -119,19 +122,28 @@ def ingest_cmd(obj: Context, paths: tuple[Path, ...], warehouse: Path, host: str
     sys.exit(report.exit_code)
 
 
+def _short(path: str) -> str:
+    """Folder and name: enough to tell files apart in a summary, short enough for 80 columns."""
+    p = Path(path)
+    return str(Path(p.parent.name) / p.name) if p.parent.name else p.name
+
+
 def _print_report(obj: Context, report: IngestReport, warehouse: Path) -> None:
     if report.recovered:
         obj.err.print(f"[yellow]recovered:[/yellow] {report.recovered}")
     if not obj.quiet:
-        table = Table(title=f"ingest run {report.run_id}", title_justify="left")
-        for col, justify in (("file", "left"), ("format", "left"), ("host", "left"), ("status", "left"),
-                             ("rows read", "right"), ("drops stored", "right"), ("duplicates", "right"),
-                             ("skipped", "right")):
-            table.add_column(col, justify=justify)  # type: ignore[arg-type]
+        wide = obj.out.width >= 110
+        table = Table(title=f"ingest run {report.run_id}", title_justify="left", box=box.SIMPLE_HEAD)
+        table.add_column("file (folder/name)", overflow="fold", min_width=20, ratio=1)
+        for col in ("format", "host", "status") if wide else ("host", "status"):
+            table.add_column(col, no_wrap=True)
+        for col in ("rows", "stored", "dups", "skipped"):
+            table.add_column(col, justify="right", no_wrap=True)
         for f in report.files:
             if f.status == "ignored":
                 continue
-            table.add_row(Text(f.path), f.format or "-", f.host or "-", f.status, f"{f.rows_read:,}",
+            cells = [f.format or "-"] if wide else []
+            table.add_row(Text(_short(f.path)), *cells, f.host or "-", f.status, f"{f.rows_read:,}",
                           f"{f.drops_stored:,}", f"{f.duplicates:,}", f"{f.skipped:,}")
         obj.out.print(table)
         ignored = [f for f in report.files if f.status == "ignored"]
