@@ -167,7 +167,9 @@ def test_corpus_counts_match_expected_and_engines_agree(name: str, tmp_path: Pat
     assert sum(e.event_id in (5152, 5153, 5157) for e in events) == drops
     # python-evtx must not crash, and whatever it reads must agree with the Rust engine.
     slow_records, _, slow_events = read_all(CORPUS / name, "python-evtx")
-    assert slow_records <= ok
+    # python-evtx passes over non-candidate records without rendering them, so it may count a record
+    # the Rust engine could not parse; it never sees more records than the file holds.
+    assert slow_records <= ok + errors
     fast_by_id = {e.record_id: e for e in events}
     for event in slow_events:
         assert event == fast_by_id[event.record_id]

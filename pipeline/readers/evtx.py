@@ -224,6 +224,23 @@ def _exact_filetime(qword: int) -> datetime:
     return datetime(1601, 1, 1) + timedelta(microseconds=qword // 10)
 
 
+def _may_be_candidate(record) -> bool:
+    """Whether any 16-bit substitution value of the record is a drop event ID (the EventID is one).
+
+    Reading the substitution values costs a fraction of rendering the XML; a
+    record whose values cannot be read is rendered, so its error is reported.
+    """
+    from Evtx.Nodes import UnsignedWordTypeNode
+
+    try:
+        for value in record.root().substitutions():
+            if isinstance(value, UnsignedWordTypeNode) and int(value.string()) in CANDIDATE_IDS:
+                return True
+        return False
+    except Exception:  # noqa: BLE001 - let xml() report it
+        return True
+
+
 def read_evtx_python(
     path: str | os.PathLike[str], issues: IssueLog, batch_size: int = 256, skip_through: int | None = None
 ) -> Iterator[EvtxBatch]:
@@ -262,6 +279,12 @@ def read_evtx_python(
                 try:
                     last = record.record_num()
                     if skip_through is not None and last <= skip_through:
+                        continue
+                    if not _may_be_candidate(record):  # filter before rendering: ~40x cheaper than xml()
+                        seen += 1
+                        if seen >= batch_size:
+                            yield EvtxBatch(events, seen, 0)
+                            events, seen = [], 0
                         continue
                     xml = record.xml()
                 except Exception as exc:  # noqa: BLE001
