@@ -19,6 +19,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import duckdb
+import pyarrow as pa
 
 from .config import Config
 from .extract import Extracted, OccurrenceCounter, SourceContext
@@ -351,9 +352,31 @@ def _open_reader(fmt: str, path: Path, issues: IssueLog, start: int, first_line:
                             "other_events")
 
 
+#: Rows handed to the extractor at once: each batch has a fixed cost (a few dozen kernel calls),
+#: so the reader's small batches are gathered first.
+EXTRACT_ROWS = 64 * 1024
+
+
 def _rows(batches: Iterator, other_attr: str) -> Iterator:
+    """(table, bytes done, other rows) in batches of about EXTRACT_ROWS rows of the same columns."""
+    pending: list = []
+    rows = other = 0
+    done = 0
     for batch in batches:
-        yield batch.table, batch.bytes_done, getattr(batch, other_attr)
+        table = batch.table
+        if pending and table.schema != pending[0].schema:
+            yield pa.concat_tables(pending), done, other
+            pending, rows, other = [], 0, 0
+        pending.append(table)
+        rows += table.num_rows
+        other += getattr(batch, other_attr)
+        done = batch.bytes_done
+        if rows >= EXTRACT_ROWS:
+            yield pa.concat_tables(pending).combine_chunks(), done, other
+            pending, rows, other = [], 0, 0
+    if pending or other:
+        yield (pa.concat_tables(pending).combine_chunks() if pending else pa.table({"_line": pa.array([], pa.int64())}),
+               done, other)
 
 
 def _extract(fmt: str, raw, ctx: SourceContext, issues: IssueLog) -> Extracted:
