@@ -395,16 +395,20 @@ def _ingest_evtx(path: Path, result: FileResult, run: _Run) -> FileResult:
         result.status, result.host, result.note = "unchanged", seen.host, "already ingested"
         return result
     identity = peek_identity(path)
-    skip_through = None
+    skip_through = stored_through = None
     if identity is not None:
         result.host = run.config.host(identity.computer).name if run.config.host(identity.computer) else \
             identity.computer
         mark = run.manifest.watermarks.get(f"{result.host}|{identity.channel}")
         if mark and identity.record_id is not None and identity.record_id <= mark["record"]:
             if identity.time_created is None or identity.time_created.isoformat() <= mark["time"]:
-                skip_through = mark["record"]
+                stored_through = mark["record"]
+                # Header numbers equal EventRecordIDs in a saved log, so earlier records need not even be
+                # decoded; a query export renumbers its headers, so there only decoded events are compared.
+                if identity.header_record == identity.record_id:
+                    skip_through = stored_through
                 result.status = "resumed"
-                result.note = f"records up to {skip_through} of {result.host}/{identity.channel} already stored"
+                result.note = f"records up to {stored_through} of {result.host}/{identity.channel} already stored"
             else:
                 issues.warning("", "record numbers restart below what was stored before (log cleared?): "
                                "reading every record")
@@ -414,6 +418,8 @@ def _ingest_evtx(path: Path, result: FileResult, run: _Run) -> FileResult:
     top: dict[str, tuple[int, str]] = {}
     try:
         for batch in read_evtx(path, issues, run.engine, skip_through=skip_through):
+            if stored_through is not None and skip_through is None:
+                batch.events = [e for e in batch.events if e.record_id is None or e.record_id > stored_through]
             records += batch.records
             result.rows_read += batch.records
             extracted = extract_evtx(batch.events, ctx, issues, batch.records)

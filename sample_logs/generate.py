@@ -17,6 +17,13 @@ Run from the repository root::
 
 It is deterministic: a fixed seed, fixed export times, no clock or environment reads.
 
+EVTX (written with :mod:`pipeline.synthetic.evtx`, times in UTC as EVTX stores them):
+WEB01's System log of the early hours of 26 October exported with a query (record
+headers renumbered 1..N, each EventRecordID = the RecordNumber of the same event, all
+of them also in the CSV export, which has RecordNumber: stored once), and DB01's
+archived Security log of 27 October with WFP / IPsec audit drops found nowhere else.
+The EVTX plans use their own random generator, so the text exports are unchanged.
+
 Time: every event is planned as a UTC instant and converted to the host's local time
 (``zoneinfo``), because Log Parser and pfirewall.log print local time only.  WEB01 is in
 Europe/Berlin, which leaves DST on 2026-10-25 at 03:00 -> 02:00; a few WEB01 events are
@@ -45,19 +52,31 @@ if str(ROOT) not in sys.path:
 from pipeline.synthetic import (  # noqa: E402  (needs the sys.path line above)
     CSVWriter,
     EvtRecord,
+    EvtxWriter,
     FirewallLine,
+    ManifestEvent,
     PfirewallWriter,
     W3CWriter,
+    from_evt_record,
+    ipsec_audit_drop,
     ipsec_block_mode,
     ipsec_count_drop,
     ipsec_packet_drop,
+    logoff_event,
+    logon_event,
     other_event,
+    special_privileges_event,
+    wfp_5152,
+    wfp_5157,
 )
 
 SEED = 20261025
 
 #: Event IDs that are drops (log-formats.md §1.4; 4289 is never emitted here).
 DROP_EVENT_IDS = frozenset(range(4283, 4293)) - {4289}
+#: Security-log (Microsoft-Windows-Security-Auditing) events that are drops (§2): WFP packet
+#: and connection blocks, IPsec audit drops.  5156 (allowed connection) is not one.
+SECURITY_DROP_IDS = frozenset({5152, 5153, 5157, 5159, 4960, 4961, 4962, 4963, 4965})
 
 
 # ------------------------------------------------------------------------------ the site
@@ -109,6 +128,9 @@ SCENARIOS = {
     "g": f"extra drops at DB01: {CLEARTEXT_HOST} trying SQL TCP 1433 (IPSec 4290), "
     "bad SPI / hash failures from WEB01 10.1.0.10 (4283/4285), pfirewall ICMP echo DROPs "
     f"from {CLEARTEXT_HOST}",
+    "h": "DB01 Security log (EVTX), 27 Oct: WFP 5152 inbound TCP 3389/445 from 192.0.2.x (SYN + retransmits), "
+    "5157 blocked connections (inbound to SQL 1433 from 192.0.2.x, outbound sqlservr.exe to 203.0.113.80:443), "
+    f"IPsec 4963 clear text from {CLEARTEXT_HOST}; noise 4624/4634/4672 logons, 5156 allowed connections",
 }
 
 
@@ -639,6 +661,190 @@ def plan_db01_firewall(rng: random.Random) -> list[FwPlanned]:
     return out
 
 
+# ------------------------------------------------------------------------------ DB01 Security (EVTX)
+
+
+@dataclass
+class SecPlanned:
+    """A Security-log event planned at a UTC instant; ``build(record_id, utc)``."""
+
+    utc: datetime
+    scenario: str
+    build: Callable[[int, datetime], ManifestEvent]
+    truth: dict = field(default_factory=dict)
+
+
+@dataclass
+class SecEvent:
+    """A materialised Security-log event."""
+
+    host: Host
+    utc: datetime
+    scenario: str
+    event: ManifestEvent
+    truth: dict
+
+    @property
+    def is_drop(self) -> bool:
+        return self.event.event_id in SECURITY_DROP_IDS
+
+
+def plan_db01_security(rng: random.Random) -> list[SecEvent]:
+    """Scenario h (and its noise) in DB01's Security log of 27 October (local day, CDT).
+
+    Orientation of the truth rows follows log-formats.md §7: 5152 reports the packet as
+    it travelled; 5157 reports local end then remote end, so an inbound 5157's packet
+    source is its DestAddress.  Times carry microseconds, as real audit events do.
+    """
+    h = DB01
+    me = h.addresses[0]
+    fqdn = "DB01.example.net"  # Vista+ audit events name the computer by its FQDN
+    start, end = day_window(h, 27)
+    planned: list[SecPlanned] = []
+    used: set[datetime] = set()
+
+    def instant(t: datetime | None = None) -> datetime:
+        """A distinct UTC instant with microseconds (random within the day if ``t`` is None)."""
+        while True:
+            base = t or start + timedelta(seconds=rng.randrange(int((end - start).total_seconds())))
+            u = base.replace(microsecond=rng.randrange(1_000_000))
+            if u not in used and start <= u < end:
+                used.add(u)
+                return u
+
+    def packet(t: datetime | None, src: str, sport: int, dport: int) -> None:
+        def build(rid: int, u: datetime) -> ManifestEvent:
+            return wfp_5152(rid, u, fqdn, src_ip=src, src_port=sport, dst_ip=me, dst_port=dport)
+
+        planned.append(SecPlanned(instant(t), "h", build, {**packet_truth(True, 6, src, sport, me, dport)}))
+
+    def connection(t: datetime | None, inbound: bool, remote: str, rport: int, lport: int, app: str, pid: int) -> None:
+        def build(rid: int, u: datetime) -> ManifestEvent:
+            return wfp_5157(
+                rid,
+                u,
+                fqdn,
+                direction="inbound" if inbound else "outbound",
+                local_ip=me,
+                local_port=lport,
+                remote_ip=remote,
+                remote_port=rport,
+                application=app,
+                process_id=pid,
+            )
+
+        if inbound:  # the packet came from the remote end (DestAddress) to the local end (SourceAddress)
+            truth = packet_truth(True, 6, remote, rport, me, lport)
+        else:
+            truth = packet_truth(False, 6, me, lport, remote, rport)
+        planned.append(SecPlanned(instant(t), "h", build, truth))
+
+    def cleartext(t: datetime | None) -> None:
+        def build(rid: int, u: datetime) -> ManifestEvent:
+            return ipsec_audit_drop(rid, u, fqdn, 4963, CLEARTEXT_HOST)
+
+        truth = {
+            "direction": "inbound",
+            "protocol": "",
+            "src_ip": CLEARTEXT_HOST,
+            "src_port": "",
+            "dst_ip": "",
+            "dst_port": "",
+            "remote_ip": CLEARTEXT_HOST,
+            "packets": 1,
+        }
+        planned.append(SecPlanned(instant(t), "h", build, truth))
+
+    def noise(t: datetime, build: Callable[[int, datetime], ManifestEvent]) -> None:
+        planned.append(SecPlanned(instant(t), "f", build))
+
+    # h. Terminal Services and SMB from the Internet: SYN and two retransmits per port.
+    for _ in range(4):
+        attacker = f"192.0.2.{rng.randint(2, 250)}"
+        t = start + timedelta(seconds=rng.randrange(86_000))
+        for dport in (3389, 445):
+            sport = rng.randint(49152, 65535)
+            for retry in (0, 3, 9):
+                packet(t + timedelta(seconds=retry), attacker, sport, dport)
+            t += timedelta(seconds=rng.randint(1, 4))
+    # h. Blocked connections: SQL from outside, sqlservr.exe phoning home.
+    system_app = "System"
+    sql_app = "\\device\\harddiskvolume2\\program files\\microsoft sql server\\mssql\\binn\\sqlservr.exe"
+    for _ in range(3):
+        connection(None, True, f"192.0.2.{rng.randint(2, 250)}", rng.randint(49152, 65535), 1433, system_app, 4)
+    for _ in range(2):
+        connection(None, False, "203.0.113.80", 443, rng.randint(49152, 65535), sql_app, 1508)
+    # h. Clear text that should have been secured, from the same host as scenario d.
+    for _ in range(3):
+        cleartext(None)
+
+    # f. Noise: WEB01's service account logging on to SQL, an administrator, allowed connections.
+    web = WEB01.addresses[1]
+    svc_sid = "S-1-5-21-1004336348-1177238915-682003330-1107"
+    adm_sid = "S-1-5-21-1004336348-1177238915-682003330-500"
+    for k in range(12):
+        t = start + timedelta(seconds=rng.randrange(86_000))
+        logon_id = 0x1A2B00 + k * 0x1F3
+        port = str(rng.randint(49152, 65535))
+
+        def logon(rid: int, u: datetime, lid: int = logon_id, p: str = port) -> ManifestEvent:
+            return logon_event(
+                rid, u, fqdn, user="svc_web", domain="EXAMPLE", user_sid=svc_sid, logon_id=lid, ip=web, port=p
+            )
+
+        def allowed(rid: int, u: datetime, p: str = port) -> ManifestEvent:
+            return wfp_5157(
+                rid,
+                u,
+                fqdn,
+                event_id=5156,
+                local_ip=me,
+                local_port=1433,
+                remote_ip=web,
+                remote_port=int(p),
+                application=sql_app,
+                process_id=1508,
+            )
+
+        def logoff(rid: int, u: datetime, lid: int = logon_id) -> ManifestEvent:
+            return logoff_event(rid, u, fqdn, user="svc_web", domain="EXAMPLE", user_sid=svc_sid, logon_id=lid)
+
+        noise(t, allowed)
+        noise(t + timedelta(seconds=1), logon)
+        noise(t + timedelta(seconds=rng.randint(30, 600)), logoff)
+    for k in range(2):
+        t = start + timedelta(seconds=rng.randrange(86_000))
+        lid = 0x5E0000 + k
+
+        def adm_logon(rid: int, u: datetime, lid: int = lid) -> ManifestEvent:
+            return logon_event(
+                rid,
+                u,
+                fqdn,
+                user="Administrator",
+                domain="EXAMPLE",
+                user_sid=adm_sid,
+                logon_id=lid,
+                logon_type=10,
+                ip="10.1.0.5",
+                port="0",
+                package="Negotiate",
+            )
+
+        def privileges(rid: int, u: datetime, lid: int = lid) -> ManifestEvent:
+            return special_privileges_event(
+                rid, u, fqdn, user="Administrator", domain="EXAMPLE", user_sid=adm_sid, logon_id=lid
+            )
+
+        noise(t, adm_logon)
+        noise(t, privileges)
+
+    out = []
+    for i, p in enumerate(sorted(planned, key=lambda p: p.utc)):
+        out.append(SecEvent(h, p.utc, p.scenario, p.build(2_904_117 + i, p.utc), p.truth))
+    return out
+
+
 # ------------------------------------------------------------------------------ writing
 
 
@@ -677,6 +883,23 @@ class Ledger:
                 ev.utc,
                 r.TimeGenerated,
                 r.RecordNumber,
+                ev.truth,
+            )
+        )
+
+    def sec(self, file: str, ev: SecEvent) -> None:
+        e = ev.event
+        self.rows.append(
+            Row(
+                file,
+                ev.host.name,
+                (ev.host.name, "Security", e.record_id),
+                ev.is_drop,
+                ev.scenario,
+                e.event_id,
+                ev.utc,
+                ev.host.local(ev.utc),
+                e.record_id,
                 ev.truth,
             )
         )
@@ -744,6 +967,31 @@ def export_pfirewall(
         for p in lines:
             writer.write(p.line)
             ledger.fw(rel, host, p)
+
+
+def export_evtx_system(out: Path, rel: str, ledger: Ledger, events: list[Event]) -> None:
+    """WEB01's System log as EVTX, exported with a query: headers renumbered, EventRecordIDs kept.
+
+    Each record is the very event of the text exports (:func:`from_evt_record`):
+    EventRecordID = RecordNumber, TimeCreated = the event's UTC instant, the header
+    time = TimeWritten in UTC.
+    """
+    (out / rel).parent.mkdir(parents=True, exist_ok=True)
+    with EvtxWriter(out / rel, renumber=True) as writer:
+        for ev in events:
+            r = ev.record
+            assert r.TimeWritten is not None and r.TimeGenerated is not None
+            writer.write(from_evt_record(r, ev.utc, written_utc=ev.utc + (r.TimeWritten - r.TimeGenerated)))
+            ledger.evt(rel, ev)
+
+
+def export_evtx_security(out: Path, rel: str, ledger: Ledger, events: list[SecEvent]) -> None:
+    """An archived Security log: header record numbers are the EventRecordIDs."""
+    (out / rel).parent.mkdir(parents=True, exist_ok=True)
+    with EvtxWriter(out / rel) as writer:
+        for ev in events:
+            writer.write(ev.event)
+            ledger.sec(rel, ev)
 
 
 def between(events: Iterable[Event], start: datetime, end: datetime) -> list[Event]:
@@ -843,6 +1091,14 @@ def write_exports(out: Path) -> tuple[Ledger, dict]:
     new = [p for p in fw if p.utc >= d.utc(2026, 10, 25)]
     export_pfirewall(out, "exports/db01/pfirewall-old.log", ledger, d, "icf", old)
     export_pfirewall(out, "exports/db01/pfirewall.log", ledger, d, "with-pid", new)
+
+    # EVTX ---------------------------------------------------------------------------
+    # WEB01's System log of 26 Oct 00:00-06:00 local: exactly the part of that day the CSV
+    # export (which has RecordNumber) holds, so every record is stored once; none of it
+    # overlaps the encodedelim export, which has no RecordNumber to match on.
+    export_evtx_system(out, "exports/web01/system-20261026.evtx", ledger, between(web, w.utc(2026, 10, 26), csv_cut))
+    sec = plan_db01_security(random.Random(SEED + 27))
+    export_evtx_security(out, "exports/db01/security-20261027.evtx", ledger, sec)
 
     info = {"web": web, "reboot_local": web_info["reboot_local"], "dst_window": web_info["dst_window"]}
     return ledger, info
@@ -974,10 +1230,19 @@ def write_expected(out: Path, ledger: Ledger, info: dict) -> dict:
     s["repeated_hour_web01"] = repeated
     s["notes"] = {
         "identity": "IPSec drops: (host, EventLog, RecordNumber); an event exported twice counts once. "
-        "pfirewall: every DROP line is one drop.",
-        "drop_event_ids": "IPSec/IPSEC source, EventID 4283-4288, 4290, 4291, 4292 (4289 not emitted)",
+        "pfirewall: every DROP line is one drop. EVTX: (host, Channel, EventRecordID) - the System EVTX "
+        "EventRecordIDs are the RecordNumbers of the same events in the Log Parser exports.",
+        "drop_event_ids": "IPSec/IPSEC source, EventID 4283-4288, 4290, 4291, 4292 (4289 not emitted); "
+        "Security log (Microsoft-Windows-Security-Auditing): 5152, 5153, 5157, 5159, 4960-4963, 4965 "
+        "(5156 allowed connections are not drops)",
         "by_event_id": "distinct drops; key 'pfirewall' = pfirewall DROP lines",
         "by_file": "drop rows in each file, duplicates included; total = sum(by_file) - duplicate_rows",
+        "evtx_record_numbers": "exports/web01/system-20261026.evtx was exported with a query: its record "
+        "headers are numbered 1..N while each EventRecordID keeps the log's number (use EventRecordID); "
+        "exports/db01/security-20261027.evtx is an archived log: header number = EventRecordID",
+        "evtx_times": "EVTX TimeCreated is UTC; Security events carry microseconds (event_time_utc has them too)",
+        "event_log": "expected-drops.csv column event_log: System, Security or pfirewall (the identity's log)",
+        "local_ip": "expected-drops.csv column local_ip: this host's end of the flow where the event tells it",
     }
     with open_out(out / "expected.json") as f:
         json.dump(s, f, indent=2)
@@ -1001,14 +1266,23 @@ def write_expected(out: Path, ledger: Ledger, info: dict) -> dict:
             "packets",
             "scenario",
             "files",
+            "event_log",
+            "local_ip",
         ]
         w.writerow(cols)
         for r in drops:
             t = r.truth
+            utc_text = r.utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if r.utc.microsecond else "%Y-%m-%dT%H:%M:%SZ")
+            if t.get("direction") == "inbound":
+                local_ip = t.get("dst_ip", "")
+            elif t.get("direction") == "outbound":
+                local_ip = t.get("src_ip", "")
+            else:
+                local_ip = ""
             w.writerow(
                 [
                     r.host,
-                    r.utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    utc_text,
                     f"{r.local:%Y-%m-%d %H:%M:%S}",
                     "" if r.event_id is None else r.event_id,
                     "" if r.record_number is None else r.record_number,
@@ -1022,6 +1296,8 @@ def write_expected(out: Path, ledger: Ledger, info: dict) -> dict:
                     t.get("packets", ""),
                     r.scenario,
                     ";".join(files_of[r.identity]),
+                    r.identity[1],
+                    local_ip,
                 ]
             )
 
@@ -1043,8 +1319,9 @@ def render_markdown(s: dict, shf: dict, info: dict) -> str:
         f"## Total: **{s['total_drops']} distinct drops**",
         "",
         "A drop is an IPSec/IPSEC System-log event 4283-4288, 4290, 4291 or 4292 (4289 is never",
-        "emitted), or a pfirewall.log `DROP` line.  An event exported twice (same host, EventLog and",
-        "RecordNumber) is ONE drop.  "
+        "emitted), a Security-log WFP / IPsec audit event 5152, 5153, 5157, 5159, 4960-4963 or 4965",
+        "(5156 = allowed, not a drop), or a pfirewall.log `DROP` line.  An event exported twice (same",
+        "host, EventLog and RecordNumber; in EVTX: Channel and EventRecordID) is ONE drop.  "
         f"Sum of drop rows over files = {sum(s['by_file'].values())}, of which "
         f"{s['duplicate_rows']} repeat an event already exported elsewhere.",
         "",
@@ -1103,6 +1380,18 @@ def render_markdown(s: dict, shf: dict, info: dict) -> str:
         "* `db01/pfirewall-old.log`: ICF header (`#Verson: 1.0`, no `path`), OPEN/OPEN-INBOUND/CLOSE/DROP,",
         "  days 23-24; `db01/pfirewall.log`: Windows Firewall header with `pid`, ALLOW/DROP, days",
         "  25-27.  No host name inside: the config's inbox glob maps them to DB01 (America/Chicago).",
+        "* `web01/system-20261026.evtx`: EVTX (times in UTC) of WEB01's System log, 26 Oct 00:00-06:00",
+        "  local, exported with a query: record headers renumbered 1..N, EventRecordID = the RecordNumber",
+        "  of the same event, and every record is also in `system-20261025.csv` (stored once).  Classic",
+        "  events as Windows converts them: Provider `IPSEC`, `<EventID Qualifiers=...>`, ONE string-array",
+        "  substitution for the unnamed `<Data>` values (python-evtx renders it as `&lt;string&gt;` lines",
+        "  inside one `<Data>`), IO_ERROR_LOG_PACKET in `<Binary>` (Rust: hex; python-evtx: base64).",
+        "* `db01/security-20261027.evtx`: DB01's archived Security log of 27 Oct (local day; header number",
+        "  = EventRecordID), Computer `DB01.example.net`, scenario h: 5152 (SourceAddress = the remote",
+        "  sender), 5157 (SourceAddress = the LOCAL end whatever the direction; field `ProcessID`), 4963",
+        "  (EventData `RemoteAddress`, `SPI`: names UNVERIFIED), among 4624/4634/4672 and 5156 noise.",
+        "  Typed values as in real logs: ProcessId/FilterRTID/LayerRTID UInt64, Protocol UInt32 (JSON",
+        "  numbers in the Rust engine), ports and addresses strings, Direction/LayerName `%%NNNNN` tokens.",
         "",
         "## The repeated hour on WEB01 (Europe/Berlin, 2026-10-25 03:00 CEST -> 02:00 CET)",
         "",

@@ -187,3 +187,36 @@ def test_corpus_full_ingest_skips_nothing_readable(tmp_path: Path) -> None:
             continue
         assert (f.rows_read, f.skipped) == (ok, errors), name
     assert report.total("drops_stored") == 3
+
+
+def _write_log(path: Path, ids: range, renumber: bool) -> None:
+    from pipeline.synthetic.evtx import EvtxWriter, logon_event, wfp_5152
+
+    with EvtxWriter(path, renumber=renumber) as out:
+        for rid in ids:
+            when = datetime(2026, 10, 27, 8, 0, rid % 60)
+            if rid % 2:
+                out.write(wfp_5152(rid, when, "DB01.example.net", src_ip="192.0.2.9", src_port=40000 + rid,
+                                   dst_ip="10.1.0.20", dst_port=3389))
+            else:
+                out.write(logon_event(rid, when, "DB01.example.net", user="svc", domain="EXAMPLE",
+                                      user_sid="S-1-5-21-1-2-3-1001", logon_id=0x3E7 + rid))
+
+
+@pytest.mark.parametrize("renumber", [False, True], ids=["saved-log", "query-export"])
+def test_grown_re_export_is_read_past_the_last_stored_record(tmp_path: Path, renumber: bool) -> None:
+    config = parse_config('[hosts.DB01]\naddresses = ["10.1.0.20"]\n')
+    wh = Warehouse(tmp_path / "W")
+    first, second = tmp_path / "monday.evtx", tmp_path / "tuesday.evtx"
+    _write_log(first, range(100, 110), renumber)
+    _write_log(second, range(100, 120), renumber)  # the same log, exported a day later
+    one = ingest([first], wh, config)
+    assert one.files[0].drops_stored == 5 and one.files[0].host == "DB01"
+    two = ingest([second], wh, config)
+    result = two.files[0]
+    assert result.status == "resumed" and "up to 109" in result.note
+    # Records 100..109 are not stored again, nor even counted as duplicates: only 110..119 are new.
+    assert (result.drops_stored, result.duplicates) == (5, 0)
+    assert sorted(r[11] for r in stored(wh.root)) == list(range(101, 120, 2))
+    if not renumber:  # a saved log's header numbers are its EventRecordIDs: earlier records are not even read
+        assert result.rows_read == 10

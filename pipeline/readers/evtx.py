@@ -54,6 +54,8 @@ class EvtxEvent:
     time_created: datetime | None  # UTC, naive
     data: list[str] | dict[str, str] = field(default_factory=list)  # unnamed (classic) or named values
     written: datetime | None = None  # the record header's time (UTC): used when TimeCreated is missing
+    #: the record header's number: equal to EventRecordID in a saved log, renumbered 1..N in a query export
+    header_record: int | None = None
 
 
 @dataclass
@@ -163,6 +165,7 @@ def read_evtx_rust(
             continue
         try:
             event = _from_json(json.loads(text))
+            event.header_record = last_id
             if event.time_created is None:
                 event.written = _parse_time(str(record.get("timestamp", "")).replace(" UTC", ""))
             events.append(event)
@@ -220,8 +223,17 @@ def _from_xml(xml: str) -> EvtxEvent:
 
 
 def _exact_filetime(qword: int) -> datetime:
-    """FILETIME -> datetime without going through a float (python-evtx's own loses 1-2 µs)."""
-    return datetime(1601, 1, 1) + timedelta(microseconds=qword // 10)
+    """FILETIME -> aware UTC datetime without going through a float (python-evtx's own loses 1-2 µs).
+
+    Same contract as python-evtx's ``parse_filetime`` (which it replaces): 0 and out-of-range
+    values give ``datetime.min``.
+    """
+    if qword == 0:
+        return datetime.min
+    try:
+        return datetime(1601, 1, 1, tzinfo=UTC) + timedelta(microseconds=qword // 10)
+    except OverflowError:
+        return datetime.min
 
 
 def _may_be_candidate(record) -> bool:
@@ -294,6 +306,7 @@ def read_evtx_python(
                 seen += 1
                 if _XML_CANDIDATE.search(xml, 0, _SEARCH_WINDOW * 2) is not None:
                     event = _from_xml(xml)
+                    event.header_record = last
                     if event.time_created is None:
                         event.written = _safe_timestamp(record)
                     events.append(event)
@@ -317,7 +330,10 @@ def peek_identity(path: str | os.PathLike[str]) -> EvtxEvent | None:
     records = PyEvtxParser(str(path)).records_json()
     for _ in range(64):
         try:
-            return _from_json(json.loads(next(records)["data"]))
+            record = next(records)
+            event = _from_json(json.loads(record["data"]))
+            event.header_record = record["event_record_id"]
+            return event
         except StopIteration:
             return None
         except (RuntimeError, ValueError):
