@@ -23,6 +23,9 @@ from rich.text import Text
 from . import __version__
 from .config import ConfigError, load_config
 from .ingest import EXIT_LOCKED, EXIT_USAGE, IngestReport, expand_inputs, ingest
+from .policy import analyse_script
+from .policy import show as policy_show
+from .policy.store import load_snapshot
 from .warehouse import Warehouse, WarehouseLocked
 
 ISSUES_SHOWN = 20
@@ -187,6 +190,199 @@ def status_cmd(obj: Context, warehouse: Path) -> None:
     for run in manifest.runs[-10:]:
         obj.out.print(f"  run {run['run']}: {run['files']} file(s), {run['drops_stored']:,} drops stored, "
                       f"{run['duplicates']:,} duplicates, {run['skipped']:,} skipped")
+
+
+# --- policy ------------------------------------------------------------------------------------------------
+
+define_option = click.option(
+    "--define", "-D", "defines", multiple=True, metavar="VAR=VALUE",
+    help="Value of a batch variable the script uses (%VAR%, or %1 with -D 1=VALUE); repeatable.")
+
+
+def _defines(values: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for item in values:
+        name, eq, value = item.partition("=")
+        if not eq or not name:
+            raise click.BadParameter(f"{item!r} is not VAR=VALUE", param_hint="--define")
+        out[name] = value
+    return out
+
+
+def _analyse(obj: Context, script: Path, host: str | None, defines: tuple[str, ...]):
+    config = obj.config()
+    try:
+        return analyse_script(script, host=host, config=config, defines=_defines(defines))
+    except (ValueError, OSError) as exc:
+        obj.err.print(f"[red]error:[/red] {exc}")
+        sys.exit(EXIT_USAGE)
+
+
+def _print_issues(obj: Context, issues: list, *, limit: bool = True) -> None:
+    shown = [i for i in issues if i.severity != "info" or obj.verbose]
+    cap = None if obj.verbose or not limit else ISSUES_SHOWN
+    for issue in shown[:cap]:
+        style = {"error": "red", "warning": "yellow"}.get(issue.severity, "dim")
+        obj.err.print(Text(str(issue), style=style))
+    if cap and len(shown) > cap:
+        obj.err.print(f"... and {len(shown) - cap} more (use -v to see all)")
+    hidden = len(issues) - len(shown)
+    if hidden and not obj.quiet:
+        obj.err.print(f"{hidden} note(s) not shown (use -v)", style="dim")
+
+
+@cli.group("policy")
+def policy_group() -> None:
+    """netsh ipsec policy scripts: show what they do, lint them, load them into the warehouse.
+
+    Batch files (netsh ipsec static ... lines) and netsh -f scripts are both read.
+    Addresses (me, DNS, WINS, DHCP, GATEWAY, DNS names) are resolved from the
+    host's entry in the config file.
+    """
+
+
+@policy_group.command("show")
+@click.argument("script", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--host", help="Config host the script is for (resolves me, DNS, WINS, DHCP, GATEWAY).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True,
+              help="table: policies, rules, filters; json: everything; csv: the effective filters.")
+@define_option
+@click.pass_obj
+def policy_show_cmd(obj: Context, script: Path, host: str | None, fmt: str, defines: tuple[str, ...]) -> None:
+    """Print the policies, rules and effective filters (most specific first) of SCRIPT.
+
+    Exit code 1 when netsh would have refused some of the script's commands.
+    """
+    analysis = _analyse(obj, script, host, defines)
+    if fmt == "json":
+        click.echo(policy_show.as_json(analysis))
+    elif fmt == "csv":
+        click.echo(policy_show.as_csv(policy_show.filter_rows(analysis), policy_show.FILTER_COLUMNS), nl=False)
+    else:
+        _policy_tables(obj, analysis)
+    _print_issues(obj, analysis.issues)
+    sys.exit(1 if analysis.errors else 0)
+
+
+def _policy_tables(obj: Context, analysis) -> None:
+    host = analysis.host.name if analysis.host else "no host (addresses unresolved)"
+    obj.out.print(f"[bold]{analysis.file}[/bold] ({analysis.kind} script) on {host}, snapshot {analysis.snapshot}")
+    settings = policy_show.setting_rows(analysis)
+    if settings:
+        obj.out.print("settings: " + ", ".join(f"{s['property']}={s['value']}" for s in settings))
+    table = Table(title="policies", title_justify="left")
+    for col in ("policy", "store", "assigned", "rules", "line", "description"):
+        table.add_column(col, overflow="fold")
+    for p in policy_show.policy_rows(analysis):
+        table.add_row(Text(p["policy"]), p["store"], "yes" if p["assigned"] else "no", str(p["rules"]),
+                      str(p["source_line"]), Text(p["description"]))
+    obj.out.print(table)
+    table = Table(title="rules", title_justify="left")
+    for col in ("policy", "rule", "filter list", "action", "active", "filters", "auth", "line"):
+        table.add_column(col, overflow="fold")
+    for r in policy_show.rule_rows(analysis):
+        action = r["action"] + (" (soft)" if r["soft"] else "") + (" (inpass)" if r["inpass"] else "")
+        table.add_row(Text(r["policy"]), Text(r["rule"]), Text(r["filter_list"]), action,
+                      "yes" if r["active"] else "no", str(r["filters"]), r["authentication"], str(r["source_line"]))
+    obj.out.print(table)
+    table = Table(title="effective filters, most specific first", title_justify="left")
+    for col in ("rule", "action", "source", "destination", "proto", "sport", "dport", "weight", "line"):
+        table.add_column(col, overflow="fold", justify="right" if col in ("weight", "line") else "left")
+    for f in policy_show.filter_rows(analysis):
+        def end(spec: str, rng: str | None) -> str:
+            if rng is None:
+                return f"{spec} (unresolved)"
+            return spec if spec == "any" else rng if spec[:1].isdigit() or ":" in spec else f"{spec} {rng}"
+        style = None if f["assigned"] and f["rule_active"] else "dim"
+        mirror = " (mirror)" if f["mirror"] else ""
+        table.add_row(Text(f["rule"] + mirror), f["action"], Text(end(f["src"], f["src_range"])),
+                      Text(end(f["dst"], f["dst_range"])), f["protocol"], str(f["src_port"] or "any"),
+                      str(f["dst_port"] or "any"), str(f["weight"]), str(f["source_line"]), style=style)
+    obj.out.print(table)
+
+
+@policy_group.command("lint")
+@click.argument("script", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--host", help="Config host the script is for (needed for address and Internet-facing checks).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "csv"]), default="text", show_default=True)
+@define_option
+@click.pass_obj
+def policy_lint_cmd(obj: Context, script: Path, host: str | None, fmt: str, defines: tuple[str, ...]) -> None:
+    """Report weaknesses of SCRIPT with their severity and the line to fix.
+
+    Shadowed filters, rules with empty lists, unused filter actions, the
+    exemption and boot settings the hardening guides warn about, block rules
+    that block DNS. Exit code 1 when anything of warning or error severity is found.
+    """
+    analysis = _analyse(obj, script, host, defines)
+    findings = analysis.lint()
+    everything = sorted(analysis.issues + findings, key=lambda i: i.line)
+    if fmt == "json":
+        click.echo(policy_show.as_json(analysis, lint=findings))
+    elif fmt == "csv":
+        click.echo(policy_show.issues_csv(everything), nl=False)
+    else:
+        for issue in everything:
+            if issue.severity == "info" and not obj.verbose:
+                continue
+            style = {"error": "red", "warning": "yellow"}.get(issue.severity, "dim")
+            obj.out.print(Text(str(issue), style=style))
+        counts = {s: sum(1 for i in everything if i.severity == s) for s in ("error", "warning", "info")}
+        obj.out.print(f"{script}: {counts['error']} error(s), {counts['warning']} warning(s), "
+                      f"{counts['info']} note(s)" + ("" if obj.verbose else " (notes shown with -v)"))
+    sys.exit(1 if any(i.severity in ("error", "warning") for i in everything) else 0)
+
+
+@policy_group.command("load")
+@click.argument("script", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--host", help="Config host the script is for.")
+@click.option("--all", "all_hosts", is_flag=True, help="Load the policy script of every config host that has one.")
+@warehouse_option
+@define_option
+@click.pass_obj
+def policy_load_cmd(obj: Context, script: Path | None, host: str | None, all_hosts: bool, warehouse: Path,
+                    defines: tuple[str, ...]) -> None:
+    """Store a policy snapshot (policies, rules, filter_actions, filters, settings) in the warehouse.
+
+    One snapshot per host and script content; loading the same script again
+    stores nothing. Exit code 1 when a script had errors or could not be read.
+    """
+    config = obj.config()
+    if all_hosts == bool(script or host):
+        obj.err.print("[red]error:[/red] give SCRIPT --host H, or --all")
+        sys.exit(EXIT_USAGE)
+    if all_hosts:
+        jobs = [(h.policy, h.name) for h in config.hosts.values() if h.policy is not None]
+        if not jobs:
+            obj.err.print("[red]error:[/red] no host in the config has a policy script")
+            sys.exit(EXIT_USAGE)
+    else:
+        if not host:
+            obj.err.print("[red]error:[/red] --host is needed: a snapshot belongs to a config host")
+            sys.exit(EXIT_USAGE)
+        jobs = [(script, host)]
+    problems = 0
+    for path, name in jobs:
+        try:
+            analysis = analyse_script(path, host=name, config=config, defines=_defines(defines))
+        except ValueError as exc:
+            obj.err.print(f"[red]error:[/red] {exc}")
+            sys.exit(EXIT_USAGE)
+        except OSError as exc:
+            obj.err.print(f"[red]error:[/red] {name}: cannot read {path}: {exc}")
+            problems += 1
+            continue
+        try:
+            result = load_snapshot(analysis, Warehouse(warehouse))
+        except WarehouseLocked as exc:
+            obj.err.print(f"[red]warehouse locked:[/red] {exc}")
+            sys.exit(EXIT_LOCKED)
+        _print_issues(obj, analysis.issues)
+        problems += bool(analysis.errors)
+        if not obj.quiet or analysis.errors:
+            obj.out.print(f"{result.host}: snapshot {result.snapshot} {result.status}, {result.filters} filter rows, "
+                          f"{analysis.errors} error(s), {analysis.warnings} warning(s) <- {path}")
+    sys.exit(1 if problems else 0)
 
 
 def main() -> None:

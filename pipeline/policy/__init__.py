@@ -1,0 +1,151 @@
+"""netsh ipsec policy scripts: parse, model, resolve, weigh, lint, print back, store.
+
+Drops mean nothing until they are tied to the policy that caused them.  This
+package reads the scripts admins keep under change control (batch files and
+``netsh -f`` scripts) into a policy model, resolves ``me``, server types and
+DNS names from the host's entry in ``ipsec-drops.toml``, computes which filter
+wins (weights) and writes Parquet snapshot tables the correlation queries join
+against.
+
+    >>> from pipeline.policy import analyse_script
+    >>> a = analyse_script("policies/web01.cmd", host="WEB01", config=load_config("ipsec-drops.toml"))
+    >>> [str(i) for i in a.issues + a.lint()]          # every problem, with file, line and text
+    >>> a.filters[0].action, a.filters[0].weight         # effective filters, one per direction
+
+Stages, one module each: ``tokenize`` (script lines -> netsh words, cmd.exe
+and netsh -f rules), ``grammar`` (commands, tags, values), ``interpret``
+(commands applied in order with netsh's semantics), ``model``, ``addresses``
+(resolution), ``weights`` (specificity), ``effective`` (resolved filters per
+direction), ``lint``, ``render`` (model -> script), ``store`` (Parquet).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config import Config, HostConfig
+from .effective import EffectiveFilter, decide, effective_filters, in_force
+from .interpret import interpret
+from .lint import lint
+from .model import PolicyIssue, PolicyModel
+from .render import RenderError, render_script
+from .tokenize import decode_script, tokenize
+from .weights import Weight
+
+__all__ = [
+    "EffectiveFilter",
+    "PolicyAnalysis",
+    "PolicyIssue",
+    "PolicyModel",
+    "RenderError",
+    "Weight",
+    "analyse_script",
+    "analyse_text",
+    "decide",
+    "in_force",
+    "parse_text",
+    "render_script",
+]
+
+
+def parse_text(text: str, file: str = "<script>", defines: dict[str, str] | None = None
+               ) -> tuple[PolicyModel, list[PolicyIssue], str]:
+    """Parse and apply a script: (model, problems in line order, ``batch`` or ``netsh``)."""
+    tokens = tokenize(text, file, defines)
+    model, issues = interpret(tokens.lines)
+    merged = sorted(tokens.issues + issues, key=lambda i: i.line)
+    return model, merged, tokens.kind
+
+
+@dataclass
+class PolicyAnalysis:
+    """A script read for one host: the model, its effective filters and every problem met."""
+
+    file: str
+    kind: str
+    host: HostConfig | None
+    model: PolicyModel
+    filters: list[EffectiveFilter]
+    issues: list[PolicyIssue]
+    script_sha256: str
+    names: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    defines: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for i in self.issues if i.severity == "error")
+
+    @property
+    def warnings(self) -> int:
+        return sum(1 for i in self.issues if i.severity == "warning")
+
+    def lint(self) -> list[PolicyIssue]:
+        """The lint findings (parse problems are in :attr:`issues`)."""
+        return lint(self.model, self.filters, self.host, self.file)
+
+    def in_force(self) -> list[EffectiveFilter]:
+        return in_force(self.filters)
+
+    @property
+    def snapshot(self) -> str:
+        """Snapshot id: the script's content plus the config facts its addresses were resolved with."""
+        host = self.host
+        facts = {
+            "host": host.name if host else None,
+            "addresses": list(host.addresses) if host else [],
+            **{k: list(getattr(host, k)) if host else [] for k in ("dns", "wins", "dhcp", "gateway")},
+            "names": {k: list(v) for k, v in sorted(self.names.items())},
+            "defines": dict(sorted(self.defines.items())),
+        }
+        digest = hashlib.sha256(self.script_sha256.encode() + json.dumps(facts, sort_keys=True).encode())
+        return digest.hexdigest()[:16]
+
+
+def _names_used(model: PolicyModel, config: Config | None) -> dict[str, tuple[str, ...]]:
+    if config is None:
+        return {}
+    wanted = set()
+    for store in model.stores.values():
+        for flist in store.filter_lists.values():
+            for f in flist.filters:
+                wanted |= {a.value for a in (f.src, f.dst) if a.kind == "dns"}
+    return {n: config.names[n] for n in sorted(wanted) if n in config.names}
+
+
+def resolve_host(host: str | HostConfig | None, config: Config | None) -> HostConfig | None:
+    """The config entry of ``host`` (a name, case-insensitive) or ValueError when the config has none."""
+    if host is None or isinstance(host, HostConfig):
+        return host
+    found = config.host(host) if config is not None else None
+    if found is None:
+        known = ", ".join(config.hosts) if config is not None and config.hosts else "none"
+        raise ValueError(f"host {host!r} is not in the config (hosts: {known})")
+    return found
+
+
+def analyse_text(text: str, file: str = "<script>", *, host: str | HostConfig | None = None,
+                 config: Config | None = None, defines: dict[str, str] | None = None,
+                 script_sha256: str | None = None) -> PolicyAnalysis:
+    """Parse a script's text and resolve it on ``host`` (addresses, servers, ``[names]`` from ``config``)."""
+    host_config = resolve_host(host, config)
+    defines = dict(defines or {})
+    if host_config is not None:
+        defines.setdefault("COMPUTERNAME", host_config.name)
+    model, issues, kind = parse_text(text, file, defines)
+    names = _names_used(model, config)
+    rows, unresolved = effective_filters(model, host_config, config.names if config else {})
+    issues = sorted(issues + unresolved, key=lambda i: i.line)
+    digest = script_sha256 or hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return PolicyAnalysis(file, kind, host_config, model, rows, issues, digest, names, defines)
+
+
+def analyse_script(path: str | os.PathLike[str], *, host: str | HostConfig | None = None,
+                   config: Config | None = None, defines: dict[str, str] | None = None) -> PolicyAnalysis:
+    """Read a script file (any of the encodings Windows tools write) and analyse it."""
+    data = Path(path).read_bytes()
+    return analyse_text(decode_script(data), str(path), host=host, config=config, defines=defines,
+                        script_sha256=hashlib.sha256(data).hexdigest())

@@ -1,0 +1,539 @@
+"""Script text -> netsh command lines, each with its file, line and original text.
+
+Admins keep netsh ipsec policies in two kinds of file (netsh-ipsec.md §4):
+
+* **batch files** (``.cmd``/``.bat``) that call ``netsh ipsec static ...`` once
+  per line.  cmd.exe works on the line before netsh sees it, so this does too:
+  ``@echo off``, ``REM``, ``::`` and ``:label`` lines, ``^`` continuations and
+  escapes, ``%1``/``%~1``/``%VAR%`` (from ``set VAR=...`` lines above and from
+  ``--define VAR=value``; anything else is left as written, with a warning),
+  ``&``/``&&``/``||`` between commands, ``>nul 2>&1`` redirections, ``goto``
+  forward to a label, ``exit`` and ``goto :eof``.  ``netsh``, ``netsh.exe`` or
+  a full path to it, with its options (``-c context``; ``-r`` another computer
+  and ``-f`` another script are reported, never followed).
+* **netsh -f scripts** with no ``netsh`` on their lines: ``pushd ipsec
+  static``, ``popd``, a bare context name, ``..``, ``exit``/``quit``/``bye``,
+  ``#`` comment lines.  netsh does not expand ``%`` or ``^``.
+
+A file is a batch file when one of its lines runs netsh; otherwise it is a
+netsh -f script.  Comments of the other kind (``REM`` in a netsh script, ``#``
+in a batch file) are skipped with a warning, as the program running the file
+would choke on them.  ``#`` after a word (an inline comment) is UNVERIFIED in
+netsh; it is treated as a comment, with a warning.
+
+Nothing is ever opened or run on the script's say-so.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from dataclasses import dataclass, field
+
+from .grammar import GLOBAL_COMMANDS, Ambiguous, Word, match_keyword, walk_context
+from .model import Origin, PolicyIssue, issue_at
+
+#: Environment variables a script may use in paths (e.g. ``%SystemRoot%\system32\netsh.exe``).
+DEFAULT_VARIABLES = {"systemroot": r"C:\WINDOWS", "windir": r"C:\WINDOWS", "systemdrive": "C:"}
+
+#: Batch commands that cannot change the IPSec policy: skipped without a word.
+QUIET_BATCH_COMMANDS = frozenset({
+    "echo", "echo.", "setlocal", "endlocal", "cls", "pause", "title", "color", "chcp", "cd", "chdir", "ver",
+    "timeout", "sc", "net", "ipconfig", "verify", "prompt", "type", "date", "time", "ping", "gpupdate",
+})
+#: Batch commands whose effect is not evaluated (their branches are not followed): reported.
+UNEVALUATED_BATCH_COMMANDS = frozenset({"if", "for", "call", "start", "shift", "choice"})
+
+
+@dataclass(frozen=True)
+class NetshLine:
+    """One netsh command as typed, and the context it was typed in (``()`` is netsh's root)."""
+
+    origin: Origin
+    context: tuple[str, ...]
+    words: tuple[Word, ...]
+
+
+@dataclass
+class Tokens:
+    lines: list[NetshLine] = field(default_factory=list)
+    issues: list[PolicyIssue] = field(default_factory=list)
+    kind: str = "batch"  # or "netsh"
+
+
+def decode_script(data: bytes) -> str:
+    """Text of a script file: UTF-16 or UTF-8 with a BOM, else UTF-8, else Windows-1252 (ANSI)."""
+    for bom, encoding in ((codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"),
+                          (codecs.BOM_UTF8, "utf-8")):
+        if data.startswith(bom):
+            return data[len(bom):].decode(encoding, errors="replace")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
+
+
+def physical_lines(text: str) -> list[str]:
+    return re.split(r"\r\n|\n|\r", text.split("\x1a", 1)[0])
+
+
+_NETSH = re.compile(r"^(?:.*[\\/])?netsh(?:\.exe)?$", re.IGNORECASE)
+
+
+def is_netsh(word: str) -> bool:
+    return bool(_NETSH.match(word))
+
+
+def _first_word(line: str) -> str:
+    stripped = line.lstrip(" \t@")
+    m = re.match(r'"([^"]*)"|(\S+)', stripped)
+    return (m.group(1) if m and m.group(1) is not None else m.group(2) if m else "") or ""
+
+
+def script_kind(lines: list[str]) -> str:
+    """``batch`` when a line runs netsh (``netsh ...``, ``@netsh.exe ...``), else ``netsh`` (a netsh -f script)."""
+    for line in lines:
+        word = _first_word(line)
+        if is_netsh(word) or is_netsh(word.replace("%SystemRoot%", "").replace("%windir%", "")):
+            return "batch"
+    return "netsh"
+
+
+# --- words -----------------------------------------------------------------------------------------------
+
+def split_words(text: str) -> tuple[list[Word], bool]:
+    """Split on blanks outside double quotes; the first unquoted ``=`` separates tag and value.
+
+    Returns the words (spaces around ``=`` merged: ``name = "x"`` is one word)
+    and whether a quote was left open.
+    """
+    raw: list[Word] = []
+    i, n = 0, len(text)
+    in_quote = False
+    while i < n:
+        while i < n and text[i] in " \t":
+            i += 1
+        if i >= n:
+            break
+        buf: list[str] = []
+        tag: str | None = None
+        quoted = False
+        whole: list[str] = []
+        while i < n and (in_quote or text[i] not in " \t"):
+            c = text[i]
+            if c == '"':
+                in_quote = not in_quote
+                quoted = True
+            elif c == "=" and not in_quote and tag is None:
+                tag = "".join(buf)
+                buf = []
+                quoted = False
+                whole.append(c)
+            else:
+                buf.append(c)
+                whole.append(c)
+            i += 1
+        value = "".join(buf)
+        raw.append(Word("".join(whole), tag, value, quoted))
+    return _merge_equals(raw), in_quote
+
+
+def _merge_equals(words: list[Word]) -> list[Word]:
+    out: list[Word] = []
+    pending = False  # the last word is "tag=" (or "tag =") still waiting for its value
+    for word in words:
+        if word.tag == "" and out and out[-1].tag is None and not out[-1].quoted:
+            prev = out.pop()
+            out.append(Word(f"{prev.text}={word.value}", prev.text, word.value, word.quoted))
+            pending = word.value == "" and not word.quoted
+            continue
+        if pending and word.tag is None:
+            prev = out.pop()
+            out.append(Word(f"{prev.tag}={word.text}", prev.tag, word.text, word.quoted))
+            pending = False
+            continue
+        out.append(word)
+        pending = word.tag not in (None, "") and word.value == "" and not word.quoted
+    return out
+
+
+def strip_inline_comment(text: str) -> tuple[str, bool]:
+    """Cut ``text`` at a ``#`` that starts a word outside quotes: (text, cut?)."""
+    in_quote = False
+    for i, c in enumerate(text):
+        if c == '"':
+            in_quote = not in_quote
+        elif c == "#" and not in_quote and i > 0 and text[i - 1] in " \t":
+            return text[:i].rstrip(), True
+    return text, False
+
+
+# --- cmd.exe ---------------------------------------------------------------------------------------------
+
+def ends_with_caret(line: str) -> bool:
+    """True when the line ends in an unquoted, unescaped ``^`` (a cmd.exe continuation)."""
+    in_quote = False
+    i = 0
+    escaped_end = False
+    while i < len(line):
+        c = line[i]
+        if c == '"':
+            in_quote = not in_quote
+        elif c == "^" and not in_quote:
+            if i == len(line) - 1:
+                escaped_end = True
+            i += 2
+            continue
+        i += 1
+    return escaped_end
+
+
+def expand_percent(text: str, variables: dict[str, str], args: dict[str, str]) -> tuple[str, list[str]]:
+    """cmd.exe's ``%`` expansion: (text, the references left as written because nothing defines them)."""
+    out: list[str] = []
+    unresolved: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c != "%":
+            out.append(c)
+            i += 1
+            continue
+        nxt = text[i + 1] if i + 1 < n else ""
+        if nxt == "%":
+            out.append("%")
+            i += 2
+            continue
+        m = re.match(r"%(~[a-z]*)?([0-9*])", text[i:], re.IGNORECASE)
+        if m:
+            key = m.group(2)
+            if key in args:
+                value = args[key]
+                out.append(value.strip('"') if m.group(1) else value)
+            else:
+                out.append(m.group(0))
+                unresolved.append(m.group(0))
+            i += len(m.group(0))
+            continue
+        end = text.find("%", i + 1)
+        if end == -1:
+            out.append(c)
+            i += 1
+            continue
+        name = text[i + 1:end]
+        if name.lower() in variables and ":" not in name:
+            out.append(variables[name.lower()])
+        else:
+            out.append(text[i:end + 1])
+            unresolved.append(text[i:end + 1])
+        i = end + 1
+    return "".join(out), unresolved
+
+
+def split_batch_commands(text: str) -> list[str]:
+    """Split at unquoted ``&``/``&&``/``||``, drop what a ``|`` pipes into, remove redirections and carets."""
+    commands: list[str] = []
+    cur: list[str] = []
+    in_quote = False
+    piped = False
+    i, n = 0, len(text)
+
+    def close() -> None:
+        if not piped:
+            commands.append("".join(cur).strip())
+        cur.clear()
+
+    while i < n:
+        c = text[i]
+        if c == '"':
+            in_quote = not in_quote
+            cur.append(c)
+            i += 1
+        elif in_quote:
+            cur.append(c)
+            i += 1
+        elif c == "^":
+            if i + 1 < n:
+                cur.append(text[i + 1])
+            i += 2
+        elif c in "&|":
+            double = i + 1 < n and text[i + 1] == c
+            close()
+            piped = c == "|" and not double
+            i += 2 if double else 1
+        elif c in "<>":
+            if cur and cur[-1].isdigit() and (len(cur) == 1 or cur[-2] in " \t"):
+                cur.pop()
+            i += 1
+            while i < n and text[i] in "<>":
+                i += 1
+            if i < n and text[i] == "&":
+                i += 2
+                continue
+            while i < n and text[i] in " \t":
+                i += 1
+            if i < n and text[i] == '"':
+                close_at = text.find('"', i + 1)
+                i = n if close_at == -1 else close_at + 1
+            else:
+                while i < n and text[i] not in " \t&|<>":
+                    i += 1
+        else:
+            cur.append(c)
+            i += 1
+    close()
+    return [c for c in commands if c]
+
+
+# --- the scanner -----------------------------------------------------------------------------------------
+
+@dataclass
+class _Logical:
+    index: int  # index of the first physical line
+    end: int  # index after the last physical line
+    text: str
+    origin: Origin
+
+
+class Scanner:
+    """Walks a script's lines as cmd.exe or netsh -f would, yielding netsh command lines."""
+
+    def __init__(self, text: str, file: str, defines: dict[str, str] | None = None) -> None:
+        self.file = file
+        self.lines = physical_lines(text)
+        self.kind = script_kind(self.lines)
+        self.tokens = Tokens(kind=self.kind)
+        defines = defines or {}
+        self.args = {k: v for k, v in defines.items() if len(k) == 1 and (k.isdigit() or k == "*")}
+        self.variables = dict(DEFAULT_VARIABLES)
+        self.variables.update({k.lower(): v for k, v in defines.items() if k not in self.args})
+        self.context: tuple[str, ...] = ()
+        self.stack: list[tuple[str, ...]] = []
+        self.labels = self._labels()
+
+    def issue(self, origin: Origin, severity: str, code: str, message: str) -> None:
+        self.tokens.issues.append(issue_at(origin, severity, code, message))
+
+    def _labels(self) -> dict[str, int]:
+        labels: dict[str, int] = {}
+        for i, line in enumerate(self.lines):
+            s = line.strip()
+            if s.startswith(":") and not s.startswith("::"):
+                name = s[1:].split()[0].lower() if s[1:].split() else ""
+                labels.setdefault(name, i)
+        return labels
+
+    def _logical(self, index: int) -> _Logical:
+        """The line at ``index``, joined with the next ones while it ends in ``^`` (batch files only)."""
+        parts = [self.lines[index]]
+        end = index + 1
+        if self.kind == "batch":
+            while ends_with_caret(parts[-1]) and end < len(self.lines):
+                parts[-1] = parts[-1][:-1]
+                parts.append(self.lines[end])
+                end += 1
+        original = "\n".join(self.lines[index:end])
+        return _Logical(index, end, "".join(parts), Origin(self.file, index + 1, original))
+
+    def run(self) -> Tokens:
+        i = 0
+        while i < len(self.lines):
+            logical = self._logical(i)
+            i = logical.end
+            step = self._batch_line(logical) if self.kind == "batch" else self._netsh_script_line(logical)
+            if step == "stop":
+                break
+            if isinstance(step, int):
+                i = step
+        return self.tokens
+
+    # -- batch files ----------------------------------------------------------------------------------------
+    def _batch_line(self, logical: _Logical) -> str | int | None:
+        text = logical.text.strip().lstrip("@").strip()
+        if not text or text.startswith(":"):
+            return None
+        if re.match(r"rem(\s|$|\.|/)", text, re.IGNORECASE):
+            return None
+        if text.startswith("#"):
+            self.issue(logical.origin, "warning", "comment-style",
+                       "'#' comments belong to netsh -f scripts: cmd.exe would try to run this line; skipped")
+            return None
+        expanded, unresolved = expand_percent(text, self.variables, self.args)
+        for ref in dict.fromkeys(unresolved):
+            self.issue(logical.origin, "warning", "unresolved-variable",
+                       f"{ref} is not defined here: left as written (give it with --define "
+                       f"{ref.strip('%~')}=value)")
+        for command in split_batch_commands(expanded):
+            step = self._batch_command(command, logical)
+            if step is not None:
+                return step
+        return None
+
+    def _batch_command(self, command: str, logical: _Logical) -> str | int | None:
+        command = command.lstrip("@").strip()
+        words, open_quote = split_words(command)
+        if not words:
+            return None
+        head = words[0].text.lower()
+        if is_netsh(words[0].text):
+            if open_quote:
+                self.issue(logical.origin, "warning", "open-quote", "a double quote is not closed: it runs to the "
+                                                                    "end of the line")
+            self._netsh_invocation(words[1:], logical.origin)
+            return None
+        if head == "set":
+            self._batch_set(command, logical.origin)
+            return None
+        if head in ("exit", "quit"):
+            return "stop"
+        if head == "goto":
+            target = words[1].text.lstrip(":").lower() if len(words) > 1 else ""
+            if target == "eof":
+                return "stop"
+            where = self.labels.get(target)
+            if where is None:
+                self.issue(logical.origin, "error", "goto-missing-label",
+                           f"goto {target}: no such label (cmd.exe stops the batch file here)")
+                return "stop"
+            if where < logical.index:
+                self.issue(logical.origin, "warning", "goto-backwards",
+                           f"goto {target} jumps back (a loop): not followed; reading stops here")
+                return "stop"
+            return where + 1
+        if head in ("pushd", "popd"):
+            self.issue(logical.origin, "warning", "context-in-batch",
+                       f"{head} in a batch file changes the folder, not the netsh context "
+                       "(run netsh -f for context scripts); skipped")
+            return None
+        if head in UNEVALUATED_BATCH_COMMANDS:
+            self.issue(logical.origin, "warning", "not-evaluated",
+                       f"{head} is not evaluated: any netsh command inside it is not applied")
+            return None
+        if head in QUIET_BATCH_COMMANDS or head.startswith("echo"):
+            return None
+        self.issue(logical.origin, "warning", "not-netsh", f"{words[0].text} is not a netsh command: skipped")
+        return None
+
+    def _batch_set(self, command: str, origin: Origin) -> None:
+        rest = command[3:].strip()
+        if rest.startswith("/"):
+            self.issue(origin, "warning", "not-evaluated", "set /a or /p is not evaluated: the variable stays unset")
+            return
+        if rest.startswith('"') and rest.rfind('"') > 0:
+            rest = rest[1:rest.rfind('"')]
+        name, eq, value = rest.partition("=")
+        if not eq:
+            return  # "set" or "set X" only lists variables
+        if name != name.strip() or (value != value.lstrip() and value.strip()):
+            self.issue(origin, "warning", "set-spaces",
+                       "spaces around = in set: cmd.exe keeps them in the name and value; read without them")
+        key = name.strip().lower()
+        if value.strip():
+            self.variables[key] = value.strip()
+        else:
+            self.variables.pop(key, None)
+
+    def _netsh_invocation(self, words: list[Word], origin: Origin) -> None:
+        context: tuple[str, ...] = ()
+        i = 0
+        while i < len(words) and words[i].tag is None and words[i].text[:1] in "-/" and len(words[i].text) > 1:
+            option = words[i].text[1:].lower()
+            value = words[i + 1].text if i + 1 < len(words) else ""
+            if option == "c":
+                context, used = walk_context((), value.split())
+                if not used:
+                    self.issue(origin, "error", "unknown-context", f"netsh -c {value}: no such context")
+                    return
+            elif option == "f":
+                self.issue(origin, "warning", "script-not-followed",
+                           f"netsh -f {value}: the commands of another script are not read (load that file too)")
+                return
+            elif option == "r":
+                self.issue(origin, "warning", "remote-computer",
+                           f"netsh -r {value} configures another computer: skipped")
+                return
+            elif option not in ("a", "u", "p"):
+                self.issue(origin, "warning", "netsh-option", f"netsh option {words[i].text} is not known: ignored")
+                i += 1
+                continue
+            i += 2
+        rest = words[i:]
+        if not rest:
+            self.issue(origin, "warning", "interactive-netsh", "netsh without a command starts an interactive "
+                                                               "shell: nothing to apply")
+            return
+        self.tokens.lines.append(NetshLine(origin, context, tuple(rest)))
+
+    # -- netsh -f scripts -----------------------------------------------------------------------------------
+    def _netsh_script_line(self, logical: _Logical) -> str | None:
+        text = logical.text.strip()
+        if not text or text.startswith("#"):
+            return None
+        head = text.split()[0].lower()
+        if head in ("rem", "::", "@echo") or head.startswith("::") or head.startswith("@"):
+            self.issue(logical.origin, "warning", "comment-style",
+                       "batch syntax in a netsh -f script: netsh would report an error here; skipped")
+            return None
+        text, cut = strip_inline_comment(text)
+        if cut:
+            self.issue(logical.origin, "warning", "inline-comment",
+                       "'#' after a command: read as a comment (whether netsh does is unverified)")
+        words, open_quote = split_words(text)
+        if open_quote:
+            self.issue(logical.origin, "warning", "open-quote",
+                       "a double quote is not closed: it runs to the end of the line")
+        if not words:
+            return None
+        if "%" in text:
+            self.issue(logical.origin, "warning", "percent-in-netsh-script",
+                       "netsh -f does not expand %VARIABLES%: the text is used as written")
+        try:
+            command = match_keyword(words[0].text, GLOBAL_COMMANDS) if words[0].tag is None else None
+        except Ambiguous:
+            command = None
+        if command in ("exit", "quit", "bye"):
+            return "stop"
+        if command == "pushd":
+            self.stack.append(self.context)
+            self._switch([w.text for w in words[1:]], logical.origin)
+            return None
+        if command == "popd":
+            if self.stack:
+                self.context = self.stack.pop()
+            else:
+                self.issue(logical.origin, "warning", "popd-empty", "popd without a pushd: stays in "
+                                                                    f"{' '.join(self.context) or 'the root context'}")
+            return None
+        if command == "..":
+            self.context = self.context[:-1]
+            return None
+        if command in ("abort", "commit", "offline", "online"):
+            self.issue(logical.origin, "info", "mode-command",
+                       f"{command}: netsh's offline/online mode is not modelled (commands apply in order)")
+            return None
+        if command in ("exec",):
+            self.issue(logical.origin, "warning", "script-not-followed",
+                       "exec runs another script: its commands are not read (load that file too)")
+            return None
+        if command in ("alias", "unalias", "dump", "help", "?"):
+            return None
+        context, used = walk_context(self.context, [w.text for w in words if w.tag is None][:3])
+        if used and used == len(words):
+            self.context = context  # a bare context name switches to it
+            return None
+        self.tokens.lines.append(NetshLine(logical.origin, self.context, tuple(words)))
+        return None
+
+    def _switch(self, names: list[str], origin: Origin) -> None:
+        if not names:
+            return
+        context, used = walk_context(self.context, names)
+        if used != len(names):
+            self.issue(origin, "error", "unknown-context", f"pushd {' '.join(names)}: no such netsh context")
+            return
+        self.context = context
+
+
+def tokenize(text: str, file: str, defines: dict[str, str] | None = None) -> Tokens:
+    """The netsh command lines of a batch file or netsh -f script, with the problems met on the way."""
+    return Scanner(text, file, defines).run()
