@@ -13,6 +13,7 @@ import csv
 import os
 import traceback
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -387,13 +388,22 @@ def _extract(fmt: str, raw, ctx: SourceContext, issues: IssueLog) -> Extracted:
 
 def _ingest_evtx(path: Path, result: FileResult, run: _Run) -> FileResult:
     """One EVTX file: skip it if unchanged; else read records past the host/channel watermark."""
-    name, issues = str(path), result.issues
     size = path.stat().st_size
-    full_hash, _ = hash_file(path, set())
-    seen = run.manifest.unchanged(size, full_hash)
-    if seen:
-        result.status, result.host, result.note = "unchanged", seen.host, "already ingested"
-        return result
+    hashing = ThreadPoolExecutor(max_workers=1)
+    try:
+        return _ingest_evtx_hashed(path, result, run, size, hashing.submit(hash_file, path, set()))
+    finally:
+        hashing.shutdown(wait=True)
+
+
+def _ingest_evtx_hashed(path: Path, result: FileResult, run: _Run, size: int, hashed: Future) -> FileResult:
+    """EVTX ingestion while the file's hash is computed on another core (hashlib releases the GIL)."""
+    name, issues = str(path), result.issues
+    if any(entry.size == size for entry in run.manifest.files):  # maybe seen before: settle that first
+        seen = run.manifest.unchanged(size, hashed.result()[0])
+        if seen:
+            result.status, result.host, result.note = "unchanged", seen.host, "already ingested"
+            return result
     identity = peek_identity(path)
     skip_through = stored_through = None
     if identity is not None:
@@ -451,6 +461,7 @@ def _ingest_evtx(path: Path, result: FileResult, run: _Run) -> FileResult:
         mark = run.manifest.watermarks.get(key)
         if mark is None or record > mark["record"]:
             run.manifest.watermarks[key] = {"record": record, "time": when}
+    full_hash = hashed.result()[0]
     run.manifest.record(
         FileEntry(path=str(path.resolve()), size=size, sha256=full_hash, consumed=size, consumed_sha256=full_hash,
                   format="evtx", host=result.host, state={"engine": run.engine}, rows_read=result.rows_read,

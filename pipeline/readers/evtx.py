@@ -132,8 +132,14 @@ def _parse_time(text: str | None) -> datetime | None:
     return value
 
 
+#: A batch is handed on when it holds this many candidate events or this many records were read:
+#: extraction and hashing have a fixed cost per batch, and drops are a few percent of a log.
+BATCH_EVENTS = 16_384
+BATCH_RECORDS = 250_000
+
+
 def read_evtx_rust(
-    path: str | os.PathLike[str], issues: IssueLog, batch_size: int = 4096, skip_through: int | None = None
+    path: str | os.PathLike[str], issues: IssueLog, skip_through: int | None = None
 ) -> Iterator[EvtxBatch]:
     """Candidate events of ``path`` with the Rust engine; errors are logged and skipped.
 
@@ -142,6 +148,8 @@ def read_evtx_rust(
     from evtx import PyEvtxParser
 
     size = os.path.getsize(path)
+    listed = max(expected_records(path), 1)
+    total = 0
     parser = PyEvtxParser(str(path))
     records = parser.records_json()
     events: list[EvtxEvent] = []
@@ -171,8 +179,9 @@ def read_evtx_rust(
             events.append(event)
         except (ValueError, TypeError, AttributeError) as exc:
             issues.add(f"record {last_id}", "read-error", f"undecodable record: {exc}")
-        if seen >= batch_size:
-            yield EvtxBatch(events, seen, 0)
+        if seen >= BATCH_RECORDS or len(events) >= BATCH_EVENTS:
+            total += seen
+            yield EvtxBatch(events, seen, min(size, size * total // listed))
             events, seen = [], 0
     yield EvtxBatch(events, seen, size)
 
@@ -256,12 +265,18 @@ def _may_be_candidate(record) -> bool:
 def read_evtx_python(
     path: str | os.PathLike[str], issues: IssueLog, batch_size: int = 256, skip_through: int | None = None
 ) -> Iterator[EvtxBatch]:
-    """Candidate events of ``path`` with python-evtx, chunk by chunk, record by record."""
+    """Candidate events of ``path`` with python-evtx, chunk by chunk, record by record.
+
+    Batches are small (``batch_size`` records): at a few hundred records a second, the
+    progress bar needs frequent news.
+    """
     import Evtx.BinaryParser as binary_parser
     from Evtx.Evtx import Evtx
 
     binary_parser.parse_filetime = _exact_filetime  # exact timestamps, same as the Rust engine
     size = os.path.getsize(path)
+    listed = max(expected_records(path), 1)
+    total = 0
     events: list[EvtxEvent] = []
     seen = 0
     with Evtx(str(path)) as log:
@@ -295,7 +310,8 @@ def read_evtx_python(
                     if not _may_be_candidate(record):  # filter before rendering: ~40x cheaper than xml()
                         seen += 1
                         if seen >= batch_size:
-                            yield EvtxBatch(events, seen, 0)
+                            total += seen
+                            yield EvtxBatch(events, seen, min(size, size * total // listed))
                             events, seen = [], 0
                         continue
                     xml = record.xml()
@@ -311,7 +327,8 @@ def read_evtx_python(
                         event.written = _safe_timestamp(record)
                     events.append(event)
                 if seen >= batch_size:
-                    yield EvtxBatch(events, seen, 0)
+                    total += seen
+                    yield EvtxBatch(events, seen, min(size, size * total // listed))
                     events, seen = [], 0
     yield EvtxBatch(events, seen, size)
 
