@@ -38,6 +38,7 @@ _ID_ALTERNATION = "|".join(str(i) for i in sorted(CANDIDATE_IDS))
 # In the Rust engine's JSON: "EventID":5152 or "EventID":{"#attributes":{"Qualifiers":16384},"#text":4290}
 _JSON_CANDIDATE = re.compile(rf'"EventID":(?:\{{"#attributes":\{{[^{{}}]*\}},"#text":)?(?:{_ID_ALTERNATION})[,}}]')
 _XML_CANDIDATE = re.compile(rf"<EventID[^>]*>(?:{_ID_ALTERNATION})</EventID>")
+_CANDIDATE_TEXT = frozenset(str(i) for i in CANDIDATE_IDS)  # all four digits long
 _SEARCH_WINDOW = 1024  # the EventID is near the start of a record's text
 _ERROR_WHERE = re.compile(r"(chunk|record) number (\d+)")
 
@@ -156,6 +157,7 @@ def read_evtx_rust(
     seen = 0
     last_id = None
     candidate = _JSON_CANDIDATE.search
+    find_id = '"EventID":'
     while True:
         try:
             record = next(records)
@@ -169,7 +171,16 @@ def read_evtx_rust(
             continue
         seen += 1
         text = record["data"]
-        if candidate(text, 0, _SEARCH_WINDOW) is None:
+        # The cheapest test that can tell: find the EventID, compare its 4 digits; the classic form
+        # {"#attributes":{"Qualifiers":..},"#text":4290} is left to the regex.
+        at = text.find(find_id, 0, _SEARCH_WINDOW)
+        if at < 0:
+            continue
+        at += 10
+        if text[at : at + 1] == "{":
+            if candidate(text, at - 10, at + 160) is None:
+                continue
+        elif text[at : at + 4] not in _CANDIDATE_TEXT or text[at + 4 : at + 5] not in (",", "}"):
             continue
         try:
             event = _from_json(json.loads(text))
