@@ -220,3 +220,29 @@ def test_grown_re_export_is_read_past_the_last_stored_record(tmp_path: Path, ren
     assert sorted(r[11] for r in stored(wh.root)) == list(range(101, 120, 2))
     if not renumber:  # a saved log's header numbers are its EventRecordIDs: earlier records are not even read
         assert result.rows_read == 10
+
+
+SAMPLE_EVTX = sorted((Path(__file__).resolve().parent.parent / "sample_logs" / "exports").rglob("*.evtx"))
+
+
+@pytest.mark.parametrize("path", SAMPLE_EVTX, ids=lambda p: p.name)
+def test_both_engines_store_the_same_rows_from_the_sample_logs(path: Path, tmp_path: Path) -> None:
+    config_path = path.parents[2] / "ipsec-drops.toml"
+    from pipeline import load_config
+
+    config = load_config(config_path)
+    fast = ingest([path], Warehouse(tmp_path / "A"), config, engine="evtx")
+    slow = ingest([path], Warehouse(tmp_path / "B"), config, engine="python-evtx")
+    assert fast.exit_code == slow.exit_code == 0
+    assert fast.total("drops_stored") == slow.total("drops_stored") > 0
+    assert stored(tmp_path / "A") == stored(tmp_path / "B")
+
+
+@pytest.mark.skipif(not (CORPUS / "system.evtx").exists(), reason=f"EVTX corpus not found at {CORPUS}")
+def test_python_evtx_says_when_it_recovers_less(tmp_path: Path) -> None:
+    report = ingest([CORPUS / "system.evtx"], Warehouse(tmp_path / "W"), engine="python-evtx")
+    warning = next(i for i in report.files[0].issues.details if i.kind == "warning")
+    assert re.search(r"python-evtx recovered \d+ of the 1881 records", warning.reason)
+    assert "--engine evtx" in warning.reason
+    fast = ingest([CORPUS / "system.evtx"], Warehouse(tmp_path / "F"), engine="evtx")
+    assert not [i for i in fast.files[0].issues.details if i.kind == "warning"]

@@ -88,6 +88,17 @@ def _when(event: EvtxEvent):
     return event.time_created or event.written
 
 
+def _strings(event: EvtxEvent) -> list[str]:
+    """The insertion strings without empty ones.
+
+    An empty driver name (%1) is the only empty value these events carry, and python-evtx
+    moves a leading empty string behind the next value: dropping empties reads both engines,
+    and both %1 layouts, the same way (values are counted from the end).
+    """
+    values = event.data if isinstance(event.data, list) else list(event.data.values())
+    return [v for v in values if v != ""]
+
+
 def _driver_table(events: list[EvtxEvent]) -> pa.Table:
     """IPSec driver events as the EVT-field rows the shared extractor reads (times already UTC)."""
     return pa.table(
@@ -96,8 +107,7 @@ def _driver_table(events: list[EvtxEvent]) -> pa.Table:
             "SourceName": pa.array([e.provider for e in events], pa.string()),
             "ComputerName": pa.array([e.computer for e in events], pa.string()),
             "RecordNumber": pa.array([None if e.record_id is None else str(e.record_id) for e in events]),
-            "Strings": pa.array(["|".join(e.data) if isinstance(e.data, list) else "|".join(e.data.values())
-                                 for e in events], pa.string()),
+            "Strings": pa.array(["|".join(_strings(e)) for e in events], pa.string()),
             "_utc": pa.array([_when(e) for e in events], pa.timestamp("us")),
             "_line": pa.array([e.record_id or 0 for e in events], pa.int64()),
         }

@@ -214,6 +214,7 @@ _XML_CHANNEL = re.compile(r"<Channel>([^<]*)</Channel>")
 _XML_COMPUTER = re.compile(r"<Computer>([^<]*)</Computer>")
 _XML_TIME = re.compile(r'<TimeCreated SystemTime="([^"]*)"')
 _XML_NAMED = re.compile(r'<Data Name="([^"]*)">([^<]*)</Data>|<Data Name="([^"]*)"></Data>|<Data Name="([^"]*)"/>')
+_XML_STRING_ITEM = re.compile(r"<string>(.*?)</string>", re.S)
 _XML_UNNAMED = re.compile(r"<Data>([^<]*)</Data>|<Data></Data>|<Data/>")
 
 
@@ -230,7 +231,11 @@ def _from_xml(xml: str) -> EvtxEvent:
             name = m.group(1) or m.group(3) or m.group(4)
             values[html.unescape(name)] = html.unescape(m.group(2) or "")
     else:
-        values = [html.unescape(m.group(1) or "") for m in _XML_UNNAMED.finditer(body)]
+        values = []
+        for m in _XML_UNNAMED.finditer(body):
+            value = html.unescape(m.group(1) or "")
+            # python-evtx renders a string array as one <Data> of <string>..</string> lines
+            values.extend(_XML_STRING_ITEM.findall(value) if "<string>" in value else [value])
     return EvtxEvent(
         record_id=_int(first(_XML_RECORD_ID)),
         event_id=_int(first(_XML_EVENT_ID)),
