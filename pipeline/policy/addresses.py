@@ -59,7 +59,7 @@ def parse_address(text: str) -> tuple[Address, int | None, str | None]:
     if raw.upper() in SERVER_TYPES:
         return Address("server", raw.upper()), None, None
     if "%" in raw:
-        return Address("variable", raw), None, f"{raw!r} holds an unexpanded batch variable: the filter is unresolved"
+        return Address("variable", raw), None, None  # reported where it was left unexpanded, and on resolution
     if "/" in raw:
         addr, _, prefix = raw.partition("/")
         ip = _ip(addr)

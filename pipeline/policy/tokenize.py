@@ -350,8 +350,8 @@ class Scanner:
     # -- batch files ----------------------------------------------------------------------------------------
     def _batch_line(self, logical: _Logical) -> str | int | None:
         text = logical.text.strip().lstrip("@").strip()
-        if not text or text.startswith(":"):
-            return None
+        if not text or text.startswith(":") or text.startswith(")"):
+            return None  # blank, label, "::" comment, end of a ( ... ) block
         if re.match(r"rem(\s|$|\.|/)", text, re.IGNORECASE):
             return None
         if text.startswith("#"):
@@ -407,7 +407,7 @@ class Scanner:
             return None
         if head in UNEVALUATED_BATCH_COMMANDS:
             self.issue(logical.origin, "warning", "not-evaluated",
-                       f"{head} is not evaluated: any netsh command inside it is not applied")
+                       f"{head} is not evaluated: a command on this line is not applied")
             return None
         if head in QUIET_BATCH_COMMANDS or head.startswith("echo"):
             return None

@@ -1,0 +1,154 @@
+"""``ipsec-drops policy show|lint|load``: output formats, exit codes, spreadsheet-safe CSV, no secrets printed."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pipeline.cli import cli
+from pipeline.policy.show import FILTER_COLUMNS
+
+REPO = Path(__file__).resolve().parent.parent
+CONFIG = REPO / "sample_logs" / "ipsec-drops.toml"
+WEB01 = REPO / "sample_logs" / "policies" / "web01.cmd"
+DB01 = REPO / "sample_logs" / "policies" / "db01.cmd"
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, ["--config", str(CONFIG), *args], catch_exceptions=False)
+
+
+def test_show_csv_lists_effective_filters_most_specific_first():
+    result = run("policy", "show", str(WEB01), "--host", "web01", "--format", "csv")
+    assert result.exit_code == 0
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert tuple(rows[0]) == FILTER_COLUMNS
+    assert len(rows) == 42
+    weights = [int(r["weight"]) for r in rows]
+    assert weights == sorted(weights, reverse=True)
+    assert (rows[0]["rule"], rows[0]["action"], rows[0]["dst_range"]) == ("Block rogue resolver", "block",
+                                                                          "198.18.0.53")
+    assert {(r["rule"], r["src_range"], r["dst_range"]) for r in rows if r["rule"] == "Block everything"} == {
+        ("Block everything", "0.0.0.0/0", "0.0.0.0/0")}
+    ts = [r for r in rows if r["dst_port"] == "3389" and r["mirror"] == "False"]
+    assert {(r["src_range"], r["dst"], r["dst_range"], r["action"]) for r in ts} == {
+        ("10.1.0.0/24", "me", "198.51.100.10", "permit"), ("10.1.0.0/24", "me", "10.1.0.10", "permit")}
+    dns = [r for r in rows if r["rule"] == "DNS client" and r["mirror"] == "False"]
+    assert {(r["dst"], r["dst_range"], r["protocol"]) for r in dns} == {("DNS", "10.1.0.2", "UDP"),
+                                                                        ("DNS", "10.1.0.2", "TCP")}
+
+
+def test_show_json_and_table():
+    result = run("policy", "show", str(DB01), "--host", "DB01", "--format", "json")
+    assert result.exit_code == 0
+    doc = json.loads(result.stdout)
+    assert (doc["host"], doc["kind"]) == ("DB01", "netsh")
+    assert [(r["rule"], r["action"], r["filters"]) for r in doc["rules"]] == [
+        ("SQL from web tier", "permit", 1), ("APP02 not to SQL", "block", 1), ("APP02 secured", "negotiate", 1),
+        ("Backup agent", "permit", 0), ("Block all", "block", 1)]
+    assert doc["rules"][2]["inpass"] is False and doc["rules"][2]["authentication"] == "kerberos"
+    assert {s["property"]: s["value"] for s in doc["settings"]} == {"ipsecdiagnostics": "7", "ipsecexempt": "3",
+                                                                   "bootmode": "permit"}
+    table = run("policy", "show", str(DB01), "--host", "DB01")
+    assert table.exit_code == 0
+    for text in ("DB01 SQL lockdown", "APP02 secured", "effective filters, most specific first", "10.1.0.50"):
+        assert text in table.stdout
+
+
+def test_show_without_host_keeps_addresses_unresolved():
+    result = run("policy", "show", str(WEB01), "--format", "json")
+    doc = json.loads(result.stdout)
+    assert doc["host"] is None
+    assert {f["unresolved"] is None for f in doc["filters"] if f["src"] != "any" or f["dst"] != "any"} == {False}
+    assert [f["src_range"] for f in doc["filters"] if f["rule"] == "Block everything"] == ["0.0.0.0/0"] * 2
+
+
+def test_csv_is_spreadsheet_safe_and_secrets_are_not_printed(tmp_path):
+    script = tmp_path / "evil.cmd"
+    script.write_text('netsh ipsec static add policy P assign=yes\n'
+                      'netsh ipsec static add filteraction A action=permit\n'
+                      'netsh ipsec static add filter filterlist="=HYPERLINK(""x"")" srcaddr=any dstaddr=me '
+                      'description="+cmd|calc"\n'
+                      'netsh ipsec static add filter filterlist=@list srcaddr=any dstaddr=me description=-1\n'
+                      'netsh ipsec static add rule R1 P "=HYPERLINK(""x"")" A psk="hunter2-secret"\n'
+                      'netsh ipsec static add rule R2 P @list A\n', encoding="utf-8")
+    result = run("policy", "show", str(script), "--host", "WEB01", "--format", "csv")
+    cells = [cell for row in csv.reader(io.StringIO(result.stdout)) for cell in row]
+    for cell in cells:
+        assert cell[:1] not in ("=", "+", "-", "@"), cell
+    assert "'+cmd|calc" in cells and "'@list" in cells and "'-1" in cells
+    for fmt in ("csv", "json", "table"):
+        out = run("policy", "show", str(script), "--host", "WEB01", "--format", fmt).stdout
+        assert "hunter2" not in out
+
+
+def test_show_exit_code_1_when_netsh_would_refuse_commands(tmp_path):
+    script = tmp_path / "bad.cmd"
+    script.write_text("netsh ipsec static add rule R P L A\n", encoding="utf-8")
+    result = run("policy", "show", str(script))
+    assert result.exit_code == 1
+    assert "bad.cmd:1: error: policy 'P' does not exist [no-such-policy]" in result.stderr
+
+
+def test_lint_reports_the_planted_weaknesses_and_exits_1():
+    result = run("policy", "lint", str(WEB01), "--host", "WEB01")
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert [line.split(" [")[1].split("]")[0] for line in lines if " [" in line] == [
+        "ipsecexempt", "unused-filter-action", "shadowed-filter"]
+    # 7 notes: the 7 filter lists "add filter" created
+    assert lines[-1].endswith("web01.cmd: 1 error(s), 2 warning(s), 7 note(s) (notes shown with -v)")
+    as_csv = list(csv.DictReader(io.StringIO(run("policy", "lint", str(DB01), "--host", "DB01", "--format",
+                                                 "csv").stdout)))
+    assert [(r["severity"], r["code"]) for r in as_csv] == [
+        ("warning", "unused-filter-action"), ("warning", "blocks-needed-service"), ("warning", "empty-filter-list"),
+        ("warning", "bootmode-permit")]
+
+
+def test_lint_clean_script_exits_0(tmp_path):
+    script = tmp_path / "clean.txt"
+    script.write_text("pushd ipsec static\nadd policy P assign=yes\nadd filteraction Block action=block\n"
+                      "add filterlist L\nadd filter filterlist=L srcaddr=any dstaddr=me protocol=tcp dstport=23\n"
+                      "add rule R P L Block\npopd\n", encoding="utf-8")
+    result = run("policy", "lint", str(script), "--host", "DB01")
+    assert result.exit_code == 0, result.stdout
+    assert result.stdout.strip().endswith("0 error(s), 0 warning(s), 0 note(s) (notes shown with -v)")
+
+
+def test_load_all_then_nothing_new(tmp_path):
+    wh = tmp_path / "wh"
+    first = run("policy", "load", "--all", "--warehouse", str(wh))
+    assert first.exit_code == 0, first.stderr
+    status = lambda out: [(line.split(":")[0], line.split()[3].rstrip(",")) for line in out.splitlines()]  # noqa
+    assert status(first.stdout) == [("WEB01", "stored"), ("DB01", "stored")]
+    again = run("policy", "load", "--all", "--warehouse", str(wh))
+    assert status(again.stdout) == [("WEB01", "unchanged"), ("DB01", "unchanged")]
+    assert len(list((wh / "policy" / "filters").glob("*.parquet"))) == 2
+
+
+@pytest.mark.parametrize("args", [
+    ("policy", "load", str(WEB01)),  # no --host
+    ("policy", "load", str(WEB01), "--host", "WEB01", "--all"),
+    ("policy", "show", str(WEB01), "--host", "NOPE"),
+    ("policy", "lint", str(WEB01), "--define", "NOEQUALS"),
+])
+def test_usage_errors_exit_2(args):
+    assert run(*args).exit_code == 2
+
+
+def test_define_resolves_batch_variables(tmp_path):
+    script = tmp_path / "vars.cmd"
+    script.write_text("netsh ipsec static add policy P assign=yes\nnetsh ipsec static add filteraction B action=block\n"
+                      "netsh ipsec static add filter filterlist=L srcaddr=%1 dstaddr=me\n"
+                      "netsh ipsec static add rule R P L B\n", encoding="utf-8")
+    without = json.loads(run("policy", "show", str(script), "--host", "DB01", "--format", "json").stdout)
+    assert without["filters"][0]["unresolved"] == "%1 is an unexpanded batch variable (give it with --define)"
+    with_define = json.loads(run("policy", "show", str(script), "--host", "DB01", "-D", "1=192.0.2.7",
+                                 "--format", "json").stdout)
+    assert [(f["src_range"], f["dst_range"]) for f in with_define["filters"]] == [
+        ("192.0.2.7", "10.1.0.20"), ("10.1.0.20", "192.0.2.7")]
