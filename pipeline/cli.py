@@ -289,15 +289,12 @@ def _policy_tables(obj: Context, analysis) -> None:
     for col in ("rule", "action", "source", "destination", "proto", "sport", "dport", "weight", "line"):
         table.add_column(col, overflow="fold", justify="right" if col in ("weight", "line") else "left")
     for f in policy_show.filter_rows(analysis):
-        def end(spec: str, rng: str | None) -> str:
-            if rng is None:
-                return f"{spec} (unresolved)"
-            return spec if spec == "any" else rng if spec[:1].isdigit() or ":" in spec else f"{spec} {rng}"
         style = None if f["assigned"] and f["rule_active"] else "dim"
         mirror = " (mirror)" if f["mirror"] else ""
-        table.add_row(Text(f["rule"] + mirror), f["action"], Text(end(f["src"], f["src_range"])),
-                      Text(end(f["dst"], f["dst_range"])), f["protocol"], str(f["src_port"] or "any"),
-                      str(f["dst_port"] or "any"), str(f["weight"]), str(f["source_line"]), style=style)
+        table.add_row(Text(f["rule"] + mirror), f["action"], Text(policy_show.address_text(f["src"], f["src_range"])),
+                      Text(policy_show.address_text(f["dst"], f["dst_range"])), f["protocol"],
+                      str(f["src_port"] or "any"), str(f["dst_port"] or "any"), str(f["weight"]),
+                      str(f["source_line"]), style=style)
     obj.out.print(table)
 
 

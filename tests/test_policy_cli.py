@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import cli
-from pipeline.policy.show import FILTER_COLUMNS
+from pipeline.policy.show import FILTER_COLUMNS, address_text, spreadsheet_safe
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "sample_logs" / "ipsec-drops.toml"
@@ -152,3 +152,14 @@ def test_define_resolves_batch_variables(tmp_path):
                                  "--format", "json").stdout)
     assert [(f["src_range"], f["dst_range"]) for f in with_define["filters"]] == [
         ("192.0.2.7", "10.1.0.20"), ("10.1.0.20", "192.0.2.7")]
+
+
+def test_address_text_and_spreadsheet_safe_values():
+    assert address_text("any", "0.0.0.0/0") == "any"
+    assert address_text("me", "10.1.0.10") == "me 10.1.0.10"
+    assert address_text("DNS", "10.1.0.2") == "DNS 10.1.0.2"
+    assert address_text("10.1.0.0", "10.1.0.0/24") == "10.1.0.0/24"
+    assert address_text("2001:db8::", "2001:db8::/32") == "2001:db8::/32"
+    assert address_text("wsus.example.net", None) == "wsus.example.net (unresolved)"
+    assert [spreadsheet_safe(v) for v in ("=1+1", "+x", "-2", "@SUM", "\tx", "ok", 5, None)] == [
+        "'=1+1", "'+x", "'-2", "'@SUM", "'\tx", "ok", 5, None]

@@ -249,3 +249,14 @@ def test_tokenize_reports_context_of_each_line():
     tokens = tokenize("pushd ipsec dynamic\nset config ipsecexempt 3\npopd\nipsec static add policy X\n", "c.txt")
     assert [(line.origin.line, line.context, line.words[0].text) for line in tokens.lines] == [
         (2, ("ipsec", "dynamic"), "set"), (4, (), "ipsec")]
+
+
+def test_netsh_c_takes_a_context_path_and_rootca_keeps_escaped_quotes():
+    model, issues, _ = parse_text(
+        'netsh -c "ipsec static" add policy P\n'
+        'netsh -c ipsec static add filteraction A action=negotiate\n'
+        'netsh ipsec static add filterlist L\n'
+        "netsh ipsec static add rule R P L A rootca=\"CN=O\\'Reilly CA certmap:yes excludecaname:no\"\n", "c.cmd")
+    rule = model.stores["local"].policies["p"].rules[0]
+    assert rule.rootca == ("CN=O\\'Reilly CA certmap:yes excludecaname:no",)
+    assert issues == []

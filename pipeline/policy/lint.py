@@ -217,12 +217,15 @@ def _shadowing(rows: list[EffectiveFilter]) -> list[PolicyIssue]:
     for row in rows:
         filters[(row.rule, row.filter_list, row.filter_index)].append(row)
     out = []
-    for (rule, flist, _), frows in filters.items():
+    for key, frows in filters.items():
+        rule, flist, _ = key
         if any(r.family is None for r in frows):
             continue
         covering: list[EffectiveFilter] = []
         for row in frows:
-            higher = [r for r in resolved if r.weight > row.weight and r.family == row.family]
+            # Other filters only: a filter's own reversed copy never makes it pointless.
+            higher = [r for r in resolved if r.weight > row.weight and r.family == row.family
+                      and (r.rule, r.filter_list, r.filter_index) != key]
             cover = covered_by(row, higher)
             if cover is None:
                 break

@@ -38,6 +38,15 @@ def _range(row: EffectiveFilter, end: str) -> str | None:
     return None if lo is None or row.family is None else range_text(row.family, lo, hi)
 
 
+def address_text(spec: str, resolved: str | None) -> str:
+    """One end of a filter for people: ``any``, ``10.1.0.0/24``, ``me 10.1.0.10``, ``DNS 10.1.0.2``."""
+    if resolved is None:
+        return f"{spec} (unresolved)"
+    if spec == "any" or spec[:1].isdigit() or ":" in spec:
+        return "any" if spec == "any" else resolved
+    return f"{spec} {resolved}"
+
+
 def filter_rows(analysis: PolicyAnalysis) -> list[dict]:
     """The effective filters, most specific first, with addresses as text."""
     ordered = sorted(analysis.filters, key=lambda r: (not r.assigned, -r.weight, r.source_line, r.mirror))
