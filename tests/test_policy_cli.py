@@ -163,3 +163,16 @@ def test_address_text_and_spreadsheet_safe_values():
     assert address_text("wsus.example.net", None) == "wsus.example.net (unresolved)"
     assert [spreadsheet_safe(v) for v in ("=1+1", "+x", "-2", "@SUM", "\tx", "ok", 5, None)] == [
         "'=1+1", "'+x", "'-2", "'@SUM", "'\tx", "ok", 5, None]
+
+
+def test_load_all_goes_on_past_a_missing_script(tmp_path):
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "a.cmd").write_text("netsh ipsec static add policy A assign=yes\n", encoding="utf-8")
+    config = tmp_path / "site.toml"
+    config.write_text('[hosts.A]\naddresses = ["10.0.0.1"]\npolicy = "policies/a.cmd"\n'
+                      '[hosts.B]\naddresses = ["10.0.0.2"]\npolicy = "policies/missing.cmd"\n', encoding="utf-8")
+    result = CliRunner().invoke(cli, ["--config", str(config), "policy", "load", "--all", "-w", str(tmp_path / "wh")])
+    assert result.exit_code == 1
+    assert "B: cannot read" in result.stderr and "missing.cmd" in result.stderr
+    assert [line.split(":")[0] for line in result.stdout.splitlines()] == ["A"]
+    assert len(list((tmp_path / "wh" / "policy" / "snapshots").glob("*.parquet"))) == 1
