@@ -6,14 +6,16 @@ Library first: everything the command line does is a function here.
     >>> report = ingest(["exports/"], Warehouse("warehouse"), load_config("ipsec-drops.toml"))
     >>> report.total("drops_stored")
 
-Data flow: ``readers`` -> ``extract`` -> ``warehouse`` (this version); policy,
-correlation, suggestions and reports build on the ``drops`` dataset.
+Data flow: ``readers`` -> ``extract`` -> ``warehouse`` (the ``drops`` dataset), and
+``policy`` (netsh scripts -> model -> effective filters, ``analyse_script``); correlation,
+suggestions and reports build on both.
 """
 
 __version__ = "0.1.0"
 
 from .config import Config, ConfigError, HostConfig, load_config, parse_config  # noqa: E402
 from .ingest import IngestReport, ingest  # noqa: E402
+from .policy import PolicyAnalysis, analyse_script, decide  # noqa: E402
 from .schema import DROPS_SCHEMA  # noqa: E402
 from .warehouse import Warehouse, WarehouseLocked  # noqa: E402
 
@@ -23,8 +25,11 @@ __all__ = [
     "ConfigError",
     "HostConfig",
     "IngestReport",
+    "PolicyAnalysis",
     "Warehouse",
     "WarehouseLocked",
+    "analyse_script",
+    "decide",
     "ingest",
     "load_config",
     "parse_config",
