@@ -18,7 +18,7 @@ from ..issues import IssueLog
 from ..localtime import local_to_utc
 from ..schema import DROPS_SCHEMA, FIREWALL_DROP_KIND, FIREWALL_LOG
 from . import Extracted, SourceContext
-from .values import RowChecks, normalise_ip, parse_int, parse_local_timestamp, parse_protocol
+from .values import RowChecks, normalise_ip, parse_int, parse_local_timestamp, parse_protocol, single
 
 _NULL_STR = pa.scalar(None, pa.string())
 _NULL_INT = pa.scalar(None, pa.int64())
@@ -39,7 +39,7 @@ def extract_firewall(rows: pa.Table, ctx: SourceContext, issues: IssueLog) -> Ex
         if name not in rows.column_names:
             return pa.nulls(n, pa.string())
         c = rows.column(name)
-        return c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c
+        return single(c)
 
     lines = col("_line").to_numpy(zero_copy_only=False)
     text = col("_text")
@@ -103,7 +103,7 @@ def extract_firewall(rows: pa.Table, ctx: SourceContext, issues: IssueLog) -> Ex
     ).filter(keep)
     table = table.cast(DROPS_SCHEMA)
     kept_text = text.filter(keep)
-    times = table.column("event_time").combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
+    times = single(table.column("event_time")).cast(pa.int64()).to_numpy(zero_copy_only=False)
     base = pc.binary_join_element_wise(pa.repeat(host, len(kept_text)), pa.repeat(FIREWALL_LOG, len(kept_text)),
                                        kept_text, "\x1f")
     occ = ctx.occurrences.number(base, times)

@@ -26,7 +26,7 @@ from ..issues import IssueLog
 from ..localtime import local_to_utc
 from ..schema import DROPS_SCHEMA, IPSEC_DRIVER_DROP_KINDS, SYSTEM_LOG
 from . import Extracted, SourceContext
-from .values import RowChecks, last_items, normalise_ip, parse_int, parse_local_timestamp, parse_protocol
+from .values import RowChecks, last_items, normalise_ip, parse_int, parse_local_timestamp, parse_protocol, single
 
 _MESSAGE_PATTERNS = {
     "count": r"(?P<count>\d+) packet\(s\)\D*?from (?P<ip>[0-9A-Fa-f:.]*[0-9A-Fa-f])",
@@ -48,7 +48,7 @@ def _col(table: pa.Table, name: str) -> pa.Array | None:
     if name not in table.column_names:
         return None
     col = table.column(name)
-    return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    return single(col)
 
 
 def extract_ipsec_driver(rows: pa.Table, ctx: SourceContext, issues: IssueLog) -> Extracted:
@@ -234,7 +234,7 @@ def extract_ipsec_driver(rows: pa.Table, ctx: SourceContext, issues: IssueLog) -
             pc.fill_null((strings if strings is not None else message).filter(keep), ""), "\x1f")
         content = content.combine_chunks() if isinstance(content, pa.ChunkedArray) else content
         by_record = by_record.combine_chunks() if isinstance(by_record, pa.ChunkedArray) else by_record
-        times = table.column("event_time").combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
+        times = single(table.column("event_time")).cast(pa.int64()).to_numpy(zero_copy_only=False)
         need = pc.is_null(by_record)
         occ = ctx.occurrences.number(content.filter(need), times[need.to_numpy(zero_copy_only=False)])
         with_occ = pc.binary_join_element_wise(content.filter(need), pa.array(occ).cast(pa.string()), "\x1f")

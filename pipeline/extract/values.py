@@ -17,6 +17,13 @@ import pyarrow.compute as pc
 from ..schema import PROTOCOL_NUMBERS
 
 
+def single(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """One contiguous array; a one-chunk column is returned as is (``combine_chunks`` would copy it)."""
+    if isinstance(column, pa.ChunkedArray):
+        return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    return column
+
+
 class RowChecks:
     """Which rows of a batch are still good, and the first reason each bad one was rejected for."""
 
