@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..warehouse import Warehouse
+from ..warehouse.manifest import fsync_dir
 from . import PolicyAnalysis
 from .addresses import halves
 from .grammar import CONFIG_DEFAULTS
@@ -201,20 +202,7 @@ def _write_atomically(path: Path, data: pa.Table) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    fsync_dir(path.parent)
 
 
 def snapshot_files(root: Path, host: str, snapshot: str) -> dict[str, Path]:

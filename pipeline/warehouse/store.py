@@ -39,7 +39,7 @@ import pyarrow.parquet as pq
 
 from ..schema import DROPS_SCHEMA
 from .keys import KEYS_SCHEMA, KeyIndex
-from .manifest import Manifest, _fsync_dir, write_atomically
+from .manifest import Manifest, fsync_dir, write_atomically
 
 ROW_GROUP_ROWS = 128 * 1024
 MAX_OPEN_WRITERS = 4
@@ -126,12 +126,12 @@ class Warehouse:
                 os.replace(src_p, dst_p)
                 _maybe_crash("mid-publish")
         for folder in {(self.root / dst).parent for _, dst in journal["moves"]}:
-            _fsync_dir(folder)
+            fsync_dir(folder)
         _maybe_crash("before-manifest")
         manifest_src = self.root / journal["manifest"]
         if manifest_src.exists():
             os.replace(manifest_src, self.manifest_path)
-            _fsync_dir(self.root)
+            fsync_dir(self.root)
         self.journal_path.unlink(missing_ok=True)
         run_dir = self.staging_dir / journal["run"]
         shutil.rmtree(run_dir, ignore_errors=True)
