@@ -10,8 +10,17 @@ facts, per host.  Layout (host names match case-insensitively)::
     dns = ["10.1.0.2"]                      # also wins, dhcp, gateway: lists of addresses
     policy = "policies/web1.cmd"           # netsh script, relative to this file
     inbox = ["exports/web01/*"]            # where this host's exports land (globs, relative)
+    policy_history = [                     # earlier scripts and when each stopped being in force
+      {script = "policies/web1-2026-09.cmd", until = 2026-10-25T12:00:00Z},
+    ]
     [names]                                # DNS names used in policy scripts
     "wsus.example.net" = ["10.1.0.30"]
+
+``policy_history`` lists the scripts in force before ``policy``, oldest first:
+each was in force until its ``until`` (exclusive) and since the previous
+entry's ``until``; ``policy`` is in force from the last ``until`` on.  ``until``
+is a TOML date-time with an offset, a local date-time or a date (read in the
+host's ``timezone``, UTC without one), or the same as an ISO 8601 string.
 
 Errors are raised as :class:`ConfigError` with the file and the key at fault.
 """
@@ -23,17 +32,27 @@ import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_CONFIG_NAME = "ipsec-drops.toml"
 SERVER_KEYS = ("dns", "wins", "dhcp", "gateway")
-HOST_KEYS = {"timezone", "addresses", "policy", "inbox", *SERVER_KEYS}
+HOST_KEYS = {"timezone", "addresses", "policy", "policy_history", "inbox", *SERVER_KEYS}
+HISTORY_KEYS = {"script", "until"}
 TOP_KEYS = {"hosts", "names"}
 
 
 class ConfigError(ValueError):
     """The config file is missing, unreadable or says something impossible."""
+
+
+@dataclass(frozen=True)
+class PolicyPeriod:
+    """An earlier policy script of a host and the instant (UTC) it stopped being in force."""
+
+    script: Path
+    until: datetime
 
 
 @dataclass(frozen=True)
@@ -49,6 +68,7 @@ class HostConfig:
     gateway: tuple[str, ...] = ()
     policy: Path | None = None
     inbox: tuple[str, ...] = ()
+    policy_history: tuple[PolicyPeriod, ...] = ()  # oldest first; ``policy`` follows the last one
 
     @property
     def zone(self) -> ZoneInfo | None:
@@ -114,6 +134,44 @@ def _string_list(path: Path, where: str, value: object) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _instant(label: Path, where: str, value: object, zone: str | None) -> datetime:
+    """A TOML date / date-time (or ISO text) as an aware UTC datetime; naive values are in ``zone`` (else UTC)."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError as exc:
+            raise ConfigError(f"{label}: {where}: {value!r} is not a date or date-time") from exc
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime.combine(value, time(0))
+    if not isinstance(value, datetime):
+        raise ConfigError(f"{label}: {where} must be a date or date-time (e.g. 2026-10-25T12:00:00Z)")
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo(zone) if zone else UTC)
+    return value.astimezone(UTC)
+
+
+def _policy_history(label: Path, where: str, value: object, base: Path, zone: str | None) -> tuple[PolicyPeriod, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ConfigError(f"{label}: {where} must be a list of {{script = ..., until = ...}} tables")
+    out: list[PolicyPeriod] = []
+    for i, entry in enumerate(value):
+        at = f"{where}[{i}]"
+        unknown = set(entry) - HISTORY_KEYS
+        if unknown:
+            raise ConfigError(f"{label}: {at}: unknown key(s) {', '.join(sorted(unknown))}; "
+                              f"known keys are {', '.join(sorted(HISTORY_KEYS))}")
+        if not isinstance(entry.get("script"), str) or not entry["script"]:
+            raise ConfigError(f"{label}: {at} script must be a path (a string)")
+        if "until" not in entry:
+            raise ConfigError(f"{label}: {at} until is missing: when did this script stop being in force?")
+        until = _instant(label, f"{at} until", entry["until"], zone)
+        if out and until <= out[-1].until:
+            raise ConfigError(f"{label}: {at} until {until.isoformat()} is not after the previous entry's "
+                              f"{out[-1].until.isoformat()}: list the scripts oldest first")
+        out.append(PolicyPeriod(base / entry["script"], until))
+    return tuple(out)
+
+
 def parse_config(text: str, path: Path | None = None) -> Config:
     """Parse the TOML text of a config file (``path`` only names it in errors and anchors relative paths)."""
     label = path or Path("<config>")
@@ -156,6 +214,8 @@ def parse_config(text: str, path: Path | None = None) -> Config:
             addresses=_address_list(label, f"{where} addresses", entry.get("addresses", [])),
             policy=(config.base_dir / policy) if policy else None,
             inbox=_string_list(label, f"{where} inbox", entry.get("inbox", [])),
+            policy_history=_policy_history(label, f"{where} policy_history", entry.get("policy_history", []),
+                                           config.base_dir, str(tz) if tz is not None else None),
             **{k: _address_list(label, f"{where} {k}", entry.get(k, [])) for k in SERVER_KEYS},
         )
         if any(key.lower() == str(name).lower() for key in config.hosts):

@@ -160,3 +160,54 @@ def test_absent_default_file_is_an_empty_config(tmp_path, monkeypatch):
     assert isinstance(config, Config) and config.hosts == {} and config.names == {}
     with pytest.raises(ConfigError):
         load_config(None, required=True)
+
+
+# --- policy_history: dated policy snapshots -------------------------------------------------------------
+
+HISTORY = """
+[hosts.WEB01]
+timezone = "Europe/Berlin"
+policy = "policies/web1.cmd"
+policy_history = [
+  {script = "policies/web1-2026-08.cmd", until = 2026-09-01},
+  {script = "policies/web1-2026-09.cmd", until = 2026-10-25T12:00:00Z},
+  {script = "policies/web1-2026-10.cmd", until = "2026-11-02T08:30:00"},
+]
+[hosts.DB01]
+policy_history = [{script = "db.cmd", until = 2026-09-01T00:00:00}]
+"""
+
+
+def test_policy_history_dates_are_read_in_the_host_zone(tmp_path):
+    from datetime import UTC, datetime
+
+    config = load_config(write_config(tmp_path, HISTORY))
+    web = config.host("web01")
+    base = tmp_path.resolve() / "site"
+    assert [p.script for p in web.policy_history] == [base / "policies/web1-2026-08.cmd",
+                                                      base / "policies/web1-2026-09.cmd",
+                                                      base / "policies/web1-2026-10.cmd"]
+    assert [p.until for p in web.policy_history] == [
+        datetime(2026, 8, 31, 22, 0, tzinfo=UTC),  # midnight Berlin summer time
+        datetime(2026, 10, 25, 12, 0, tzinfo=UTC),  # an offset is kept
+        datetime(2026, 11, 2, 7, 30, tzinfo=UTC),  # ISO text, local winter time
+    ]
+    assert web.policy == base / "policies/web1.cmd"
+    db = config.host("DB01")
+    assert db.policy is None and db.policy_history[0].until == datetime(2026, 9, 1, tzinfo=UTC)  # no zone: UTC
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ('[{script = "a.cmd"}]', "until is missing"),
+    ('[{script = "a.cmd", until = 2026-09-01, why = "x"}]', "unknown key(s) why"),
+    ('[{until = 2026-09-01}]', "script must be a path"),
+    ('[{script = "a.cmd", until = "soon"}]', "'soon' is not a date"),
+    ('[{script = "a.cmd", until = 12:00:00}]', "must be a date or date-time"),
+    ('"a.cmd"', "must be a list of"),
+    ('[{script = "a.cmd", until = 2026-10-01}, {script = "b.cmd", until = 2026-09-01}]', "oldest first"),
+])
+def test_policy_history_errors_name_the_entry(entry, message):
+    with pytest.raises(ConfigError) as info:
+        parse_config(f"[hosts.H]\npolicy_history = {entry}\n")
+    assert message in str(info.value)
+    assert "[hosts.H] policy_history" in str(info.value)
