@@ -20,7 +20,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 from rich.text import Text
 
-from . import __version__
+from . import __version__, correlate
 from .config import ConfigError, load_config
 from .ingest import EXIT_LOCKED, EXIT_USAGE, IngestReport, expand_inputs, ingest
 from .policy import analyse_script
@@ -380,6 +380,141 @@ def policy_load_cmd(obj: Context, script: Path | None, host: str | None, all_hos
             obj.out.print(f"{result.host}: snapshot {result.snapshot} {result.status}, {result.filters} filter rows, "
                           f"{analysis.errors} error(s), {analysis.warnings} warning(s) <- {path}")
     sys.exit(1 if problems else 0)
+
+
+# --- correlation ---------------------------------------------------------------------------------------------
+
+FLOW_TABLE_COLUMNS = ("host", "direction", "protocol", "local_ip", "local_port", "remote_ip", "remote_port", "packets",
+                      "events", "days_seen", "verdict", "rule", "action", "source_line")
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return " ".join(str(v) for v in value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def _spreadsheet_safe(text: str) -> str:
+    """A cell a spreadsheet will not run as a formula: a leading = + - @ gets a leading '."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
+def _print_rows(obj: Context, table, fmt: str, columns: tuple[str, ...], title: str) -> None:
+    import csv
+    import io
+    import json
+
+    rows = table.to_pylist()
+    if fmt == "json":
+        click.echo(json.dumps(rows, default=_cell, indent=1))
+    elif fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(table.column_names)
+        for r in rows:
+            writer.writerow([_spreadsheet_safe(_cell(r[c])) for c in table.column_names])
+        click.echo(buf.getvalue(), nl=False)
+    else:
+        out = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+        for col in columns:
+            out.add_column(col, overflow="fold",
+                           justify="right" if col in ("packets", "events", "days_seen", "source_line") else "left")
+        for r in rows:
+            out.add_row(*[Text(_cell(r[c])) for c in columns])
+        obj.out.print(out)
+
+
+@cli.command("flows")
+@warehouse_option
+@click.option("--host", help="Only this host (case-insensitive).")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]),
+              help="Drops at or after this UTC time (YYYY-MM-DD[THH:MM:SS]).")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]),
+              help="Drops before this UTC time.")
+@click.option("--verdict", type=click.Choice(list(correlate.VERDICTS)), help="Only flows with this verdict.")
+@click.option("--top", type=click.IntRange(min=0), help="Only the N flows with the most packets.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True,
+              help="csv is spreadsheet-safe (a value starting with = + - @ gets a leading ').")
+@click.pass_obj
+def flows_cmd(obj: Context, warehouse: Path, host: str | None, since, until, verdict: str | None, top: int | None,
+              fmt: str) -> None:
+    """Dropped flows and the policy rule that explains each (most packets first).
+
+    Every stored drop is matched against the filters of its host's policy in
+    force at its time (config policy / policy_history, else the warehouse's
+    current snapshot).
+    """
+    config = obj.config()
+    session = correlate.open_session(Warehouse(warehouse), config)
+    try:
+        table = correlate.flows(warehouse, config, host=host, since=since, until=until, verdict=verdict, top=top,
+                                session=session)
+    finally:
+        session.close()
+    for note in session.notes:
+        obj.err.print(Text(note, style="yellow"))
+    _print_rows(obj, table, fmt, FLOW_TABLE_COLUMNS, f"flows ({table.num_rows})")
+
+
+@cli.command("explain")
+@warehouse_option
+@click.option("--host", required=True, help="The host whose policy to ask.")
+@click.option("--src", required=True, help="The packet's source address.")
+@click.option("--dst", required=True, help="The packet's destination address.")
+@click.option("--proto", required=True, help="Protocol: a number or tcp, udp, icmp.")
+@click.option("--sport", type=click.IntRange(0, 65535), help="Source port (none: matches only port-less filters).")
+@click.option("--dport", type=click.IntRange(0, 65535), help="Destination port.")
+@click.option("--at", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]),
+              help="UTC time whose policy snapshot to use (default: now).")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.pass_obj
+def explain_cmd(obj: Context, warehouse: Path, host: str, src: str, dst: str, proto: str, sport: int | None,
+                dport: int | None, at, fmt: str) -> None:
+    """Every filter that matches a packet, by weight, and why the winner wins."""
+    from .schema import PROTOCOL_NUMBERS
+
+    number = int(proto) if proto.isdigit() else PROTOCOL_NUMBERS.get(proto.upper())
+    if number is None:
+        obj.err.print(f"[red]error:[/red] unknown protocol {proto!r}")
+        sys.exit(EXIT_USAGE)
+    config = obj.config()
+    try:
+        e = correlate.explain(warehouse, config, host=host, src=src, dst=dst, proto=number, sport=sport,
+                              dport=dport, at=at)
+    except ValueError as exc:
+        obj.err.print(f"[red]error:[/red] {exc}")
+        sys.exit(EXIT_USAGE)
+    for note in e.notes:
+        obj.err.print(Text(note, style="yellow"))
+    columns = ("in_force", "rule", "filter_list", "action", "mirror", "src", "dst", "protocol", "src_port",
+               "dst_port", "weight", "source_line")
+    _print_rows(obj, e.matches, fmt, columns, f"{host} snapshot {e.snapshot}: matching filters, best first")
+    if fmt == "table":
+        winner = f"{e.winner['rule']!r} (line {e.winner['source_line']}, {e.winner['action']})" if e.winner else "none"
+        obj.out.print(Text(f"verdict: {e.verdict}; winner: {winner}; why: {e.reason}"))
+
+
+@cli.command("sql")
+@click.argument("text")
+@warehouse_option
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.pass_obj
+def sql_cmd(obj: Context, text: str, warehouse: Path, fmt: str) -> None:
+    """Run ad-hoc SQL; relations: drops, filters, policies, rules, filter_actions, settings, issues, snapshots,
+    policy_periods; macro ip_number(text)."""
+    import duckdb
+
+    config = obj.config()
+    try:
+        table = correlate.sql(warehouse, text, config)
+    except duckdb.Error as exc:
+        obj.err.print(f"[red]error:[/red] {exc}")
+        sys.exit(EXIT_USAGE)
+    _print_rows(obj, table, fmt, tuple(table.column_names), f"{table.num_rows} row(s)")
 
 
 def main() -> None:

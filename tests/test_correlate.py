@@ -261,3 +261,20 @@ def test_ad_hoc_sql_sees_the_warehouse_relations(site):
     got = sql(root, "SELECT count(*) AS n, count(DISTINCT snapshot) AS s FROM policy_periods", config).to_pylist()
     assert got == [{"n": 2, "s": 2}]
     assert sql(root, "SELECT sum(packets) AS p FROM drops", config).to_pylist() == [{"p": 23}]
+
+
+@pytest.mark.parametrize(("text", "number"), [
+    ("10.1.0.10", 167837706), ("0.0.0.0", 0), ("255.255.255.255", 4294967295),
+    ("2001:db8::1", 0x20010DB8000000000000000000000001), ("::", 0), ("::1", 1), ("1::", 1 << 112),
+    ("::ffff:1.2.3.4", 0xFFFF01020304), ("1:2:3:4:5:6:7:8", 0x00010002000300040005000600070008),
+    ("FE80::A", 0xFE80000000000000000000000000000A),
+    ("1.2.3", None), ("1.2.3.256", None), ("x", None), ("", None), (None, None), ("1::2::3", None),
+    ("1:2:3:4:5:6:7:8:9", None), ("::ffff:1.2.3.400", None), ("12345::", None),
+])
+def test_ip_number_macro_gives_the_policy_tables_halves(text, number):
+    session = open_session(Path("/nonexistent-warehouse"))
+    try:
+        [(got,)] = session.con.execute("SELECT ip_number($ip)", {"ip": text}).fetchall()
+    finally:
+        session.close()
+    assert got == (None if number is None else {"hi": number >> 64, "lo": number & ((1 << 64) - 1)})
