@@ -1,0 +1,182 @@
+"""Correlation benchmark (issue 5): correlate N drops over F distinct flows against a 2,000-filter policy.
+
+    python bench/bench_correlate.py                       # 10 M drops, 200 k flows, 2,000 filters
+    python bench/bench_correlate.py --drops 1000000 --flows 20000
+
+Writes a synthetic warehouse (bench/out/correlate-<drops>-<flows>/: drops Parquet over 30 days,
+a netsh script of 2,000 filters and its config), then times, each in a fresh process (so the
+peak RSS is the phase's own): a plain DuckDB GROUP BY scan of the same drops (the baseline)
+and pipeline.correlate.flows (the whole flows view; the policy snapshot is loaded into the
+warehouse at generation, as the nightly ``policy load --all`` would, so parsing netsh is not
+timed). Prints one JSON line per phase and the ratio. Results: BENCHMARKS.md, "Correlation (issue 5)".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+OUT = Path(__file__).resolve().parent / "out"
+ME = "10.0.0.1"
+DAYS = 30
+SCAN_SQL = ("SELECT host, direction, protocol, src_ip, src_port, dst_ip, dst_port, local_ip, remote_ip, drop_kind, "
+            "count(*) AS events, sum(packets) AS packets, min(event_time), max(event_time) "
+            "FROM read_parquet($glob, hive_partitioning = true) GROUP BY ALL")
+
+
+def _ip(rng: np.random.Generator, n: int, first: int) -> np.ndarray:
+    b = rng.integers(0, 256, size=(n, 3))
+    return np.array([f"{first}.{x}.{y}.{z}" for x, y, z in b])
+
+
+def write_policy(folder: Path, rng: np.random.Generator, filters: int = 2000) -> None:
+    """A netsh -f script with ``filters`` filters: port filters of every kind, port-less ones and a block-all."""
+    lines = ["pushd ipsec static", "add filteraction name=Permit action=permit",
+             "add filteraction name=Block action=block", "add filteraction name=Secure action=negotiate",
+             "add policy name=Bench activatedefaultrule=no"]
+    n = 0
+
+    def add(kind: str, spec: str, action: str) -> None:
+        nonlocal n
+        lines.append(f"add filter filterlist=L{n} {spec}")
+        lines.append(f"add rule name=R{n}-{kind} policy=Bench filterlist=L{n} filteraction={action}")
+        n += 1
+
+    add("all", "srcaddr=any dstaddr=any protocol=any mirrored=yes", "Block")
+    ports = rng.choice(np.arange(1, 10000), size=300, replace=False)
+    while n < filters:
+        r = rng.random()
+        a, b, c = rng.integers(0, 256, size=3)
+        port = int(rng.choice(ports))
+        action = ("Permit", "Block", "Secure")[int(rng.integers(0, 3))]
+        if r < 0.45:  # a subnet to one of our services
+            add("in", f"srcaddr={int(rng.choice([10, 172, 198]))}.{a}.{b}.0 srcmask=24 dstaddr=me protocol=tcp "
+                      f"dstport={port} mirrored=yes", action)
+        elif r < 0.65:  # us to a remote service
+            add("out", f"srcaddr=me dstaddr={int(rng.choice([10, 203]))}.{a}.0.0 dstmask=16 protocol=udp "
+                       f"dstport={port} mirrored=no", action)
+        elif r < 0.75:  # from a source port
+            add("sport", f"srcaddr=any srcport={port} dstaddr=me protocol=tcp mirrored=no", action)
+        elif r < 0.95:  # one peer, any protocol
+            add("peer", f"srcaddr={int(rng.choice([10, 203]))}.{a}.{b}.{c} dstaddr=me protocol=any mirrored=yes",
+                action)
+        else:  # a network, ICMP
+            add("icmp", f"srcaddr=10.{a}.0.0 srcmask=16 dstaddr=me protocol=icmp mirrored=yes", action)
+    lines += ["set policy name=Bench assign=yes", "popd"]
+    (folder / "bench.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (folder / "ipsec-drops.toml").write_text(
+        f'[hosts.BENCH]\naddresses = ["{ME}"]\npolicy = "bench.txt"\n', encoding="utf-8")
+    # what the nightly `policy load --all` does: the snapshot is in the warehouse before correlating
+    from pipeline.config import load_config
+    from pipeline.policy import analyse_script
+    from pipeline.policy.store import load_snapshot
+    from pipeline.warehouse import Warehouse
+
+    config = load_config(folder / "ipsec-drops.toml")
+    load_snapshot(analyse_script(folder / "bench.txt", host="BENCH", config=config), Warehouse(folder / "warehouse"))
+
+
+def write_drops(folder: Path, drops: int, flows: int, rng: np.random.Generator) -> None:
+    """``drops`` rows over ``flows`` distinct 5-tuples, 30 daily partitions (the ingest's layout)."""
+    from pipeline.schema import DROPS_SCHEMA
+
+    half = flows // 2
+    remote = np.concatenate([_ip(rng, flows - half, 10), _ip(rng, half, 203)])
+    inbound = rng.random(flows) < 0.7
+    service = rng.choice(np.concatenate([np.arange(1, 10000, 37), [22, 53, 80, 443, 445, 3389]]), size=flows)
+    ephemeral = rng.integers(1025, 65535, size=flows)
+    proto = rng.choice([6, 17, 1], size=flows, p=[0.7, 0.25, 0.05])
+    src = np.where(inbound, remote, ME)
+    dst = np.where(inbound, ME, remote)
+    sport = np.where(proto == 1, -1, np.where(inbound, ephemeral, ephemeral))
+    dport = np.where(proto == 1, -1, service)
+    start = np.datetime64("2026-10-01T00:00:00", "us")
+    per_day = drops // DAYS
+    for day in range(DAYS):
+        n = per_day if day < DAYS - 1 else drops - per_day * (DAYS - 1)
+        pick = np.minimum(rng.zipf(1.3, size=n) - 1, flows - 1)
+        pick = np.where(rng.random(n) < 0.5, rng.integers(0, flows, size=n), pick)
+        times = np.sort(start + np.timedelta64(day * 86400, "s").astype("timedelta64[us]")
+                        + rng.integers(0, 86_400_000_000, size=n).astype("timedelta64[us]"))
+        sp, dp = sport[pick], dport[pick]
+        cols = {
+            "event_time": pa.array(times, pa.timestamp("us", tz="UTC")),
+            "host": pa.array(np.full(n, "BENCH")),
+            "source_format": pa.array(np.full(n, "evtx")),
+            "source_file": pa.array(np.full(n, "bench.evtx")),
+            "source_record": pa.array(np.arange(n, dtype=np.int64)),
+            "event_id": pa.array(np.where(inbound[pick], 4290, 4291).astype(np.int32)),
+            "drop_kind": pa.array(np.full(n, "packet-dropped")),
+            "direction": pa.array(np.where(inbound[pick], "inbound", "outbound")),
+            "protocol": pa.array(proto[pick].astype(np.int16)),
+            "src_ip": pa.array(src[pick]), "src_port": pa.array(sp.astype(np.int32), mask=sp < 0),
+            "dst_ip": pa.array(dst[pick]), "dst_port": pa.array(dp.astype(np.int32), mask=dp < 0),
+            "local_ip": pa.array(np.full(n, ME)), "remote_ip": pa.array(remote[pick]),
+            "packets": pa.array(np.ones(n, dtype=np.int64)),
+        }
+        table = pa.table({f.name: cols.get(f.name, pa.nulls(n, f.type)) for f in DROPS_SCHEMA}, schema=DROPS_SCHEMA)
+        part = folder / "warehouse" / "drops" / f"date={(start + np.timedelta64(day, 'D')).astype('M8[D]')}"
+        part.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, part / "part-bench.parquet", compression="zstd")
+
+
+def phase(kind: str, folder: Path) -> dict:
+    import duckdb
+
+    from pipeline.correlate import flows
+
+    t0 = time.perf_counter()
+    if kind == "scan":
+        con = duckdb.connect()
+        glob = str(folder / "warehouse" / "drops" / "date=*" / "*.parquet")
+        rows = con.sql(SCAN_SQL, params={"glob": glob}).to_arrow_table().num_rows
+    else:
+        # no config: the host's current snapshot in the warehouse (loaded at generation) is in force
+        table = flows(folder / "warehouse")
+        rows = table.num_rows
+    seconds = time.perf_counter() - t0
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"phase": kind, "seconds": round(seconds, 2), "rows": rows, "peak_rss_mb": round(peak_mb)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--drops", type=int, default=10_000_000)
+    ap.add_argument("--flows", type=int, default=200_000)
+    ap.add_argument("--filters", type=int, default=2000)
+    ap.add_argument("--phase", choices=["scan", "correlate"], help=argparse.SUPPRESS)
+    ap.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.phase:
+        print(json.dumps(phase(args.phase, args.folder)))
+        return
+    folder = OUT / f"correlate-{args.drops}-{args.flows}-{args.filters}"
+    if not (folder / "ipsec-drops.toml").exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        rng = np.random.default_rng(5)
+        t0 = time.perf_counter()
+        write_drops(folder, args.drops, args.flows, rng)
+        write_policy(folder, rng, args.filters)
+        print(json.dumps({"phase": "generate", "seconds": round(time.perf_counter() - t0, 1)}), flush=True)
+    results = {}
+    for kind in ("scan", "correlate", "scan", "correlate"):  # twice each: the second runs see a warm page cache
+        out = subprocess.run([sys.executable, __file__, "--phase", kind, "--folder", str(folder)],
+                             check=True, capture_output=True, text=True).stdout
+        results[kind] = json.loads(out.strip().splitlines()[-1])
+        print(out.strip(), flush=True)
+    print(json.dumps({"drops": args.drops, "flows": args.flows, "filters": args.filters,
+                      "ratio_correlate_to_scan": round(results["correlate"]["seconds"] / results["scan"]["seconds"],
+                                                       2)}))
+
+
+if __name__ == "__main__":
+    main()
