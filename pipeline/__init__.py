@@ -7,13 +7,14 @@ Library first: everything the command line does is a function here.
     >>> report.total("drops_stored")
 
 Data flow: ``readers`` -> ``extract`` -> ``warehouse`` (the ``drops`` dataset), and
-``policy`` (netsh scripts -> model -> effective filters, ``analyse_script``); correlation,
-suggestions and reports build on both.
+``policy`` (netsh scripts -> model -> effective filters, ``analyse_script``), and
+``correlate`` (DuckDB over both: ``flows``, ``explain``, ``sql``); suggestions and reports next.
 """
 
 __version__ = "0.1.0"
 
 from .config import Config, ConfigError, HostConfig, load_config, parse_config  # noqa: E402
+from .correlate import explain, flows, sql  # noqa: E402
 from .ingest import IngestReport, ingest  # noqa: E402
 from .policy import PolicyAnalysis, analyse_script, decide  # noqa: E402
 from .schema import DROPS_SCHEMA  # noqa: E402
@@ -30,7 +31,10 @@ __all__ = [
     "WarehouseLocked",
     "analyse_script",
     "decide",
+    "explain",
+    "flows",
     "ingest",
     "load_config",
     "parse_config",
+    "sql",
 ]
