@@ -5,8 +5,7 @@
 -- client's ephemeral port is NULL), so retries and scans from many source ports are one flow:
 -- the service end is the packet's destination, unless the packet goes from a port below 1024
 -- to one above (a service's reply).
--- Drops are grouped first (per tuple and day; drop by drop only where a policy change or a boot
--- window falls inside a group): the policy is matched once per distinct 5-tuple, drop kind and
+-- Drops are grouped first: the policy is matched once per distinct 5-tuple, drop kind and
 -- snapshot, never per drop row; the match is a hash join on the filter's port (or on the host
 -- for port-less filters) with the address ranges as 128-bit interval conditions.
 -- Winner: the highest weight of the matching in-force filters (assigned policy of the local or
@@ -35,74 +34,23 @@ picked AS (
 boots AS (
     SELECT DISTINCT host, event_time AS boot_time FROM picked WHERE drop_kind = 'block-mode'
 ),
-daily AS (
-    -- drops are grouped per tuple and day first; the time-dependent decisions below (policy
-    -- period, boot window) are taken per group, and drop by drop only in the few groups that a
-    -- period boundary or a boot window falls within
-    SELECT host, date, direction, protocol, src_ip, src_port, dst_ip, dst_port, local_ip, remote_ip, drop_kind,
-           sum(packets) AS packets, count(*) AS events, min(event_time) AS first_seen,
-           max(event_time) AS last_seen,
-           list(DISTINCT wfp_filter_id) FILTER (WHERE wfp_filter_id IS NOT NULL) AS wfp_ids
-    FROM picked
-    GROUP BY ALL
-),
-marked AS (
-    SELECT g.*,
-           g.drop_kind = 'block-mode'
-           OR EXISTS (SELECT 1 FROM boots b WHERE b.host = g.host AND b.boot_time <= g.last_seen
-                      AND b.boot_time + to_seconds(CAST($boot_window AS DOUBLE)) >= g.first_seen)
-           OR EXISTS (SELECT 1 FROM policy_periods p WHERE lower(p.host) = lower(g.host)
-                      AND ((p.valid_from > g.first_seen AND p.valid_from <= g.last_seen)
-                           OR (p.valid_until > g.first_seen AND p.valid_until <= g.last_seen))) AS cut
-    FROM daily g
-),
-whole AS (
-    -- groups no boundary falls within: one policy period and no boot window for all their drops
-    SELECT g.host, g.date, g.direction, g.protocol, g.src_ip, g.src_port, g.dst_ip, g.dst_port, g.local_ip,
-           g.remote_ip, g.drop_kind, p2.snapshot, false AS boot, g.packets, g.events, g.first_seen, g.last_seen,
-           g.wfp_ids
-    FROM marked g
-    LEFT JOIN policy_periods p2 ON lower(p2.host) = lower(g.host)
-        AND (p2.valid_from IS NULL OR g.first_seen >= p2.valid_from)
-        AND (p2.valid_until IS NULL OR g.first_seen < p2.valid_until)
-    WHERE NOT g.cut
-),
-cut_drops AS (
-    SELECT p.* FROM picked p
-    SEMI JOIN (SELECT * FROM marked WHERE cut) g
-        ON g.host = p.host AND g.date = p.date AND g.drop_kind = p.drop_kind
-        AND g.direction IS NOT DISTINCT FROM p.direction AND g.protocol IS NOT DISTINCT FROM p.protocol
-        AND g.src_ip IS NOT DISTINCT FROM p.src_ip AND g.src_port IS NOT DISTINCT FROM p.src_port
-        AND g.dst_ip IS NOT DISTINCT FROM p.dst_ip AND g.dst_port IS NOT DISTINCT FROM p.dst_port
-        AND g.local_ip IS NOT DISTINCT FROM p.local_ip AND g.remote_ip IS NOT DISTINCT FROM p.remote_ip
-),
 timed AS (
     SELECT p.*, p2.snapshot,
            p.drop_kind = 'block-mode' OR (b.boot_time IS NOT NULL
                AND p.event_time <= b.boot_time + to_seconds(CAST($boot_window AS DOUBLE))) AS boot
-    FROM cut_drops p
+    FROM picked p
     ASOF LEFT JOIN boots b ON b.host = p.host AND p.event_time >= b.boot_time
     LEFT JOIN policy_periods p2 ON lower(p2.host) = lower(p.host)
         AND (p2.valid_from IS NULL OR p.event_time >= p2.valid_from)
         AND (p2.valid_until IS NULL OR p.event_time < p2.valid_until)
 ),
-pieces AS (
-    SELECT * FROM whole
-    UNION ALL BY NAME
-    SELECT host, date, direction, protocol, src_ip, src_port, dst_ip, dst_port, local_ip, remote_ip, drop_kind,
-           snapshot, boot, sum(packets) AS packets, count(*) AS events, min(event_time) AS first_seen,
-           max(event_time) AS last_seen,
-           list(DISTINCT wfp_filter_id) FILTER (WHERE wfp_filter_id IS NOT NULL) AS wfp_ids
-    FROM timed
-    GROUP BY ALL
-),
 tuples AS (
     SELECT host, snapshot, direction, protocol, src_ip, src_port, dst_ip, dst_port, local_ip, remote_ip,
            drop_kind, boot,
-           sum(packets) AS packets, sum(events) AS events, min(first_seen) AS first_seen,
-           max(last_seen) AS last_seen, list(DISTINCT date) AS days,
-           list_distinct(flatten(list(wfp_ids))) AS wfp_ids
-    FROM pieces
+           sum(packets) AS packets, count(*) AS events, min(event_time) AS first_seen,
+           max(event_time) AS last_seen, list(DISTINCT date) AS days,
+           list(DISTINCT wfp_filter_id) FILTER (WHERE wfp_filter_id IS NOT NULL) AS wfp_ids
+    FROM timed
     GROUP BY ALL
 ),
 keyed AS (
