@@ -144,17 +144,19 @@ def ingest(
         report = IngestReport(writer.run_id, recovered=recovered)
         manifest = wh.manifest()
         con = duckdb.connect()
+        skipped = _SkippedList(wh.staging_dir / f"{writer.run_id}-skipped.csv")
         try:
             for path, explicit in inputs:
-                run = _Run(wh, writer, manifest, config, con, host, source_tz, engine, progress)
+                run = _Run(wh, writer, manifest, config, con, host, source_tz, engine, progress, skipped.write)
                 result = _ingest_file(path, explicit, run)
                 report.files.append(result)
         except BaseException:
+            skipped.close()
             writer.abandon()
             raise
         finally:
             con.close()
-        skipped_csv = _write_skipped(report, wh, writer.run_id)
+        skipped_csv = skipped.close()
         if skipped_csv:
             report.skipped_csv = str(wh.runs_dir / skipped_csv.name)
         manifest.runs.append(
@@ -175,19 +177,30 @@ def ingest(
         lock.release()
 
 
-def _write_skipped(report: IngestReport, wh: Warehouse, run_id: str) -> Path | None:
-    issues = report.issues
-    if not issues:
-        return None
-    wh.staging_dir.mkdir(parents=True, exist_ok=True)
-    path = wh.staging_dir / f"{run_id}-skipped.csv"
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        out = csv.writer(fh)
-        out.writerow(["file", "location", "kind", "reason", "rows", "text"])
-        for issue in issues:
-            out.writerow([_csv_safe(issue.file), issue.location, issue.kind, _csv_safe(issue.reason), issue.count,
-                          _csv_safe(issue.text)])
-    return path
+class _SkippedList:
+    """The run's CSV of every issue (skipped lines, refused files, warnings), written as they happen."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh = None
+        self._out = None
+
+    def write(self, issue: Issue) -> None:
+        if self._out is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = open(self.path, "w", newline="", encoding="utf-8")  # noqa: SIM115 - closed in close()
+            self._out = csv.writer(self._fh)
+            self._out.writerow(["file", "location", "kind", "reason", "rows", "text"])
+        self._out.writerow([_csv_safe(issue.file), issue.location, issue.kind, _csv_safe(issue.reason), issue.count,
+                            _csv_safe(issue.text)])
+
+    def close(self) -> Path | None:
+        """The file's path, or None when nothing was written."""
+        if self._fh is None:
+            return None
+        self._fh.close()
+        self._fh = self._out = None
+        return self.path
 
 
 def _csv_safe(text: str) -> str:
@@ -208,13 +221,14 @@ class _Run:
     source_tz: str | None
     engine: str
     progress: ProgressHook | None
+    sink: Callable[[Issue], None] | None = None
 
 
 def _ingest_file(path: Path, explicit: bool, run: _Run) -> FileResult:
     writer, manifest, config, con = run.writer, run.manifest, run.config, run.con
     host_opt, source_tz, progress = run.host_opt, run.source_tz, run.progress
     name = str(path)
-    issues = IssueLog(name)
+    issues = IssueLog(name, sink=run.sink)
     result = FileResult(name, None, issues=issues)
     try:
         fmt = detect_format(path)

@@ -4,13 +4,14 @@ Bad input is normal input for a log pipeline.  Readers and extractors never
 raise on a bad line; they record it here with the file and the line (or
 record, or chunk), and carry on.  The run summary and the exit code are built
 from these records.  Every skipped piece is counted; the first
-:data:`DETAIL_LIMIT` of each file are also kept with their text so the admin can
-see them, and all of them can be streamed to a CSV file.
+:data:`DETAIL_LIMIT` of each file are kept in memory with their text for the summary, and
+every one of them is streamed to the run's CSV of skipped lines.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 DETAIL_LIMIT = 1000
@@ -39,16 +40,27 @@ class Issue:
 
 @dataclass
 class IssueLog:
-    """Issues of one file, with exact counts and a bounded list of details."""
+    """Issues of one file, with exact counts and a bounded list of details.
+
+    Every issue also goes to ``sink`` when one is given (the run's list of skipped lines), so
+    none goes unnamed even when a file has more than ``limit`` of them.
+    """
 
     file: str
     details: list[Issue] = field(default_factory=list)
     counts: Counter = field(default_factory=Counter)
+    sink: Callable[[Issue], None] | None = None
+    limit: int | None = DETAIL_LIMIT  # None: keep every detail (short-lived logs of one batch)
 
     def add(self, location: str, kind: str, reason: str, text: str = "", count: int = 1) -> None:
         self.counts[kind] += count
-        if len(self.details) < DETAIL_LIMIT:
-            self.details.append(Issue(self.file, location, kind, reason, _clip(text), count))
+        self._keep(Issue(self.file, location, kind, reason, _clip(text), count))
+
+    def _keep(self, issue: Issue) -> None:
+        if self.sink is not None:
+            self.sink(issue)
+        if self.limit is None or len(self.details) < self.limit:
+            self.details.append(issue)
 
     def malformed(self, line: int, reason: str, text: str = "") -> None:
         self.add(f"line {line}", "malformed", reason, text)
@@ -59,8 +71,8 @@ class IssueLog:
     def merge(self, other: IssueLog) -> None:
         """Add the issues of ``other`` (e.g. logged by a worker thread), keeping their order."""
         self.counts.update(other.counts)
-        room = DETAIL_LIMIT - len(self.details)
-        self.details.extend(other.details[: max(room, 0)])
+        for issue in other.details:
+            self._keep(issue)
 
     @property
     def skipped(self) -> int:

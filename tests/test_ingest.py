@@ -221,3 +221,36 @@ def test_unrecognised_file_named_explicitly_is_refused(tmp_path: Path) -> None:
     junk.write_text("hello\r\n")
     report = ingest([junk], Warehouse(tmp_path / "W"), None)
     assert report.files[0].status == "refused" and report.exit_code == EXIT_SKIPPED
+
+
+def test_every_skipped_line_is_named_even_past_the_summary_limit(site) -> None:
+    from pipeline.issues import DETAIL_LIMIT
+
+    root, config = site
+    log = root / "inbox" / "fs01" / "pfirewall.log"
+    bad = DETAIL_LIMIT + 500
+    body = "".join(fw_line(i % 3600, 22) if i % 2 else "2026-06-01 10:00:00 DROP TCP\r\n" for i in range(2 * bad))
+    log.write_text(FW_HEADER + body, newline="")
+    report = ingest([log], Warehouse(root / "W"), config)
+    result = report.files[0]
+    assert result.skipped == bad and result.drops_stored == bad
+    assert len(result.issues.details) == DETAIL_LIMIT  # the summary keeps the first ones...
+    with open(report.skipped_csv, newline="") as fh:
+        named = [r["location"] for r in csv.DictReader(fh)]
+    assert named == [f"line {6 + 2 * i}" for i in range(bad)]  # ...the run's list names every one
+
+
+def test_every_bad_w3c_line_is_named_in_order_across_worker_threads(tmp_path: Path) -> None:
+    from pipeline.issues import DETAIL_LIMIT
+
+    header = ("#Software: Microsoft Log Parser\r\n#Fields: TimeGenerated EventID SourceName Strings ComputerName\r\n")
+    good = "2026-06-01 10:00:00 4290 IPSec |203.0.113.7|10.9.0.5|6|4000|22 FS01\r\n"
+    broken = "2026-06-01 10:00:00 4290 IPSec |203.0.113.7|10.9.0.5|6|4000|99999 FS01\r\n"  # port out of range
+    n = DETAIL_LIMIT + 200
+    log = tmp_path / "system.log"
+    log.write_text(header + (broken + good) * n, newline="")
+    config = parse_config(CONFIG, tmp_path / "c.toml")
+    report = ingest([log], Warehouse(tmp_path / "W"), config)
+    with open(report.skipped_csv, newline="") as fh:
+        named = [r["location"] for r in csv.DictReader(fh) if r["kind"] == "malformed"]
+    assert named == [f"line {3 + 2 * i}" for i in range(n)]

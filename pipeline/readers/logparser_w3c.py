@@ -87,7 +87,7 @@ def read_w3c(
             issues=issues,
         ):
             for job in _segments(batch, state, wanted):
-                log = IssueLog(issues.file)
+                log = IssueLog(issues.file, limit=None)  # merged in order, then limited
                 pending.append((pool.submit(_split_segment, *job, log), log))
             while len(pending) > SPLIT_WORKERS:
                 yield from _collect(pending.popleft(), issues)
