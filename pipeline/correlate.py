@@ -168,8 +168,10 @@ def flows(warehouse: Warehouse | str | os.PathLike[str], config: Config | None =
     own = session is None
     session = session or open_session(warehouse, config)
     try:
+        days = session.run("drop_days").to_pylist()[0]
         return session.run("flows", {"host": host, "since": _instant(since), "until": _instant(until),
-                                     "boot_window": boot_window, "verdict": verdict, "top": top})
+                                     "boot_window": boot_window, "verdict": verdict, "top": top,
+                                     "day0": days["day0"], "day1": days["day1"]})
     finally:
         if own:
             session.close()
