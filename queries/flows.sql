@@ -46,15 +46,34 @@ timed AS (
         AND (p2.valid_from IS NULL OR p.event_time >= p2.valid_from)
         AND (p2.valid_until IS NULL OR p.event_time < p2.valid_until)
 ),
-tuples AS (
+grouped AS (
     SELECT host, snapshot, direction, protocol, src_ip, src_port, dst_ip, dst_port, local_ip, remote_ip,
            drop_kind, boot,
            sum(packets) AS packets, count(*) AS events, min(event_time) AS first_seen,
            max(event_time) AS last_seen,
            bitstring_agg(CAST(CAST(date AS DATE) - DATE '1970-01-01' AS INTEGER), $day0, $day1) AS days,
-           list(DISTINCT wfp_filter_id) FILTER (WHERE wfp_filter_id IS NOT NULL) AS wfp_ids
+           count(wfp_filter_id) > 0 AS has_wfp
     FROM timed
     GROUP BY ALL
+),
+wfp_lists AS (
+    -- WFP filter ids, gathered only over the drops that have one (a list per tuple of every
+    -- drop would cost more than the rest of the grouping)
+    SELECT host, snapshot, direction, protocol, src_ip, src_port, dst_ip, dst_port, local_ip, remote_ip,
+           drop_kind, boot, list(DISTINCT wfp_filter_id) AS wfp_ids
+    FROM timed
+    WHERE wfp_filter_id IS NOT NULL
+    GROUP BY ALL
+),
+tuples AS (
+    SELECT g.* EXCLUDE (has_wfp), w.wfp_ids
+    FROM grouped g
+    LEFT JOIN wfp_lists w ON g.has_wfp AND w.host = g.host AND w.drop_kind = g.drop_kind
+        AND w.snapshot IS NOT DISTINCT FROM g.snapshot AND w.boot IS NOT DISTINCT FROM g.boot
+        AND w.direction IS NOT DISTINCT FROM g.direction AND w.protocol IS NOT DISTINCT FROM g.protocol
+        AND w.src_ip IS NOT DISTINCT FROM g.src_ip AND w.src_port IS NOT DISTINCT FROM g.src_port
+        AND w.dst_ip IS NOT DISTINCT FROM g.dst_ip AND w.dst_port IS NOT DISTINCT FROM g.dst_port
+        AND w.local_ip IS NOT DISTINCT FROM g.local_ip AND w.remote_ip IS NOT DISTINCT FROM g.remote_ip
 ),
 keyed AS (
     SELECT *, row_number() OVER () AS tid,
