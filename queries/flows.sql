@@ -36,12 +36,19 @@ picked AS (
 boots AS (
     SELECT DISTINCT host, event_time AS boot_time FROM picked WHERE drop_kind = 'block-mode'
 ),
+boot_windows AS (
+    -- each 4292 opens a window of $boot_window seconds (end included), cut short by the next 4292:
+    -- windows never overlap, so a drop meets at most one (a range join on a handful of rows)
+    SELECT host, boot_time AS opens, boot_time + to_seconds(CAST($boot_window AS DOUBLE)) AS ends,
+           lead(boot_time) OVER (PARTITION BY host ORDER BY boot_time) AS next_boot
+    FROM boots
+),
 timed AS (
     SELECT p.*, p2.snapshot,
-           p.drop_kind = 'block-mode' OR (b.boot_time IS NOT NULL
-               AND p.event_time <= b.boot_time + to_seconds(CAST($boot_window AS DOUBLE))) AS boot
+           p.drop_kind = 'block-mode' OR b.host IS NOT NULL AS boot
     FROM picked p
-    ASOF LEFT JOIN boots b ON b.host = p.host AND p.event_time >= b.boot_time
+    LEFT JOIN boot_windows b ON b.host = p.host AND p.event_time >= b.opens AND p.event_time <= b.ends
+        AND (b.next_boot IS NULL OR p.event_time < b.next_boot)
     LEFT JOIN policy_periods p2 ON lower(p2.host) = lower(p.host)
         AND (p2.valid_from IS NULL OR p.event_time >= p2.valid_from)
         AND (p2.valid_until IS NULL OR p.event_time < p2.valid_until)

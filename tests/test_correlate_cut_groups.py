@@ -47,3 +47,16 @@ def test_boot_window_within_one_day_splits_the_flow(tmp_path: Path) -> None:
         "permitted-by-policy": (2, datetime(2026, 10, 24, 10, 5, 1, tzinfo=UTC),
                                 datetime(2026, 10, 24, 14, 0, tzinfo=UTC)),
     }
+
+
+def test_boot_windows_that_overlap_count_each_drop_once(tmp_path: Path) -> None:
+    rows_in = [
+        drop("2026-10-24T10:00:00", kind="block-mode", proto=None),
+        drop("2026-10-24T10:02:00", kind="block-mode", proto=None),  # a second 4292 inside the first window
+        drop("2026-10-24T10:03:00", "10.1.1.1", 40000, ME, 80),  # inside both windows: one boot drop
+        drop("2026-10-24T10:07:00", "10.1.1.1", 40000, ME, 80),  # exactly 300 s after the second: still boot
+        drop("2026-10-24T10:07:01", "10.1.1.1", 40000, ME, 80),  # after both windows
+    ]
+    write_drops(tmp_path, rows_in)
+    rows = find(flows(tmp_path, parse_config(config_text())).to_pylist(), remote_ip="10.1.1.1")
+    assert {r["verdict"]: r["events"] for r in rows} == {"boot-or-block-mode": 2, "permitted-by-policy": 1}
