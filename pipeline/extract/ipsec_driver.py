@@ -116,11 +116,17 @@ def extract_ipsec_driver(rows: pa.Table, ctx: SourceContext, issues: IssueLog) -
     is_count = (eid >= 4283) & (eid <= 4288)
     is_packet = (eid == 4290) | (eid == 4291)
     is_nego = eid == 4289
+    # values[name]: the insertion string each field comes from; fields are counted from the end
+    fields = {"count": ("count", 2, 0), "count_ip": ("count", 2, 1), "src": ("packet", 5, 0),
+              "dst": ("packet", 5, 1), "proto": ("packet", 5, 2), "sport": ("packet", 5, 3),
+              "dport": ("packet", 5, 4), "nego_ip": ("negotiation", 1, 0)}
+    groups = {"count": "count", "count_ip": "ip", "src": "src", "dst": "dst", "proto": "proto",
+              "sport": "sport", "dport": "dport", "nego_ip": "ip"}
+    values = {name: pa.nulls(n, pa.string()) for name in fields}
     if strings is not None:
         parts = pc.split_pattern(pc.fill_null(strings, ""), "|")
-        cnt_count, cnt_ip = last_items(parts, 2)
-        src, dst, proto, sport, dport = last_items(parts, 5)
-        (nego_ip,) = last_items(parts, 1)
+        last = {k: last_items(parts, k) for k in (1, 2, 5)}
+        values = {name: last[k][i] for name, (_, k, i) in fields.items()}
     if message is not None:
         # Values come from Message only where Strings is missing or empty: parse just those rows.
         if strings is None:
@@ -129,32 +135,17 @@ def extract_ipsec_driver(rows: pa.Table, ctx: SourceContext, issues: IssueLog) -
             no_strings = pc.or_(pc.is_null(strings), pc.equal(pc.utf8_trim_whitespace(strings), ""))
             need_msg = pc.fill_null(no_strings, True).to_numpy(zero_copy_only=False)
         if need_msg.any():
-            rows_idx = pa.array(np.flatnonzero(need_msg))
-            text = pc.fill_null(message.take(rows_idx), "")
+            text = pc.fill_null(message.take(pa.array(np.flatnonzero(need_msg))), "")
             found = {key: pc.extract_regex(text, pattern) for key, pattern in _MESSAGE_PATTERNS.items()}
             mask = pa.array(need_msg)
-
-            def from_message(current: pa.Array | None, key: str, group: str) -> pa.Array:
-                value = pc.struct_field(found[key], group)
-                if current is None:
-                    return value if len(value) == n else pc.replace_with_mask(
-                        pa.nulls(n, pa.string()), mask, value)
-                return pc.replace_with_mask(current, mask, value)
-
-            base = None if strings is None else True
-            cnt_count = from_message(cnt_count if base else None, "count", "count")
-            cnt_ip = from_message(cnt_ip if base else None, "count", "ip")
-            src = from_message(src if base else None, "packet", "src")
-            dst = from_message(dst if base else None, "packet", "dst")
-            proto = from_message(proto if base else None, "packet", "proto")
-            sport = from_message(sport if base else None, "packet", "sport")
-            dport = from_message(dport if base else None, "packet", "dport")
-            nego_ip = from_message(nego_ip if base else None, "negotiation", "ip")
+            values = {name: pc.replace_with_mask(values[name], mask, pc.struct_field(found[kind], groups[name]))
+                      for name, (kind, _, _) in fields.items()}
     elif strings is None:
         issues.add("", "refused-rows", "neither Strings nor Message was exported: the drops' addresses are "
                    "unknown", count=int((is_count | is_packet | is_nego).sum()))
         ok[is_count | is_packet | is_nego] = False
-        cnt_count = cnt_ip = src = dst = proto = sport = dport = nego_ip = pa.nulls(n, pa.string())
+    cnt_count, cnt_ip, src, dst = values["count"], values["count_ip"], values["src"], values["dst"]
+    proto, sport, dport, nego_ip = values["proto"], values["sport"], values["dport"], values["nego_ip"]
 
     packets, bad = parse_int(cnt_count, 1, 2**62)
     reject(is_count & (bad | pc.is_null(packets).to_numpy(zero_copy_only=False)), "packet count is not a number ≥ 1")
