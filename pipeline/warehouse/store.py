@@ -160,9 +160,9 @@ class RunWriter:
         """Stage the drops not yet stored; returns (stored, duplicates)."""
         if drops.num_rows == 0:
             return 0, 0
-        micros = pa.concat_arrays(drops.column("event_time").chunks).cast(pa.int64()).to_numpy(
-            zero_copy_only=False) if drops.column("event_time").num_chunks != 1 else \
-            drops.column("event_time").chunk(0).cast(pa.int64()).to_numpy(zero_copy_only=False)
+        times = drops.column("event_time")
+        times = times.chunk(0) if times.num_chunks == 1 else times.combine_chunks()
+        micros = times.cast(pa.int64()).to_numpy(zero_copy_only=False)
         days = micros // 86_400_000_000
         stored = 0
         for day in np.unique(days).tolist():
