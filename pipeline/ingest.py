@@ -225,8 +225,7 @@ class _Run:
 
 
 def _ingest_file(path: Path, explicit: bool, run: _Run) -> FileResult:
-    writer, manifest, config, con = run.writer, run.manifest, run.config, run.con
-    host_opt, source_tz, progress = run.host_opt, run.source_tz, run.progress
+    manifest, progress = run.manifest, run.progress
     name = str(path)
     issues = IssueLog(name, sink=run.sink)
     result = FileResult(name, None, issues=issues)
@@ -249,16 +248,35 @@ def _ingest_file(path: Path, explicit: bool, run: _Run) -> FileResult:
         return _ingest_evtx(path, result, run)
 
     layout = sniff_layout(path)
-    full_hash, prefixes = hash_file(path, manifest.resume_offsets(layout.size) | {layout.complete_end})
-    seen = manifest.unchanged(layout.size, full_hash)
-    if seen:
-        result.status = "unchanged"
-        result.host = seen.host
-        result.note = "already ingested"
-        if progress:
-            progress(name, layout.size, layout.size)
-        return result
-    earlier = manifest.grown_from(prefixes, fmt)
+    resume_at = manifest.resume_offsets(layout.size, fmt)
+    hashing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256")
+    try:
+        # The file is hashed on another core (hashlib releases the GIL) while it is read, unless the
+        # hashes decide what to read: a file of a size seen before may be unchanged, and a file
+        # longer than an earlier ingestion of the same format may have grown from it.
+        hashed = hashing.submit(hash_file, path, resume_at | {layout.complete_end})
+        earlier = None
+        if resume_at or any(entry.size == layout.size for entry in manifest.files):
+            full_hash, prefixes = hashed.result()
+            seen = manifest.unchanged(layout.size, full_hash)
+            if seen:
+                result.status = "unchanged"
+                result.host = seen.host
+                result.note = "already ingested"
+                if progress:
+                    progress(name, layout.size, layout.size)
+                return result
+            earlier = manifest.grown_from(prefixes, fmt)
+        return _ingest_text(path, fmt, layout, earlier, hashed, result, run)
+    finally:
+        hashing.shutdown(wait=True)
+
+
+def _ingest_text(path: Path, fmt: str, layout, earlier, hashed: Future, result: FileResult, run: _Run) -> FileResult:
+    """A Log Parser or pfirewall.log export, from the start or from where an earlier ingestion stopped."""
+    writer, manifest, config, con = run.writer, run.manifest, run.config, run.con
+    host_opt, source_tz, progress = run.host_opt, run.source_tz, run.progress
+    name, issues = str(path), result.issues
 
     cfg_host = config.host(host_opt) if host_opt else config.host_for_file(path)
     file_host = (cfg_host.name if cfg_host else host_opt) if host_opt or cfg_host else None
@@ -321,6 +339,7 @@ def _ingest_file(path: Path, explicit: bool, run: _Run) -> FileResult:
                    "read now if complete, and read again when the file grows")
     lines_done = reader_state.lines
     next_line = lines_done if layout.has_partial_tail else lines_done + 1
+    full_hash, prefixes = hashed.result()
     new_state = {
         "next_line": max(next_line, first_line),
         "fields": getattr(reader_state, "fields", None),

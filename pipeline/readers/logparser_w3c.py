@@ -179,7 +179,8 @@ def _split_segment(
 
     # (pyarrow's plain substring search is slower than RE2's literal search, hence the regexes)
     quoted = pc.any(pc.match_substring_regex(lines, '"')).as_py()
-    parts, matched = split_lines(lines, fields, quoted)
+    used = {i for i, name in enumerate(fields) if wanted is None or name in wanted}
+    parts, matched = split_lines(lines, fields, quoted, used)
     if not pc.all(matched).as_py():
         keep = matched.to_numpy(zero_copy_only=False)
         for i in np.flatnonzero(~keep):

@@ -56,11 +56,99 @@ def line_pattern(fields: list[str], quoted: bool) -> str:
     return "^" + " ".join(f"(?P<v{i}>{value_pattern(n, quoted)})" for i, n in enumerate(fields)) + "$"
 
 
-def split_lines(lines: pa.Array, fields: list[str], quoted: bool) -> tuple[dict[int, pa.Array], pa.Array]:
+def split_lines(
+    lines: pa.Array, fields: list[str], quoted: bool, wanted: set[int] | None = None
+) -> tuple[dict[int, pa.Array], pa.Array]:
     """Raw values of each field (by field index) and a mask of lines that fit the field list.
 
-    Values of lines that do not fit are undefined; callers filter with the mask.
+    ``wanted`` limits the fields whose values are returned (all when None).  Values
+    of lines that do not fit are undefined; callers filter with the mask.
     """
+    texts = [i for i, name in enumerate(fields) if field_type(name) == TEXT]
+    if quoted or not texts or texts[-1] == 0:
+        return split_lines_by_pattern(lines, fields, quoted)
+    free = texts[-1]
+    values, fits = _split_by_tokens(lines, fields, free, encoded=False, wanted=wanted)
+    for encoded in (True, None):
+        misfit = np.flatnonzero(~fits)
+        if len(misfit) == 0:
+            break
+        subset = lines.take(pa.array(misfit))
+        mask = pa.array(~fits)
+        if encoded is None:  # the general patterns, for the few lines no token layout fits
+            more, more_fits = split_lines_by_pattern(subset, fields, quoted)
+            more_fits = more_fits.to_numpy(zero_copy_only=False)
+        else:
+            more, more_fits = _split_by_tokens(subset, fields, free, encoded=encoded, wanted=wanted)
+        values = {i: pc.replace_with_mask(v, mask, more[i]) for i, v in values.items()}
+        fits = fits.copy()
+        fits[misfit] = more_fits
+    return values, pa.array(fits)
+
+
+#: Field values by how many space-separated tokens they take in the usual layouts, and the
+#: pattern one such value must match.  ``encoded``: ``-encodeDelim:ON`` (spaces written ``+``).
+def _token_pattern(name: str, encoded: bool) -> tuple[int, str]:
+    kind = field_type(name)
+    if kind == TIMESTAMP:
+        if encoded:
+            return 1, r"\d{4}-\d{2}-\d{2}[T+]\d{2}:\d{2}:\d{2}(?:\.\d+)?|-"
+        return 2, r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)?"
+    if kind == INTEGER:
+        return 1, _RAW[INTEGER] + "|-"
+    if name == "EventTypeName" and not encoded:
+        return 2, "(?:Error|Warning|Information) event"
+    return 1, "[^ ]+"
+
+
+def _split_by_tokens(
+    lines: pa.Array, fields: list[str], free: int, *, encoded: bool, wanted: set[int] | None
+) -> tuple[dict[int, pa.Array], np.ndarray]:
+    """The fast path of :func:`split_lines` for lines in the usual token layout.
+
+    Every field before the free one takes a fixed number of space-separated tokens
+    (a plain timestamp two, ``Information event`` two, anything else one), so one
+    ``split_pattern`` finds where each value starts and ends.  A line fits when its
+    prefix, read straight from the line's buffer, fully matches the layout's typed
+    pattern (a DFA match, no captures).  The values are then exactly those the
+    general patterns would capture: each free-text field before the free one takes
+    one non-empty token, which is also the shortest value the lazy pattern can take.
+    """
+    layout = [_token_pattern(fields[i], encoded) for i in range(free)]
+    k = sum(count for count, _ in layout)
+    n = len(lines)
+    if n == 0:
+        return {i: lines for i in range(len(fields))}, np.zeros(0, dtype=bool)
+    if lines.type != pa.string():
+        lines = lines.cast(pa.string())
+    parts = pc.split_pattern(lines, " ", max_splits=k)
+    list_off = _offsets(parts)
+    child = parts.values
+    child_off = _offsets(child)
+    full = np.diff(list_off) == k + 1
+    token = np.minimum(np.where(full, list_off[:-1], 0)[:, None] + np.arange(k)[None, :], max(len(child) - 1, 0))
+    lengths = (child_off[token + 1] - child_off[token]) if len(child) else np.zeros((n, k), np.int64)
+    lengths = lengths.astype(np.int64, copy=False)
+    starts = np.cumsum(lengths + 1, axis=1) - (lengths + 1)  # of each token, from the line's start
+    width = np.where(full, starts[:, k - 1] + lengths[:, k - 1] + 1, 0)  # the prefix and its last separator
+    pattern = "^" + " ".join(f"(?:{p})" for _, p in layout) + " $"
+    prefix = _interleaved(lines, np.zeros(n, np.int64), width)
+    fits = full & pc.match_substring_regex(prefix, pattern).to_numpy(zero_copy_only=False)[0::2]
+    values: dict[int, pa.Array] = {}
+    first = 0
+    for i, (count, _) in enumerate(layout):
+        if wanted is None or i in wanted:
+            last = first + count - 1
+            values[i] = _ranges(lines, starts[:, first], starts[:, last] + lengths[:, last])
+        first += count
+    rest = _ranges(lines, width, None)
+    after, after_fits = _split_suffix(rest, fields, free, quoted=False)
+    values.update({i: v for i, v in after.items() if wanted is None or i in wanted or i == free})
+    return values, fits & after_fits
+
+
+def split_lines_by_pattern(lines: pa.Array, fields: list[str], quoted: bool) -> tuple[dict[int, pa.Array], pa.Array]:
+    """:func:`split_lines` by the general patterns: any layout, quoted values, free text anywhere."""
     texts = [i for i, name in enumerate(fields) if field_type(name) == TEXT]
     if not texts:
         parts = pc.extract_regex(lines, line_pattern(fields, quoted))
@@ -78,11 +166,22 @@ def split_lines(lines: pa.Array, fields: list[str], quoted: bool) -> tuple[dict[
         for i in range(free):
             width = pc.add(width, pc.binary_length(values[i]))
         rest = _tails(lines, pc.fill_null(width, 0))
+    after, after_fits = _split_suffix(rest, fields, free, quoted)
+    values.update(after)
+    return values, pc.fill_null(pc.and_(fits, pa.array(after_fits)), False)
+
+
+def _split_suffix(rest: pa.Array, fields: list[str], free: int, quoted: bool) -> tuple[dict[int, pa.Array], np.ndarray]:
+    """The free field and the fields after it (none may contain a space), from what follows the prefix."""
+    values: dict[int, pa.Array] = {}
+    fits = np.ones(len(rest), dtype=bool)
     after = list(range(free + 1, len(fields)))
     if after:
         tokens = sum(2 if field_type(fields[i]) == TIMESTAMP else 1 for i in after)
         pieces = pc.split_pattern(rest, " ", max_splits=tokens, reverse=True)
-        fits = pc.and_(fits, pc.equal(pc.list_value_length(pieces), tokens + 1))
+        ok = pc.fill_null(pc.equal(pc.list_value_length(pieces), tokens + 1), False)
+        if not pc.all(ok).as_py():  # too few tokens: split a stand-in, so that every list is long enough
+            pieces = pc.split_pattern(pc.if_else(ok, rest, " " * tokens), " ", max_splits=tokens, reverse=True)
         position = 1
         for i in after:
             if field_type(fields[i]) == TIMESTAMP:
@@ -92,12 +191,43 @@ def split_lines(lines: pa.Array, fields: list[str], quoted: bool) -> tuple[dict[
             else:
                 value = pc.list_element(pieces, position)
                 position += 1
-            ok = pc.match_substring_regex(value, "^(?:" + value_pattern(fields[i], quoted) + ")$")
-            fits = pc.and_(fits, ok)
+            ok = pc.and_(ok, pc.match_substring_regex(value, "^(?:" + value_pattern(fields[i], quoted) + ")$"))
             values[i] = value
+        fits = pc.fill_null(ok, False).to_numpy(zero_copy_only=False)
         rest = pc.list_element(pieces, 0)
     values[free] = rest
-    return values, pc.fill_null(fits, False)
+    return values, fits
+
+
+def _offsets(array: pa.Array) -> np.ndarray:
+    """The int32 offsets of a string or list array, as int64, for its own slice."""
+    raw = np.frombuffer(array.buffers()[1], dtype=np.int32)[array.offset : array.offset + len(array) + 1]
+    return raw.astype(np.int64)
+
+
+def _interleaved(strings: pa.Array, begin: np.ndarray, end: np.ndarray | None) -> pa.Array:
+    """A zero-copy array of 2n strings over ``strings``' bytes: even rows ``s[begin:end]``, odd rows the gaps.
+
+    ``begin``/``end`` are byte positions within each string (``end`` None: to its end);
+    they must satisfy ``0 <= begin <= end <= len``, which keeps the offsets monotonic.
+    """
+    offsets = _offsets(strings)
+    n = len(strings)
+    length = np.diff(offsets)
+    stop = length if end is None else np.minimum(end, length)
+    begin = np.minimum(begin, stop)
+    both = np.empty(2 * n + 1, dtype=np.int32)
+    both[0:-1:2] = offsets[:-1] + begin
+    both[1:-1:2] = offsets[:-1] + stop
+    both[-1] = offsets[-1]
+    return pa.Array.from_buffers(pa.string(), 2 * n, [None, pa.py_buffer(both), strings.buffers()[2]])
+
+
+def _ranges(strings: pa.Array, begin: np.ndarray, end: np.ndarray | None) -> pa.Array:
+    """``s[begin:end]`` of every string (byte positions on character bounds), as a compact array."""
+    if len(strings) == 0:
+        return pa.array([], pa.string())
+    return _interleaved(strings, begin, end).take(pa.array(np.arange(0, 2 * len(strings), 2)))
 
 
 def _tails(strings: pa.Array, skip: pa.Array) -> pa.Array:

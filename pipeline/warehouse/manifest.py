@@ -72,9 +72,9 @@ class Manifest:
                 return entry
         return None
 
-    def resume_offsets(self, size: int) -> set[int]:
-        """Offsets at which a grown file could continue (prefixes shorter than ``size``)."""
-        return {e.consumed for e in self.files if 0 < e.consumed < size}
+    def resume_offsets(self, size: int, fmt: str | None = None) -> set[int]:
+        """Offsets at which a grown file could continue (prefixes shorter than ``size``, of format ``fmt``)."""
+        return {e.consumed for e in self.files if 0 < e.consumed < size and fmt in (None, e.format)}
 
     def grown_from(self, prefix_hashes: dict[int, str], fmt: str) -> FileEntry | None:
         """The longest earlier ingestion whose consumed part is a prefix of this file."""

@@ -29,6 +29,8 @@ import shutil
 import signal
 import socket
 import uuid
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -43,6 +45,8 @@ from .manifest import Manifest, fsync_dir, write_atomically
 
 ROW_GROUP_ROWS = 128 * 1024
 MAX_OPEN_WRITERS = 4
+#: Row groups handed to the writer thread and not yet written (each up to ROW_GROUP_ROWS rows).
+WRITES_IN_FLIGHT = 1
 CRASH_ENV = "IPSEC_DROPS_TEST_KILL_AT"  # test hook: simulate a kill at a named point of publishing
 
 
@@ -152,9 +156,15 @@ class RunWriter:
         self.keys = KeyIndex(warehouse.keys_dir)
         self._buffers: dict[str, list[tuple[pa.Table, np.ndarray]]] = {}
         self._buffered: dict[str, int] = {}
-        self._writers: dict[str, tuple[pq.ParquetWriter, pq.ParquetWriter]] = {}  # least recently used first
+        self._writers: dict[str, _PartWriters] = {}  # least recently used first
         self._parts: dict[str, int] = {}
         self.rows_written = 0
+        # Parquet encoding and compression release the GIL: they run on one thread of their own,
+        # in order, while the next batches are read and extracted.  At most WRITES_IN_FLIGHT
+        # row groups wait, so memory stays bounded.
+        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-writer")
+        self._in_flight: deque[Future] = deque()
+        self._write_error: BaseException | None = None  # sticky: a failed write fails the whole run
 
     def add(self, drops: pa.Table, key_hashes: np.ndarray) -> tuple[int, int]:
         """Stage the drops not yet stored; returns (stored, duplicates)."""
@@ -197,35 +207,45 @@ class RunWriter:
             if len(self._writers) >= MAX_OPEN_WRITERS:
                 # Each open writer holds encoders and buffers: keep a few (logs move forward in time).
                 oldest = next(iter(self._writers))
-                for writer in self._writers.pop(oldest):
-                    writer.close()
+                self._submit(_close_writers, self._writers.pop(oldest))
             self._parts[date] = self._parts.get(date, 0) + 1
             name = f"part-{self.run_id}-{self._parts[date]}.parquet"
-            drops_path = self.stage / "drops" / f"date={date}" / name
-            keys_path = self.stage / "_keys" / f"date={date}" / name
-            drops_path.parent.mkdir(parents=True, exist_ok=True)
-            keys_path.parent.mkdir(parents=True, exist_ok=True)
-            self._writers[date] = (
-                pq.ParquetWriter(drops_path, DROPS_SCHEMA, compression="zstd"),
-                pq.ParquetWriter(keys_path, KEYS_SCHEMA, compression="zstd"),
-            )
+            self._writers[date] = _PartWriters(self.stage / "drops" / f"date={date}" / name,
+                                               self.stage / "_keys" / f"date={date}" / name)
         else:
             self._writers[date] = self._writers.pop(date)  # most recently used last
-        drops_w, keys_w = self._writers[date]
         # Rows go out in arrival order: logs are written in time order, so row-group statistics
         # on event_time stay tight without a sort (which would copy every message once more).
-        drops_w.write_table(pa.concat_tables([t for t, _ in parts]), row_group_size=ROW_GROUP_ROWS)
-        keys = np.concatenate([k for _, k in parts])
-        keys_w.write_table(pa.table({"key": pa.array(keys, pa.uint64())}, schema=KEYS_SCHEMA))
+        self._submit(_write_part, self._writers[date], [t for t, _ in parts], np.concatenate([k for _, k in parts]))
+
+    def _submit(self, fn, *args) -> None:
+        """Queue ``fn(*args)`` on the writer thread; wait while too many writes are queued."""
+        self._in_flight.append(self._io.submit(fn, *args))
+        while len(self._in_flight) > WRITES_IN_FLIGHT:
+            self._wait(self._in_flight.popleft())
+
+    def _drain(self) -> None:
+        while self._in_flight:
+            self._wait(self._in_flight.popleft())
+        if self._write_error is not None:
+            raise OSError(f"writing the run's Parquet files failed: {self._write_error}") from self._write_error
+
+    def _wait(self, future: Future) -> None:
+        try:
+            future.result()
+        except Exception as exc:
+            self._write_error = self._write_error or exc
+            raise
 
     def publish(self, manifest: Manifest, skipped_csv: Path | None = None) -> None:
         """Make the run visible: commit through the journal, move files, replace the manifest."""
         for date in list(self._buffers):
             self._flush(date)
-        for drops_w, keys_w in self._writers.values():
-            drops_w.close()
-            keys_w.close()
+        for writers in self._writers.values():
+            self._submit(_close_writers, writers)
         self._writers.clear()
+        self._drain()
+        self._io.shutdown(wait=True)
         self.stage.mkdir(parents=True, exist_ok=True)
         moves = []
         for path in sorted(self.stage.rglob("*.parquet")):
@@ -247,14 +267,41 @@ class RunWriter:
         self.wh._apply_moves(journal)
 
     def abandon(self) -> None:
-        for drops_w, keys_w in self._writers.values():
-            try:
-                drops_w.close()
-                keys_w.close()
-            except Exception:  # noqa: BLE001 - best effort while giving up
-                pass
+        for writers in self._writers.values():
+            self._in_flight.append(self._io.submit(_close_writers, writers))
         self._writers.clear()
+        for future in self._in_flight:
+            with contextlib.suppress(Exception):  # best effort while giving up
+                future.result()
+        self._in_flight.clear()
+        self._io.shutdown(wait=True)
         shutil.rmtree(self.stage, ignore_errors=True)
+
+
+class _PartWriters:
+    """The two Parquet files of one staged part (drops and their keys), opened on first write."""
+
+    def __init__(self, drops_path: Path, keys_path: Path) -> None:
+        self.drops_path, self.keys_path = drops_path, keys_path
+        self.drops: pq.ParquetWriter | None = None
+        self.keys: pq.ParquetWriter | None = None
+
+
+def _write_part(part: _PartWriters, tables: list[pa.Table], keys: np.ndarray) -> None:
+    """Append one row group of drops and their keys (runs on the writer thread)."""
+    if part.drops is None:
+        part.drops_path.parent.mkdir(parents=True, exist_ok=True)
+        part.keys_path.parent.mkdir(parents=True, exist_ok=True)
+        part.drops = pq.ParquetWriter(part.drops_path, DROPS_SCHEMA, compression="zstd")
+        part.keys = pq.ParquetWriter(part.keys_path, KEYS_SCHEMA, compression="zstd")
+    part.drops.write_table(pa.concat_tables(tables), row_group_size=ROW_GROUP_ROWS)
+    part.keys.write_table(pa.table({"key": pa.array(keys, pa.uint64())}, schema=KEYS_SCHEMA))
+
+
+def _close_writers(part: _PartWriters) -> None:
+    for writer in (part.drops, part.keys):
+        if writer is not None:
+            writer.close()
 
 
 def _fsync_file(path: Path) -> None:
