@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import os
+import threading
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -20,6 +21,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from .config import Config
@@ -32,7 +34,7 @@ from .localtime import FoldState
 from .readers import detect_format
 from .readers.evtx import ENGINES, expected_records, peek_identity, read_evtx
 from .readers.logparser_csv import CSVState, read_csv_export
-from .readers.logparser_w3c import W3CState, read_w3c
+from .readers.logparser_w3c import EvtRows, W3CState, read_w3c
 from .readers.pfirewall import FirewallState, read_pfirewall
 from .readers.textfile import sniff_layout
 from .warehouse import FileEntry, Manifest, RunWriter, Warehouse, hash_file, hash_identities
@@ -310,16 +312,15 @@ def _ingest_text(path: Path, fmt: str, layout, earlier, hashed: Future, result: 
         result.status = "resumed"
         result.note = f"grown since {Path(earlier.path).name} was read: reading from line {first_line}"
 
-    reader_state, batches = _open_reader(fmt, path, issues, start, first_line, state)
+    reader_state, batches = _open_reader(fmt, path, issues, start, first_line, state, ctx, con)
     last_record = earlier.last_record if earlier else None
     try:
-        for raw, bytes_done, other in batches:
-            extracted = _extract(fmt, raw, ctx, issues)
-            result.rows_read += raw.num_rows + other
+        for batch in batches:
+            extracted, bytes_done = batch.extracted, batch.bytes_done
+            result.rows_read += batch.rows_read
             result.drops_found += extracted.drops.num_rows
             if extracted.drops.num_rows:
-                hashes = hash_identities(con, extracted.event_keys)
-                stored, dups = writer.add(extracted.drops, hashes)
+                stored, dups = writer.add(extracted.drops, batch.key_hashes)
                 result.drops_stored += stored
                 result.duplicates += dups
                 rec = extracted.drops.column("source_record")
@@ -369,22 +370,68 @@ def _ingest_text(path: Path, fmt: str, layout, earlier, hashed: Future, result: 
     return result
 
 
-def _open_reader(fmt: str, path: Path, issues: IssueLog, start: int, first_line: int, state: dict):
-    """The reader's state object and a generator of (raw table, bytes done, other rows)."""
+@dataclass
+class _Extracted:
+    """One batch of a text export, extracted and keyed, ready for the writer."""
+
+    extracted: Extracted
+    key_hashes: np.ndarray
+    rows_read: int
+    bytes_done: int
+
+
+def _open_reader(fmt: str, path: Path, issues: IssueLog, start: int, first_line: int, state: dict,
+                 ctx: SourceContext, con: duckdb.DuckDBPyConnection):
+    """The reader's state object and a generator of :class:`_Extracted` batches.
+
+    W3C batches are split, extracted and keyed on the reader's worker threads; the
+    other formats are extracted here, in gathered batches.
+    """
     fields = state.get("fields")
     if fmt == "pfirewall":
         fw_state = FirewallState(fields=fields)
-        return fw_state, _rows(read_pfirewall(path, issues, start=start, first_line=first_line, state=fw_state),
-                               "other_lines")
+        rows = _rows(read_pfirewall(path, issues, start=start, first_line=first_line, state=fw_state),
+                     "other_lines")
+        return fw_state, _extract_here(fmt, rows, ctx, issues, con)
     if fmt == "logparser-csv":
         csv_state = CSVState(fields=fields)
-        return csv_state, _rows(read_csv_export(path, issues, start=start, first_line=first_line, state=csv_state),
-                                "other_events")
+        rows = _rows(read_csv_export(path, issues, start=start, first_line=first_line, state=csv_state),
+                     "other_events")
+        return csv_state, _extract_here(fmt, rows, ctx, issues, con)
     w3c_state = W3CState(fields=fields)
-    return w3c_state, _rows(read_w3c(path, issues, start=start, first_line=first_line, state=w3c_state,
-                                          wanted=FIELDS_USED),
-                            "other_events")
+    cursor_lock = threading.Lock()
 
+    def extract_on_worker(rows: EvtRows | None, log: IssueLog, ticket: int) -> _Extracted | None:
+        with ctx.job(ticket):
+            if rows is None:
+                return None
+            extracted = extract_ipsec_driver(rows.table, ctx, log)
+            hashes = np.zeros(0, dtype=np.uint64)
+            if extracted.drops.num_rows:
+                with cursor_lock:  # a DuckDB connection is not thread-safe; a cursor of it is, per thread
+                    cursor = con.cursor()
+                try:
+                    hashes = hash_identities(cursor, extracted.event_keys)
+                finally:
+                    cursor.close()
+            return _Extracted(extracted, hashes, rows.table.num_rows + rows.other_events, rows.bytes_done)
+
+    return w3c_state, read_w3c(path, issues, start=start, first_line=first_line, state=w3c_state,
+                               wanted=FIELDS_USED, then=extract_on_worker, block_size=W3C_BLOCK_SIZE)
+
+
+def _extract_here(fmt: str, batches: Iterator, ctx: SourceContext, issues: IssueLog,
+                  con: duckdb.DuckDBPyConnection) -> Iterator[_Extracted]:
+    for raw, bytes_done, other in batches:
+        extracted = _extract(fmt, raw, ctx, issues)
+        hashes = (hash_identities(con, extracted.event_keys) if extracted.drops.num_rows
+                  else np.zeros(0, dtype=np.uint64))
+        yield _Extracted(extracted, hashes, raw.num_rows + other, bytes_done)
+
+
+#: Read block of W3C exports: each block is split and extracted as one job on a worker thread,
+#: and extraction has a fixed cost per batch, so blocks are larger than the other readers'.
+W3C_BLOCK_SIZE = 8 << 20
 
 #: Rows handed to the extractor at once: each batch has a fixed cost (a few dozen kernel calls),
 #: so the reader's small batches are gathered first.

@@ -8,6 +8,9 @@ drops but are damaged are logged as malformed.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -43,6 +46,40 @@ class SourceContext:
     source_tz: str | None = None  # --source-tz: overrides the config's zones
     fold_states: dict[str, FoldState] = field(default_factory=dict)
     occurrences: OccurrenceCounter = field(default_factory=lambda: OccurrenceCounter())
+    _turnstiles: Turnstiles = field(default_factory=lambda: Turnstiles(), repr=False)
+    _job: threading.local = field(default_factory=threading.local, repr=False)
+
+    @contextmanager
+    def job(self, ticket: int) -> Iterator[None]:
+        """Run one batch's extraction as job number ``ticket`` of several running on other threads.
+
+        The stateful steps (the DST fold of local times, numbering identical lines)
+        then happen in ticket order, as if the batches were extracted one by one;
+        the rest runs in parallel.  Every job passes every stateful step, used or not.
+        """
+        self._job.ticket, self._job.passed = ticket, set()
+        try:
+            yield
+        finally:
+            for section in STATEFUL_STEPS:
+                if section not in self._job.passed:
+                    self._turnstiles.wait(section, ticket)
+                    self._turnstiles.advance(section, ticket)
+            self._job.ticket = None
+
+    @contextmanager
+    def in_order(self, section: str) -> Iterator[None]:
+        """A stateful step: inside :meth:`job`, waits until the jobs before this one have done it."""
+        ticket = getattr(self._job, "ticket", None)
+        if ticket is None:
+            yield
+            return
+        self._turnstiles.wait(section, ticket)
+        try:
+            yield
+        finally:
+            self._turnstiles.advance(section, ticket)
+            self._job.passed.add(section)
 
     def canonical_host(self, name: str) -> str:
         host = self.config.host(name)
@@ -60,6 +97,27 @@ class SourceContext:
 
     def fold_state(self, host: str) -> FoldState:
         return self.fold_states.setdefault(host, FoldState())
+
+
+#: The steps of extraction that carry state from one batch to the next (see SourceContext.job).
+STATEFUL_STEPS = ("time", "occurrences")
+
+
+class Turnstiles:
+    """One turnstile per stateful step: job ``k`` may pass once jobs ``0..k-1`` have."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._next: dict[str, int] = {}
+
+    def wait(self, section: str, ticket: int) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: self._next.get(section, 0) == ticket)
+
+    def advance(self, section: str, ticket: int) -> None:
+        with self._cond:
+            self._next[section] = ticket + 1
+            self._cond.notify_all()
 
 
 class OccurrenceCounter:

@@ -71,7 +71,8 @@ def extract_firewall(rows: pa.Table, ctx: SourceContext, issues: IssueLog) -> Ex
     )
     inbound = pc.fill_null(pc.equal(direction, "inbound"), False)
     outbound = pc.fill_null(pc.equal(direction, "outbound"), False)
-    utc = local_to_utc(local, zone, ctx.fold_state(host))
+    with ctx.in_order("time"):
+        utc = local_to_utc(local, zone, ctx.fold_state(host))
 
     for i in np.flatnonzero(~ok).tolist():
         issues.malformed(int(lines[i]), reasons[i] or "bad value", text[i].as_py() or "")
@@ -106,6 +107,7 @@ def extract_firewall(rows: pa.Table, ctx: SourceContext, issues: IssueLog) -> Ex
     times = single(table.column("event_time")).cast(pa.int64()).to_numpy(zero_copy_only=False)
     base = pc.binary_join_element_wise(pa.repeat(host, len(kept_text)), pa.repeat(FIREWALL_LOG, len(kept_text)),
                                        kept_text, "\x1f")
-    occ = ctx.occurrences.number(base, times)
+    with ctx.in_order("occurrences"):
+        occ = ctx.occurrences.number(base, times)
     keys = pc.binary_join_element_wise(base, pa.array(occ).cast(pa.string()), "\x1f")
     return Extracted(table, keys, 0)

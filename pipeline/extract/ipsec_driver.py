@@ -227,7 +227,8 @@ def extract_ipsec_driver(rows: pa.Table, ctx: SourceContext, issues: IssueLog) -
         by_record = by_record.combine_chunks() if isinstance(by_record, pa.ChunkedArray) else by_record
         times = single(table.column("event_time")).cast(pa.int64()).to_numpy(zero_copy_only=False)
         need = pc.is_null(by_record)
-        occ = ctx.occurrences.number(content.filter(need), times[need.to_numpy(zero_copy_only=False)])
+        with ctx.in_order("occurrences"):
+            occ = ctx.occurrences.number(content.filter(need), times[need.to_numpy(zero_copy_only=False)])
         with_occ = pc.binary_join_element_wise(content.filter(need), pa.array(occ).cast(pa.string()), "\x1f")
         by_record = pc.replace_with_mask(by_record, need, with_occ)
     return Extracted(table, by_record, other)
@@ -248,7 +249,7 @@ def _local_times_to_utc(rows: pa.Table, host: pa.Array, canon: dict, ctx: Source
     reject(pc.is_null(local).to_numpy(zero_copy_only=False), "TimeGenerated is not yyyy-MM-dd hh:mm:ss")
     utc = pa.nulls(n, pa.timestamp("us", tz="UTC"))
     host_np = np.asarray(host.to_pylist(), dtype=object)
-    for name in set(canon.values()) | ({ctx.default_host} if ctx.default_host else set()):
+    for name in sorted(set(canon.values()) | ({ctx.default_host} if ctx.default_host else set())):
         mask = host_np == name
         if not mask.any():
             continue
@@ -259,7 +260,8 @@ def _local_times_to_utc(rows: pa.Table, host: pa.Array, canon: dict, ctx: Source
             ok[mask] = False
             continue
         idx = pa.array(np.flatnonzero(mask))
-        converted = local_to_utc(local.take(idx), zone, ctx.fold_state(name))
+        with ctx.in_order("time"):
+            converted = local_to_utc(local.take(idx), zone, ctx.fold_state(name))
         utc = pc.replace_with_mask(utc, pa.array(mask), converted)
 
     return utc

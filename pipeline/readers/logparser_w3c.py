@@ -19,11 +19,13 @@ fewer separators than fields, which are damaged and reported as malformed).
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -35,6 +37,9 @@ from .textfile import LineBatch, as_text, null_where, read_rows, sniff_layout
 from .w3c_split import split_lines
 
 SPLIT_WORKERS = max(1, min(4, os.cpu_count() or 1))
+#: Jobs waiting for a worker beyond those running (memory: a few read blocks each).
+JOBS_QUEUED = 2
+T = TypeVar("T")
 _SEPARATOR = "\x1f"  # pyarrow splits on this: it never occurs in a text export, so a row is a line
 
 
@@ -64,18 +69,26 @@ def read_w3c(
     first_line: int = 1,
     state: W3CState | None = None,
     wanted: frozenset[str] | None = None,
-) -> Iterator[EvtRows]:
+    then: Callable[[EvtRows | None, IssueLog, int], T] | None = None,
+    block_size: int | None = None,
+) -> Iterator[EvtRows] | Iterator[T]:
     """Yield :class:`EvtRows` batches from a W3C export, from byte ``start`` on.
 
     ``state`` carries the field list across calls and is updated in place, so
     after the iteration it describes the end of the complete part of the file.
     ``wanted`` limits the fields returned (all when None): unused fields are not cleaned.
+    ``then(rows, issues, k)``, when given, runs on the worker thread right after the
+    k-th batch is split (rows None when nothing was left), and its results are
+    yielded instead, in order (None results are dropped): the next stage of the
+    pipeline runs on all cores too.
     """
     state = state if state is not None else W3CState()
     layout = sniff_layout(path)
     # Splitting is pyarrow compute, which releases the GIL: batches are split on all cores, in order.
-    with ThreadPoolExecutor(max_workers=SPLIT_WORKERS) as pool:
+    # A few jobs wait in the queue, so the workers have work while this thread hands out results.
+    with ThreadPoolExecutor(max_workers=SPLIT_WORKERS, thread_name_prefix="w3c") as pool:
         pending: deque = deque()
+        tickets = itertools.count()
         for batch in read_rows(
             path,
             layout,
@@ -85,17 +98,23 @@ def read_w3c(
             delimiter=_SEPARATOR,
             quoted=False,
             issues=issues,
+            block_size=block_size,
         ):
             for job in _segments(batch, state, wanted):
                 log = IssueLog(issues.file, limit=None)  # merged in order, then limited
-                pending.append((pool.submit(_split_segment, *job, log), log))
-            while len(pending) > SPLIT_WORKERS:
+                pending.append((pool.submit(_split_job, job, log, then, next(tickets)), log))
+            while len(pending) > SPLIT_WORKERS + JOBS_QUEUED:
                 yield from _collect(pending.popleft(), issues)
         while pending:
             yield from _collect(pending.popleft(), issues)
 
 
-def _collect(job: tuple[Future, IssueLog], issues: IssueLog) -> Iterator[EvtRows]:
+def _split_job(job: tuple, log: IssueLog, then, ticket: int):
+    rows = _split_segment(*job, log)
+    return then(rows, log, ticket) if then is not None else rows
+
+
+def _collect(job: tuple[Future, IssueLog], issues: IssueLog) -> Iterator:
     future, log = job
     rows = future.result()
     issues.merge(log)

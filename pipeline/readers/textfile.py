@@ -173,6 +173,7 @@ def read_rows(
     issues: IssueLog,
     include_tail: bool = True,
     skip_rejected: callable = None,  # type: ignore[valid-type]
+    block_size: int | None = None,
 ) -> Iterator[LineBatch]:
     """Stream rows of ``path`` from byte ``start`` (which is line ``first_line``).
 
@@ -199,7 +200,7 @@ def read_rows(
     reader = pacsv.open_csv(
         io.BufferedReader(window, buffer_size=1 << 20),
         read_options=pacsv.ReadOptions(
-            column_names=column_names, block_size=BLOCK_SIZE, use_threads=False, encoding="utf8"
+            column_names=column_names, block_size=block_size or BLOCK_SIZE, use_threads=False, encoding="utf8"
         ),
         parse_options=pacsv.ParseOptions(
             delimiter=delimiter,
