@@ -152,6 +152,40 @@ def _segments(batch: LineBatch, state: W3CState, wanted: frozenset[str] | None) 
     state.lines = int(numbers[-1])
 
 
+def _blank(lines: pa.Array) -> np.ndarray:
+    """Mask of empty or whitespace-only lines; only lines that start with whitespace are trimmed to tell."""
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[lines.offset : lines.offset + len(lines) + 1]
+    empty = offsets[1:] == offsets[:-1]
+    if empty.all():
+        return empty
+    data = np.frombuffer(lines.buffers()[2], dtype=np.uint8)
+    first = data[np.minimum(offsets[:-1], len(data) - 1)]
+    # ASCII whitespace, or a byte of a multi-byte character (which may be Unicode whitespace)
+    suspect = np.flatnonzero(~empty & (np.isin(first, _WHITESPACE) | (first >= 0x80)))
+    if len(suspect):
+        trimmed = pc.utf8_rtrim_whitespace(lines.take(pa.array(suspect)))
+        empty[suspect] = pc.equal(pc.binary_length(trimmed), 0).to_numpy(zero_copy_only=False)
+    return empty
+
+
+_WHITESPACE = np.frombuffer(b" \t\r\n\x0b\x0c", dtype=np.uint8)
+
+
+def _byte_at_is(values: pa.Array, position: int, byte: bytes) -> bool:
+    """True when every non-null value has ``byte`` at ``position`` (a cheap test before a regex rewrite)."""
+    if values.null_count:
+        values = values.drop_null()
+    if len(values) == 0:
+        return True
+    if values.type != pa.string():
+        return False
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)[values.offset : values.offset + len(values) + 1]
+    if (np.diff(offsets) <= position).any():
+        return False
+    data = np.frombuffer(values.buffers()[2], dtype=np.uint8)
+    return bool((data[offsets[:-1] + position] == byte[0]).all())
+
+
 def _apply_directive(text: str, state: W3CState) -> None:
     key, _, value = text[1:].partition(":")
     if key.strip().lower() == "fields":
@@ -166,10 +200,10 @@ def _split_segment(
     wanted: frozenset[str] | None,
     issues: IssueLog,
 ) -> EvtRows | None:
-    nonblank = pc.greater(pc.utf8_length(pc.utf8_rtrim_whitespace(lines)), 0)
-    if not pc.all(nonblank).as_py():
-        keep = nonblank.to_numpy(zero_copy_only=False)
-        lines, numbers = lines.filter(nonblank), numbers[keep]
+    blank = _blank(lines)
+    if blank.any():
+        keep = ~blank
+        lines, numbers = lines.filter(pa.array(keep)), numbers[keep]
     if len(lines) == 0:
         return None
     if not fields:
@@ -230,7 +264,7 @@ def _split_segment(
             inner = pc.replace_substring(pc.utf8_slice_codeunits(value, 1, -1), '""', '"')
             value = pc.if_else(is_quoted, inner, value)
         kind = field_type(name)
-        if kind == TIMESTAMP:
+        if kind == TIMESTAMP and not _byte_at_is(value, 10, b" "):
             value = pc.replace_substring_regex(value, r"^(\d{4}-\d{2}-\d{2})[T+]", r"\1 ")
         elif kind in (TEXT, TOKEN) and encoded is not None:
             value = pc.if_else(encoded, pc.replace_substring(value, "+", " "), value)

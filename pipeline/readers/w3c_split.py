@@ -191,7 +191,10 @@ def _split_suffix(rest: pa.Array, fields: list[str], free: int, quoted: bool) ->
             else:
                 value = pc.list_element(pieces, position)
                 position += 1
-            ok = pc.and_(ok, pc.match_substring_regex(value, "^(?:" + value_pattern(fields[i], quoted) + ")$"))
+            if field_type(fields[i]) == TOKEN and not quoted:  # a piece of a split on spaces: only not empty
+                ok = pc.and_(ok, pc.greater(pc.binary_length(value), 0))
+            else:
+                ok = pc.and_(ok, pc.match_substring_regex(value, "^(?:" + value_pattern(fields[i], quoted) + ")$"))
             values[i] = value
         fits = pc.fill_null(ok, False).to_numpy(zero_copy_only=False)
         rest = pc.list_element(pieces, 0)

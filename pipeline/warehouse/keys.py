@@ -38,26 +38,44 @@ def hash_identities(con: duckdb.DuckDBPyConnection, identities: pa.Array) -> np.
 
 
 class DateKeys:
-    """The sorted keys of one date partition: those published plus those added by this run."""
+    """The keys of one date partition: those published plus those added by this run.
+
+    They are kept as a few sorted runs of doubling sizes (a log-structured merge):
+    adding a batch merges only runs of similar size, so a day of ``n`` drops costs
+    ``O(n log n)`` in all instead of re-sorting every key held for each batch.
+    """
 
     def __init__(self, keys: np.ndarray) -> None:
-        self.keys = np.sort(keys.astype(np.uint64, copy=False), kind="stable")
+        self.runs: list[np.ndarray] = []
+        if len(keys):
+            self.runs.append(np.sort(keys.astype(np.uint64, copy=False)))
+
+    def __len__(self) -> int:
+        return sum(len(run) for run in self.runs)
+
+    def held(self, candidates: np.ndarray) -> np.ndarray:
+        """Mask of candidates already held."""
+        mask = np.zeros(len(candidates), dtype=bool)
+        for run in self.runs:
+            pos = np.minimum(np.searchsorted(run, candidates), len(run) - 1)
+            mask |= run[pos] == candidates
+        return mask
 
     def fresh(self, candidates: np.ndarray) -> np.ndarray:
         """Mask of candidates not yet held, keeping only the first of repeated candidates; records them."""
         if len(candidates) == 0:
             return np.zeros(0, dtype=bool)
-        _, first = np.unique(candidates, return_index=True)
+        unique, first = np.unique(candidates, return_index=True)
+        unseen = ~self.held(unique)  # sorted needles: binary searches that walk forward, cache-friendly
         mask = np.zeros(len(candidates), dtype=bool)
-        mask[first] = True
-        if len(self.keys):
-            pos = np.searchsorted(self.keys, candidates)
-            pos[pos >= len(self.keys)] = len(self.keys) - 1
-            mask &= self.keys[pos] != candidates
-        new = np.sort(candidates[mask], kind="stable")
+        mask[first[unseen]] = True
+        new = unique[unseen]
         if len(new):
-            # Two sorted runs: the stable sort (timsort) merges them in linear time.
-            self.keys = np.sort(np.concatenate([self.keys, new]), kind="stable")
+            self.runs.append(new)
+            while len(self.runs) > 1 and len(self.runs[-2]) <= 2 * len(self.runs[-1]):
+                last = self.runs.pop()
+                # Two sorted runs: the stable sort (timsort) merges them in linear time.
+                self.runs[-1] = np.sort(np.concatenate([self.runs[-1], last]), kind="stable")
         return mask
 
 

@@ -278,6 +278,11 @@ class RunWriter:
         shutil.rmtree(self.stage, ignore_errors=True)
 
 
+#: Columns worth a dictionary: not the message, the times or record numbers (unique per row: a
+#: dictionary would be built for every row group and then abandoned).
+_DICTIONARY = [name for name in DROPS_SCHEMA.names if name not in ("message", "event_time", "source_record")]
+
+
 class _PartWriters:
     """The two Parquet files of one staged part (drops and their keys), opened on first write."""
 
@@ -292,7 +297,7 @@ def _write_part(part: _PartWriters, tables: list[pa.Table], keys: np.ndarray) ->
     if part.drops is None:
         part.drops_path.parent.mkdir(parents=True, exist_ok=True)
         part.keys_path.parent.mkdir(parents=True, exist_ok=True)
-        part.drops = pq.ParquetWriter(part.drops_path, DROPS_SCHEMA, compression="zstd")
+        part.drops = pq.ParquetWriter(part.drops_path, DROPS_SCHEMA, compression="zstd", use_dictionary=_DICTIONARY)
         part.keys = pq.ParquetWriter(part.keys_path, KEYS_SCHEMA, compression="zstd")
     part.drops.write_table(pa.concat_tables(tables), row_group_size=ROW_GROUP_ROWS)
     part.keys.write_table(pa.table({"key": pa.array(keys, pa.uint64())}, schema=KEYS_SCHEMA))
