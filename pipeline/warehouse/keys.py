@@ -2,7 +2,7 @@
 
 An event's identity is text (``host, log, record number`` for event logs;
 ``host, line text, occurrence`` for pfirewall lines).  It is reduced to a 64-bit
-key (the low half of its MD5, computed by DuckDB), stored beside the drops in
+key (the low half of its MD5 as DuckDB's ``md5_number_lower`` defines it), stored beside the drops in
 ``_keys/date=YYYY-MM-DD/`` and compared per UTC date: an event has one time, so
 two copies of it always land in the same partition.  The chance that two
 different events of one day share a key is below 10^-6 for ten million drops a
@@ -26,15 +26,36 @@ KEYS_SCHEMA = pa.schema([pa.field("key", pa.uint64(), nullable=False)])
 
 
 def hash_identities(con: duckdb.DuckDBPyConnection, identities: pa.Array) -> np.ndarray:
-    """64-bit keys of identity strings, in order."""
+    """64-bit keys of identity strings, in order: ``md5_number_lower`` of each, from its hex digest."""
     if len(identities) == 0:
         return np.zeros(0, dtype=np.uint64)
     table = pa.table({"event_key": identities})
     con.register("identities", table)
     try:
-        return con.sql(query("event_key_hash")).fetchnumpy()["key_hash"].astype(np.uint64, copy=False)
+        result = con.sql(query("event_key_hash")).arrow()
+        digests = result.read_all() if hasattr(result, "read_all") else result
     finally:
         con.unregister("identities")
+    return _lower_half(digests.column("digest"))
+
+
+_NIBBLE = np.zeros(256, dtype=np.uint8)
+_NIBBLE[np.frombuffer(b"0123456789abcdef", dtype=np.uint8)] = np.arange(16, dtype=np.uint8)
+_NIBBLE[np.frombuffer(b"ABCDEF", dtype=np.uint8)] = np.arange(10, 16, dtype=np.uint8)
+
+
+def _lower_half(hex_digests: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Hex MD5 digests -> their last 8 bytes as little-endian uint64 (DuckDB's ``md5_number_lower``)."""
+    column = hex_digests.combine_chunks() if isinstance(hex_digests, pa.ChunkedArray) else hex_digests
+    if column.type != pa.string():
+        column = column.cast(pa.string())
+    offsets = np.frombuffer(column.buffers()[1], dtype=np.int32)[column.offset : column.offset + len(column) + 1]
+    if column.null_count or not (np.diff(offsets) == 32).all():
+        raise ValueError("md5() returned something other than 32 hex digits")
+    data = np.frombuffer(column.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]].reshape(-1, 32)
+    nibbles = _NIBBLE[data[:, 16:]]
+    raw = (nibbles[:, 0::2] << 4) | nibbles[:, 1::2]
+    return np.ascontiguousarray(raw).view("<u8").ravel().astype(np.uint64, copy=False)
 
 
 class DateKeys:
