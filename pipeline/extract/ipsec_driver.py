@@ -75,9 +75,10 @@ def extract_ipsec_driver(rows: pa.Table, ctx: SourceContext, issues: IssueLog) -
     other = n - n_drop
     if n_drop == 0:
         return Extracted.empty(other)
-    rows = rows.filter(is_drop)
-    event_id = event_id.filter(is_drop)
-    lines = lines[is_drop.to_numpy(zero_copy_only=False)]
+    if other:  # (a filter copies every column, messages included: not when all rows are drops)
+        rows = rows.filter(is_drop)
+        event_id = event_id.filter(is_drop)
+        lines = lines[is_drop.to_numpy(zero_copy_only=False)]
     n = rows.num_rows
     checks = RowChecks(n)
     ok, reasons, reject = checks.ok, checks.reasons, checks.reject
@@ -144,6 +145,12 @@ def extract_ipsec_driver(rows: pa.Table, ctx: SourceContext, issues: IssueLog) -
         issues.add("", "refused-rows", "neither Strings nor Message was exported: the drops' addresses are "
                    "unknown", count=int((is_count | is_packet | is_nego).sum()))
         ok[is_count | is_packet | is_nego] = False
+    # Each field only for the events that have it: other rows would read a neighbouring string and
+    # send every parser down its slow path for values that are then discarded anyway.
+    has_field = {"count": is_count, "packet": is_packet, "negotiation": is_nego}
+    for name, (kind, _, _) in fields.items():
+        if not has_field[kind].all():
+            values[name] = pc.if_else(pa.array(has_field[kind]), values[name], _NULL_STR)
     cnt_count, cnt_ip, src, dst = values["count"], values["count_ip"], values["src"], values["dst"]
     proto, sport, dport, nego_ip = values["proto"], values["sport"], values["dport"], values["nego_ip"]
 
@@ -211,7 +218,9 @@ def extract_ipsec_driver(rows: pa.Table, ctx: SourceContext, issues: IssueLog) -
             "application": pa.nulls(n, pa.string()),
             "message": message if message is not None else pa.nulls(n, pa.string()),
         }
-    ).filter(keep)
+    )
+    if not ok.all():
+        table = table.filter(keep)
     table = table.cast(DROPS_SCHEMA)
 
     # Identity: (host, System, RecordNumber); without RecordNumber, the event's content + occurrence.
@@ -244,13 +253,12 @@ def _local_times_to_utc(rows: pa.Table, host: pa.Array, canon: dict, ctx: Source
     if stamp is None:
         return None
     local = parse_local_timestamp(stamp)
-    if written is not None and generated is not None:
+    if written is not None and generated is not None and local.null_count:
         local = pc.coalesce(local, parse_local_timestamp(written))
     reject(pc.is_null(local).to_numpy(zero_copy_only=False), "TimeGenerated is not yyyy-MM-dd hh:mm:ss")
     utc = pa.nulls(n, pa.timestamp("us", tz="UTC"))
-    host_np = np.asarray(host.to_pylist(), dtype=object)
     for name in sorted(set(canon.values()) | ({ctx.default_host} if ctx.default_host else set())):
-        mask = host_np == name
+        mask = pc.fill_null(pc.equal(host, name), False).to_numpy(zero_copy_only=False)
         if not mask.any():
             continue
         zone = ctx.zone(name)

@@ -93,7 +93,7 @@ def parse_protocol(values: pa.Array) -> tuple[pa.Array, np.ndarray]:
     names = pa.array(list(PROTOCOL_NUMBERS), pa.string())
     numbers = pa.array(list(PROTOCOL_NUMBERS.values()), pa.int64())
     by_name = pc.take(numbers, pc.index_in(values, value_set=names))
-    by_number, _ = parse_int(values, 0, 255)
+    by_number, _ = parse_int(pc.if_else(pc.is_null(by_name), values, pa.scalar(None, pa.string())), 0, 255)
     out = pc.coalesce(by_name, by_number)
     bad = pc.is_valid(values).to_numpy(zero_copy_only=False) & pc.is_null(out).to_numpy(zero_copy_only=False)
     return out, bad
