@@ -141,10 +141,39 @@ def _split_by_tokens(
             last = first + count - 1
             values[i] = _ranges(lines, starts[:, first], starts[:, last] + lengths[:, last])
         first += count
-    rest = _ranges(lines, width, None)
-    after, after_fits = _split_suffix(rest, fields, free, quoted=False)
+    if fields[free + 1 :] == ["Data"]:  # SELECT *: the free Message, then the hex Data
+        after, after_fits = _split_hex_tail(lines, width, free, wanted)
+    else:
+        after, after_fits = _split_suffix(_ranges(lines, width, None), fields, free, quoted=False)
     values.update({i: v for i, v in after.items() if wanted is None or i in wanted or i == free})
     return values, fits & after_fits
+
+
+_HEX_OR_NULL = "0123456789ABCDEFabcdef-"
+
+
+def _split_hex_tail(
+    lines: pa.Array, width: np.ndarray, free: int, wanted: set[int] | None
+) -> tuple[dict[int, pa.Array], np.ndarray]:
+    """The free field and a last ``Data`` field (hex digits, or ``-``) from what follows the prefix.
+
+    Trimming hex digits off the end finds the separator without splitting or
+    copying the long free text; lines whose Data is not hex do not fit (the
+    general patterns take them).
+    """
+    offsets = _offsets(lines)
+    length = np.diff(offsets)
+    tail = _interleaved(lines, width, None)
+    kept = pc.binary_length(pc.ascii_rtrim(tail, _HEX_OR_NULL)).to_numpy(zero_copy_only=False)[0::2]
+    separator = np.asarray(width, dtype=np.int64) + kept - 1  # where the separator should be, from line start
+    data = np.frombuffer(lines.buffers()[2], dtype=np.uint8)
+    fits = (kept >= 1) & (separator + 1 < length)
+    at = np.where(fits, offsets[:-1] + separator, 0)
+    fits &= data[at] == 0x20 if len(data) else fits
+    values = {free: _ranges(lines, width, np.maximum(separator, width))}
+    if wanted is None or free + 1 in wanted:
+        values[free + 1] = _ranges(lines, np.minimum(separator + 1, length), None)
+    return values, fits
 
 
 def split_lines_by_pattern(lines: pa.Array, fields: list[str], quoted: bool) -> tuple[dict[int, pa.Array], pa.Array]:
