@@ -116,6 +116,22 @@ class _Window(io.RawIOBase):
         super().close()
 
 
+class _NativeWindow:
+    """A UTF-8 file from ``start`` to its end, as an Arrow file (read without the GIL)."""
+
+    def __init__(self, path: str | os.PathLike[str], start: int) -> None:
+        self.file = pa.OSFile(os.fspath(path))
+        self.file.seek(start)
+        self._start = start
+
+    @property
+    def consumed(self) -> int:
+        return self.file.tell() - self._start if not self.file.closed else 0
+
+    def close(self) -> None:
+        self.file.close()
+
+
 def as_text(column: pa.Array | pa.ChunkedArray) -> pa.Array:
     """Binary column -> string column; invalid UTF-8 values are decoded as Windows-1252.
 
@@ -196,9 +212,15 @@ def read_rows(
             issues.malformed(line, f"expected {row.expected_columns} fields, found {row.actual_columns}", text)
         return "skip"
 
-    window = _Window(path, start, stop, layout.encoding)
+    if layout.encoding == "utf-8" and stop == layout.size:
+        # Read by Arrow itself, without the GIL: nothing to re-encode, nothing to hold back.
+        window = _NativeWindow(path, start)
+        source = window.file
+    else:
+        window = _Window(path, start, stop, layout.encoding)
+        source = io.BufferedReader(window, buffer_size=1 << 20)
     reader = pacsv.open_csv(
-        io.BufferedReader(window, buffer_size=1 << 20),
+        source,
         read_options=pacsv.ReadOptions(
             column_names=column_names, block_size=block_size or BLOCK_SIZE, use_threads=False, encoding="utf8"
         ),
