@@ -184,6 +184,8 @@ class RunWriter:
                 continue
             if len(keep) == drops.num_rows:  # the common case: one date, nothing seen before
                 self._buffer(date, drops, key_hashes)
+            elif keep[-1] - keep[0] + 1 == len(keep):  # a run of rows (logs are in time order): no copy
+                self._buffer(date, drops.slice(int(keep[0]), len(keep)), key_hashes[keep])
             else:
                 self._buffer(date, drops.take(pa.array(keep)), key_hashes[keep])
             stored += len(keep)
