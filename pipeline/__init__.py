@@ -13,17 +13,6 @@ Data flow: ``readers`` -> ``extract`` -> ``warehouse`` (the ``drops`` dataset), 
 
 __version__ = "0.1.0"
 
-import os as _os
-import sys as _sys
-
-if "pyarrow" not in _sys.modules:
-    # Arrow allocates through mimalloc, which by default hands freed pages back to the OS
-    # after 10 ms; ingestion frees and reallocates ~100 MB per block, so every block would
-    # fault them in again (measured: 0.7 s of system time on a 1.3 GB export, 8% of the run).
-    # Read when Arrow is first loaded, so only a process that loads Arrow through this package
-    # (the CLI, a fresh notebook) is affected; an explicit setting wins.
-    _os.environ.setdefault("MIMALLOC_PURGE_DELAY", "-1")
-
 from .config import Config, ConfigError, HostConfig, load_config, parse_config  # noqa: E402
 from .correlate import explain, flows, sql  # noqa: E402
 from .ingest import IngestReport, ingest  # noqa: E402

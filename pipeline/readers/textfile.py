@@ -116,22 +116,6 @@ class _Window(io.RawIOBase):
         super().close()
 
 
-class _NativeWindow:
-    """A UTF-8 file from ``start`` to its end, as an Arrow file (read without the GIL)."""
-
-    def __init__(self, path: str | os.PathLike[str], start: int) -> None:
-        self.file = pa.OSFile(os.fspath(path))
-        self.file.seek(start)
-        self._start = start
-
-    @property
-    def consumed(self) -> int:
-        return self.file.tell() - self._start if not self.file.closed else 0
-
-    def close(self) -> None:
-        self.file.close()
-
-
 def as_text(column: pa.Array | pa.ChunkedArray) -> pa.Array:
     """Binary column -> string column; invalid UTF-8 values are decoded as Windows-1252.
 
@@ -197,34 +181,36 @@ def read_rows(
     when given (so a reader can recognise directives) and otherwise logged as
     malformed.  Empty lines come out as rows of empty values and keep the line
     numbering exact.
+
+    The file is cut into blocks of whole lines here and each block is parsed by
+    pyarrow's CSV parser on its own (a newline always ends a row: no format read
+    here allows one inside a value).  Arrow's streaming reader would read ahead on
+    a thread of its own, dozens of blocks deep, so that memory grew with the input
+    whenever parsing was the slower side.
     """
     start = max(start, layout.bom_length)
     stop = layout.size if include_tail else layout.complete_end
     if stop <= start:
         return
-    rejected: list[int] = []
+    read_options = pacsv.ReadOptions(column_names=column_names, use_threads=False, encoding="utf8",
+                                     block_size=max(block_size or BLOCK_SIZE, 1 << 16) * 2)
+    convert_options = pacsv.ConvertOptions(
+        column_types={name: pa.binary() for name in column_names},
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )
+    for block in read_blocks(path, layout, start=start, stop=stop, first_line=first_line, block_size=block_size):
+        rejected: list[int] = []
 
-    def on_invalid(row: pacsv.InvalidRow) -> str:
-        line = first_line + (row.number - 1 if row.number is not None else 0)
-        rejected.append(line)
-        text = row.text
-        if skip_rejected is None or not skip_rejected(line, text):
-            issues.malformed(line, f"expected {row.expected_columns} fields, found {row.actual_columns}", text)
-        return "skip"
+        def on_invalid(row: pacsv.InvalidRow, block: TextBlock = block, rejected: list[int] = rejected) -> str:
+            line = block.first_line + (row.number - 1 if row.number is not None else 0)
+            rejected.append(line)
+            text = row.text
+            if skip_rejected is None or not skip_rejected(line, text):
+                issues.malformed(line, f"expected {row.expected_columns} fields, found {row.actual_columns}", text)
+            return "skip"
 
-    if layout.encoding == "utf-8" and stop == layout.size:
-        # Read by Arrow itself, without the GIL: nothing to re-encode, nothing to hold back.
-        window = _NativeWindow(path, start)
-        source = window.file
-    else:
-        window = _Window(path, start, stop, layout.encoding)
-        source = io.BufferedReader(window, buffer_size=1 << 20)
-    reader = pacsv.open_csv(
-        source,
-        read_options=pacsv.ReadOptions(
-            column_names=column_names, block_size=block_size or BLOCK_SIZE, use_threads=False, encoding="utf8"
-        ),
-        parse_options=pacsv.ParseOptions(
+        parse_options = pacsv.ParseOptions(
             delimiter=delimiter,
             quote_char='"' if quoted else False,
             double_quote=quoted,
@@ -232,25 +218,54 @@ def read_rows(
             newlines_in_values=False,
             ignore_empty_lines=False,
             invalid_row_handler=on_invalid,
-        ),
-        convert_options=pacsv.ConvertOptions(
-            column_types={name: pa.binary() for name in column_names},
-            strings_can_be_null=False,
-            quoted_strings_can_be_null=False,
-        ),
-    )
-    valid_before = 0
+        )
+        table = pacsv.read_csv(pa.BufferReader(block.data), read_options=read_options,
+                               parse_options=parse_options, convert_options=convert_options)
+        # Map the k-th accepted row to its physical line: rejected lines are holes.
+        rel = np.asarray(sorted(r - block.first_line for r in rejected), dtype=np.int64)
+        idx = np.arange(table.num_rows, dtype=np.int64)
+        if len(rel):
+            idx = idx + np.searchsorted(rel - np.arange(len(rel)), idx, side="right")
+        yield LineBatch(table, idx + block.first_line, block.bytes_done)
+
+
+@dataclass
+class TextBlock:
+    """Whole lines of a file, re-encoded to UTF-8, as one ``bytes``."""
+
+    data: bytes
+    first_line: int  # line number of the block's first line
+    bytes_done: int  # bytes of the file consumed so far (for progress)
+
+
+def read_blocks(
+    path: str | os.PathLike[str],
+    layout: TextLayout,
+    *,
+    start: int,
+    stop: int,
+    first_line: int,
+    block_size: int | None = None,
+) -> Iterator[TextBlock]:
+    """Bytes ``[start, stop)`` of the file as blocks of whole lines (the very last may lack its line end)."""
+    window = _Window(path, start, stop, layout.encoding)
+    carry = b""
+    line = first_line
     try:
-        for batch in reader:
-            n = batch.num_rows
-            # Map the k-th accepted row to its physical line: rejected lines are holes.
-            rel = np.asarray(sorted(r - first_line for r in rejected), dtype=np.int64)
-            idx = np.arange(valid_before, valid_before + n, dtype=np.int64)
-            if len(rel):
-                holes_before = np.searchsorted(rel - np.arange(len(rel)), idx, side="right")
-                idx = idx + holes_before
-            valid_before += n
-            yield LineBatch(pa.Table.from_batches([batch]), idx + first_line, min(stop, start + window.consumed))
+        while True:
+            chunk = window.read(block_size or BLOCK_SIZE)
+            if not chunk:
+                if carry:
+                    yield TextBlock(carry, line, stop)
+                return
+            data = carry + chunk if carry else chunk
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                carry = data
+                continue
+            body, carry = data[:cut], data[cut:]
+            yield TextBlock(body, line, min(stop, start + window.consumed))
+            line += body.count(b"\n")
     finally:
         window.close()
 
