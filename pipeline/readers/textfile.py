@@ -27,8 +27,10 @@ import pyarrow.csv as pacsv
 
 from ..issues import IssueLog
 
-#: Block size handed to pyarrow's CSV reader.
+#: Bytes of whole lines read and parsed at once.
 BLOCK_SIZE = 4 << 20
+#: Bytes pyarrow's CSV parser takes at a time within a block.
+PARSE_PIECE = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -192,22 +194,20 @@ def read_rows(
     stop = layout.size if include_tail else layout.complete_end
     if stop <= start:
         return
+    # The parser works through a block in 1 MiB pieces: measured faster than one piece (cache-sized).
     read_options = pacsv.ReadOptions(column_names=column_names, use_threads=False, encoding="utf8",
-                                     block_size=max(block_size or BLOCK_SIZE, 1 << 16) * 2)
+                                     block_size=PARSE_PIECE)
     convert_options = pacsv.ConvertOptions(
         column_types={name: pa.binary() for name in column_names},
         strings_can_be_null=False,
         quoted_strings_can_be_null=False,
     )
     for block in read_blocks(path, layout, start=start, stop=stop, first_line=first_line, block_size=block_size):
-        rejected: list[int] = []
+        invalid: list[tuple[int, str]] = []  # handled after the block parsed (a retry must not log twice)
 
-        def on_invalid(row: pacsv.InvalidRow, block: TextBlock = block, rejected: list[int] = rejected) -> str:
+        def on_invalid(row: pacsv.InvalidRow, block: TextBlock = block, invalid: list = invalid) -> str:
             line = block.first_line + (row.number - 1 if row.number is not None else 0)
-            rejected.append(line)
-            text = row.text
-            if skip_rejected is None or not skip_rejected(line, text):
-                issues.malformed(line, f"expected {row.expected_columns} fields, found {row.actual_columns}", text)
+            invalid.append((line, f"expected {row.expected_columns} fields, found {row.actual_columns}", row.text))
             return "skip"
 
         parse_options = pacsv.ParseOptions(
@@ -219,8 +219,22 @@ def read_rows(
             ignore_empty_lines=False,
             invalid_row_handler=on_invalid,
         )
-        table = pacsv.read_csv(pa.BufferReader(block.data), read_options=read_options,
-                               parse_options=parse_options, convert_options=convert_options)
+        data = pa.py_buffer(block.data)
+        try:
+            table = pacsv.read_csv(pa.BufferReader(data), read_options=read_options,
+                                   parse_options=parse_options, convert_options=convert_options)
+        except pa.ArrowInvalid as exc:  # a line longer than a parse piece: the block in one piece
+            if "straddling" not in str(exc):
+                raise
+            invalid.clear()
+            whole = pacsv.ReadOptions(column_names=column_names, use_threads=False, encoding="utf8",
+                                      block_size=len(data) + 1)
+            table = pacsv.read_csv(pa.BufferReader(data), read_options=whole,
+                                   parse_options=parse_options, convert_options=convert_options)
+        rejected = [line for line, _, _ in invalid]
+        for line, reason, text in invalid:
+            if skip_rejected is None or not skip_rejected(line, text):
+                issues.malformed(line, reason, text)
         # Map the k-th accepted row to its physical line: rejected lines are holes.
         rel = np.asarray(sorted(r - block.first_line for r in rejected), dtype=np.int64)
         idx = np.arange(table.num_rows, dtype=np.int64)
@@ -233,7 +247,7 @@ def read_rows(
 class TextBlock:
     """Whole lines of a file, re-encoded to UTF-8, as one ``bytes``."""
 
-    data: bytes
+    data: bytes | memoryview
     first_line: int  # line number of the block's first line
     bytes_done: int  # bytes of the file consumed so far (for progress)
 
@@ -248,6 +262,33 @@ def read_blocks(
     block_size: int | None = None,
 ) -> Iterator[TextBlock]:
     """Bytes ``[start, stop)`` of the file as blocks of whole lines (the very last may lack its line end)."""
+    if layout.encoding != "utf-8":
+        yield from _decoded_blocks(path, layout, start=start, stop=stop, first_line=first_line, block_size=block_size)
+        return
+    size = block_size or BLOCK_SIZE
+    line, pos = first_line, start
+    with open(path, "rb", buffering=0) as fh:
+        while pos < stop:
+            fh.seek(pos)
+            chunk = fh.read(min(size, stop - pos))
+            if not chunk:
+                return
+            cut = len(chunk) if pos + len(chunk) >= stop else chunk.rfind(b"\n") + 1
+            if cut == 0:  # a line longer than a block: read a longer block
+                size *= 2
+                continue
+            # One copy (the read); the block is a view of it, and the next read starts after its last line.
+            yield TextBlock(memoryview(chunk)[:cut], line, pos + cut)
+            line += chunk.count(b"\n", 0, cut)
+            pos += cut
+            size = block_size or BLOCK_SIZE
+
+
+def _decoded_blocks(
+    path: str | os.PathLike[str], layout: TextLayout, *, start: int, stop: int, first_line: int,
+    block_size: int | None,
+) -> Iterator[TextBlock]:
+    """:func:`read_blocks` for files re-encoded to UTF-8 on the way (UTF-16, with a line carried over)."""
     window = _Window(path, start, stop, layout.encoding)
     carry = b""
     line = first_line
