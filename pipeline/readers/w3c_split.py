@@ -1,20 +1,21 @@
 """Split Log Parser W3C data lines into field values, fast.
 
 A plain W3C line is only splittable by field types (see :mod:`.logparser_w3c`).
-One RE2 pattern with a capture group per field does that, but RE2 extracts
-captures with its slow engine over the whole line, and lines of the System log
-carry a long ``Message`` and hex ``Data``.  So the line is cut in three, each
-cut by the fast engine where possible:
+The reference is one RE2 pattern with a capture group per field
+(:func:`line_pattern`), but RE2 extracts captures with its slow engine (about
+3 µs a line), so :func:`split_lines` tries cheaper ways first, each on the
+lines the previous one left, and every way must give the reference's answer
+(``tests/test_w3c_split.py`` holds them to it):
 
-* the *free* field: the last field that may contain spaces (``Message`` in
-  ``SELECT *``), which takes whatever lies between the others;
-* the *prefix*: the fields before it, captured by a start-anchored pattern
-  that ends at the free field (captures run over the short prefix only);
-* the *suffix*: the fields after it (no spaces by type), captured by an
-  end-anchored pattern.
-
-The free field itself is what remains when the prefix and the suffix are
-removed with ``replace_substring_regex``, which needs only match bounds.
+1. the usual token layout (:func:`_split_by_tokens`): every field before the
+   free one (``Message`` in ``SELECT *``) takes a fixed number of space-separated
+   tokens, found by one ``split_pattern``; the prefix is checked by a DFA match
+   without captures; a last hex ``Data`` field is cut off by trimming hex digits;
+2. the same for ``-encodeDelim:ON`` lines (one token per timestamp);
+3. the general patterns (:func:`split_lines_by_pattern`), cut in three: a
+   start-anchored pattern captures the fields before the free one (captures run
+   over the short prefix only), an end-anchored split takes the fields after it,
+   and the free field is what lies between, taken by buffer offsets.
 """
 
 from __future__ import annotations
