@@ -132,9 +132,7 @@ def _split_by_tokens(
     lengths = lengths.astype(np.int64, copy=False)
     starts = np.cumsum(lengths + 1, axis=1) - (lengths + 1)  # of each token, from the line's start
     width = np.where(full, starts[:, k - 1] + lengths[:, k - 1] + 1, 0)  # the prefix and its last separator
-    pattern = "^" + " ".join(f"(?:{p})" for _, p in layout) + " $"
-    prefix = _interleaved(lines, np.zeros(n, np.int64), width)
-    fits = full & pc.match_substring_regex(prefix, pattern).to_numpy(zero_copy_only=False)[0::2]
+    fits = full & _layout_holds(lines, layout, starts, lengths)
     values: dict[int, pa.Array] = {}
     first = 0
     for i, (count, _) in enumerate(layout):
@@ -148,6 +146,26 @@ def _split_by_tokens(
         after, after_fits = _split_suffix(_ranges(lines, width, None), fields, free, quoted=False)
     values.update({i: v for i, v in after.items() if wanted is None or i in wanted or i == free})
     return values, fits & after_fits
+
+
+def _layout_holds(lines: pa.Array, layout: list[tuple[int, str]], starts: np.ndarray,
+                  lengths: np.ndarray) -> np.ndarray:
+    """Mask of lines whose first tokens match the layout's patterns.
+
+    A token of a split on single spaces never holds a space, so the untyped
+    fields (``[^ ]+``) only need to be non-empty.  The typed ones (integers,
+    timestamps, the event type name) lie together near the start: that stretch
+    is copied out and matched by one DFA pattern, which costs per byte.
+    """
+    typed = [i for i, (_, pattern) in enumerate(layout) if pattern != "[^ ]+"]
+    ok = (lengths > 0).all(axis=1)
+    if not typed:
+        return ok
+    first_token = [sum(count for count, _ in layout[:i]) for i in range(len(layout) + 1)]
+    lo, hi = first_token[typed[0]], first_token[typed[-1] + 1] - 1  # the stretch's first and last token
+    stretch = _ranges(lines, starts[:, lo], starts[:, hi] + lengths[:, hi])
+    pattern = "^" + " ".join(f"(?:{p})" for _, p in layout[typed[0] : typed[-1] + 1]) + "$"
+    return ok & pc.match_substring_regex(stretch, pattern).to_numpy(zero_copy_only=False)
 
 
 _HEX_OR_NULL = "0123456789ABCDEFabcdef-"
