@@ -194,6 +194,24 @@ def read_rows(
     stop = layout.size if include_tail else layout.complete_end
     if stop <= start:
         return
+    for block in read_blocks(path, layout, start=start, stop=stop, first_line=first_line, block_size=block_size):
+        yield parse_block(block, column_names=column_names, delimiter=delimiter, quoted=quoted, issues=issues,
+                          skip_rejected=skip_rejected)
+
+
+def parse_block(
+    block: TextBlock,
+    *,
+    column_names: list[str],
+    delimiter: str,
+    quoted: bool,
+    issues: IssueLog,
+    skip_rejected: callable = None,  # type: ignore[valid-type]
+) -> LineBatch:
+    """The rows of one block (binary columns), with their line numbers; see :func:`read_rows`.
+
+    Needs nothing but the block: it may run on any thread.
+    """
     # The parser works through a block in 1 MiB pieces: measured faster than one piece (cache-sized).
     read_options = pacsv.ReadOptions(column_names=column_names, use_threads=False, encoding="utf8",
                                      block_size=PARSE_PIECE)
@@ -202,54 +220,67 @@ def read_rows(
         strings_can_be_null=False,
         quoted_strings_can_be_null=False,
     )
-    for block in read_blocks(path, layout, start=start, stop=stop, first_line=first_line, block_size=block_size):
-        invalid: list[tuple[int, str]] = []  # handled after the block parsed (a retry must not log twice)
+    invalid: list[tuple[int, str, str]] = []  # handled after the block parsed (a retry must not log twice)
 
-        def on_invalid(row: pacsv.InvalidRow, block: TextBlock = block, invalid: list = invalid) -> str:
-            line = block.first_line + (row.number - 1 if row.number is not None else 0)
-            invalid.append((line, f"expected {row.expected_columns} fields, found {row.actual_columns}", row.text))
-            return "skip"
+    def on_invalid(row: pacsv.InvalidRow) -> str:
+        line = block.first_line + (row.number - 1 if row.number is not None else 0)
+        invalid.append((line, f"expected {row.expected_columns} fields, found {row.actual_columns}", row.text))
+        return "skip"
 
-        parse_options = pacsv.ParseOptions(
-            delimiter=delimiter,
-            quote_char='"' if quoted else False,
-            double_quote=quoted,
-            escape_char=False,
-            newlines_in_values=False,
-            ignore_empty_lines=False,
-            invalid_row_handler=on_invalid,
-        )
-        data = pa.py_buffer(block.data)
-        try:
-            table = pacsv.read_csv(pa.BufferReader(data), read_options=read_options,
-                                   parse_options=parse_options, convert_options=convert_options)
-        except pa.ArrowInvalid as exc:  # a line longer than a parse piece: the block in one piece
-            if "straddling" not in str(exc):
-                raise
-            invalid.clear()
-            whole = pacsv.ReadOptions(column_names=column_names, use_threads=False, encoding="utf8",
-                                      block_size=len(data) + 1)
-            table = pacsv.read_csv(pa.BufferReader(data), read_options=whole,
-                                   parse_options=parse_options, convert_options=convert_options)
-        rejected = [line for line, _, _ in invalid]
-        for line, reason, text in invalid:
-            if skip_rejected is None or not skip_rejected(line, text):
-                issues.malformed(line, reason, text)
-        # Map the k-th accepted row to its physical line: rejected lines are holes.
-        rel = np.asarray(sorted(r - block.first_line for r in rejected), dtype=np.int64)
-        idx = np.arange(table.num_rows, dtype=np.int64)
-        if len(rel):
-            idx = idx + np.searchsorted(rel - np.arange(len(rel)), idx, side="right")
-        yield LineBatch(table, idx + block.first_line, block.bytes_done)
+    parse_options = pacsv.ParseOptions(
+        delimiter=delimiter,
+        quote_char='"' if quoted else False,
+        double_quote=quoted,
+        escape_char=False,
+        newlines_in_values=False,
+        ignore_empty_lines=False,
+        invalid_row_handler=on_invalid,
+    )
+    data = pa.py_buffer(block.data)
+    try:
+        table = pacsv.read_csv(pa.BufferReader(data), read_options=read_options,
+                               parse_options=parse_options, convert_options=convert_options)
+    except pa.ArrowInvalid as exc:  # a line longer than a parse piece: the block in one piece
+        if "straddling" not in str(exc):
+            raise
+        invalid.clear()
+        whole = pacsv.ReadOptions(column_names=column_names, use_threads=False, encoding="utf8",
+                                  block_size=len(data) + 1)
+        table = pacsv.read_csv(pa.BufferReader(data), read_options=whole,
+                               parse_options=parse_options, convert_options=convert_options)
+    rejected = [line for line, _, _ in invalid]
+    for line, reason, text in invalid:
+        if skip_rejected is None or not skip_rejected(line, text):
+            issues.malformed(line, reason, text)
+    # Map the k-th accepted row to its physical line: rejected lines are holes.
+    rel = np.asarray(sorted(r - block.first_line for r in rejected), dtype=np.int64)
+    idx = np.arange(table.num_rows, dtype=np.int64)
+    if len(rel):
+        idx = idx + np.searchsorted(rel - np.arange(len(rel)), idx, side="right")
+    return LineBatch(table, idx + block.first_line, block.bytes_done)
 
 
 @dataclass
 class TextBlock:
-    """Whole lines of a file, re-encoded to UTF-8, as one ``bytes``."""
+    """Whole lines of a file, re-encoded to UTF-8: ``raw[:end]``."""
 
-    data: bytes | memoryview
+    raw: bytes
+    end: int
     first_line: int  # line number of the block's first line
     bytes_done: int  # bytes of the file consumed so far (for progress)
+
+    @property
+    def data(self) -> memoryview:
+        return memoryview(self.raw)[: self.end]
+
+    @property
+    def line_count(self) -> int:
+        """Lines in the block (the last may lack its line end)."""
+        ends = self.raw.count(b"\n", 0, self.end)
+        return ends + (1 if self.end and self.raw[self.end - 1] != 0x0A else 0)
+
+    def has_line_starting(self, prefix: bytes) -> bool:
+        return self.raw.startswith(prefix, 0, self.end) or self.raw.find(b"\n" + prefix, 0, self.end) >= 0
 
 
 def read_blocks(
@@ -278,8 +309,9 @@ def read_blocks(
                 size *= 2
                 continue
             # One copy (the read); the block is a view of it, and the next read starts after its last line.
-            yield TextBlock(memoryview(chunk)[:cut], line, pos + cut)
-            line += chunk.count(b"\n", 0, cut)
+            block = TextBlock(chunk, cut, line, pos + cut)
+            yield block
+            line += block.line_count
             pos += cut
             size = block_size or BLOCK_SIZE
 
@@ -297,16 +329,17 @@ def _decoded_blocks(
             chunk = window.read(block_size or BLOCK_SIZE)
             if not chunk:
                 if carry:
-                    yield TextBlock(carry, line, stop)
+                    yield TextBlock(carry, len(carry), line, stop)
                 return
             data = carry + chunk if carry else chunk
             cut = data.rfind(b"\n") + 1
             if cut == 0:
                 carry = data
                 continue
-            body, carry = data[:cut], data[cut:]
-            yield TextBlock(body, line, min(stop, start + window.consumed))
-            line += body.count(b"\n")
+            block = TextBlock(data, cut, line, min(stop, start + window.consumed))
+            carry = data[cut:]
+            yield block
+            line += block.line_count
     finally:
         window.close()
 
