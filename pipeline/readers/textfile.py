@@ -161,6 +161,7 @@ class LineBatch:
     table: pa.Table  # binary columns as named by the reader
     lines: np.ndarray  # int64 line number of each row (1-based, in the whole file)
     bytes_done: int  # bytes of the file consumed so far (for progress)
+    line_count: int = 0  # physical lines the batch came from (its rows and the rejected ones)
 
 
 def read_rows(
@@ -194,9 +195,13 @@ def read_rows(
     stop = layout.size if include_tail else layout.complete_end
     if stop <= start:
         return
-    for block in read_blocks(path, layout, start=start, stop=stop, first_line=first_line, block_size=block_size):
-        yield parse_block(block, column_names=column_names, delimiter=delimiter, quoted=quoted, issues=issues,
-                          skip_rejected=skip_rejected)
+    line = first_line
+    for block in read_blocks(path, layout, start=start, stop=stop, block_size=block_size):
+        block.first_line = line
+        batch = parse_block(block, column_names=column_names, delimiter=delimiter, quoted=quoted, issues=issues,
+                            skip_rejected=skip_rejected)
+        line += batch.line_count
+        yield batch
 
 
 def parse_block(
@@ -257,7 +262,7 @@ def parse_block(
     idx = np.arange(table.num_rows, dtype=np.int64)
     if len(rel):
         idx = idx + np.searchsorted(rel - np.arange(len(rel)), idx, side="right")
-    return LineBatch(table, idx + block.first_line, block.bytes_done)
+    return LineBatch(table, idx + block.first_line, block.bytes_done, table.num_rows + len(rejected))
 
 
 @dataclass
@@ -266,8 +271,8 @@ class TextBlock:
 
     raw: bytes
     end: int
-    first_line: int  # line number of the block's first line
     bytes_done: int  # bytes of the file consumed so far (for progress)
+    first_line: int = 0  # line number of the block's first line (set by whoever counts lines)
 
     @property
     def data(self) -> memoryview:
@@ -289,15 +294,14 @@ def read_blocks(
     *,
     start: int,
     stop: int,
-    first_line: int,
     block_size: int | None = None,
 ) -> Iterator[TextBlock]:
     """Bytes ``[start, stop)`` of the file as blocks of whole lines (the very last may lack its line end)."""
     if layout.encoding != "utf-8":
-        yield from _decoded_blocks(path, layout, start=start, stop=stop, first_line=first_line, block_size=block_size)
+        yield from _decoded_blocks(path, layout, start=start, stop=stop, block_size=block_size)
         return
     size = block_size or BLOCK_SIZE
-    line, pos = first_line, start
+    pos = start
     with open(path, "rb", buffering=0) as fh:
         while pos < stop:
             fh.seek(pos)
@@ -309,37 +313,31 @@ def read_blocks(
                 size *= 2
                 continue
             # One copy (the read); the block is a view of it, and the next read starts after its last line.
-            block = TextBlock(chunk, cut, line, pos + cut)
-            yield block
-            line += block.line_count
+            yield TextBlock(chunk, cut, pos + cut)
             pos += cut
             size = block_size or BLOCK_SIZE
 
 
 def _decoded_blocks(
-    path: str | os.PathLike[str], layout: TextLayout, *, start: int, stop: int, first_line: int,
-    block_size: int | None,
+    path: str | os.PathLike[str], layout: TextLayout, *, start: int, stop: int, block_size: int | None,
 ) -> Iterator[TextBlock]:
     """:func:`read_blocks` for files re-encoded to UTF-8 on the way (UTF-16, with a line carried over)."""
     window = _Window(path, start, stop, layout.encoding)
     carry = b""
-    line = first_line
     try:
         while True:
             chunk = window.read(block_size or BLOCK_SIZE)
             if not chunk:
                 if carry:
-                    yield TextBlock(carry, len(carry), line, stop)
+                    yield TextBlock(carry, len(carry), stop)
                 return
             data = carry + chunk if carry else chunk
             cut = data.rfind(b"\n") + 1
             if cut == 0:
                 carry = data
                 continue
-            block = TextBlock(data, cut, line, min(stop, start + window.consumed))
             carry = data[cut:]
-            yield block
-            line += block.line_count
+            yield TextBlock(data, cut, min(stop, start + window.consumed))
     finally:
         window.close()
 
