@@ -431,7 +431,7 @@ def _extract_here(fmt: str, batches: Iterator, ctx: SourceContext, issues: Issue
 
 #: Read block of W3C exports: each block is split and extracted as one job on a worker thread,
 #: and extraction has a fixed cost per batch, so blocks are larger than the other readers'.
-W3C_BLOCK_SIZE = 8 << 20
+W3C_BLOCK_SIZE = 12 << 20
 
 #: Rows handed to the extractor at once: each batch has a fixed cost (a few dozen kernel calls),
 #: so the reader's small batches are gathered first.
