@@ -278,15 +278,6 @@ class TextBlock:
     def data(self) -> memoryview:
         return memoryview(self.raw)[: self.end]
 
-    @property
-    def line_count(self) -> int:
-        """Lines in the block (the last may lack its line end)."""
-        ends = self.raw.count(b"\n", 0, self.end)
-        return ends + (1 if self.end and self.raw[self.end - 1] != 0x0A else 0)
-
-    def has_line_starting(self, prefix: bytes) -> bool:
-        return self.raw.startswith(prefix, 0, self.end) or self.raw.find(b"\n" + prefix, 0, self.end) >= 0
-
 
 def read_blocks(
     path: str | os.PathLike[str],

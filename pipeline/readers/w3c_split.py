@@ -213,7 +213,7 @@ def split_lines_by_pattern(lines: pa.Array, fields: list[str], quoted: bool) -> 
         width = pa.scalar(free, pa.int32())  # the separators, plus each value's bytes
         for i in range(free):
             width = pc.add(width, pc.binary_length(values[i]))
-        rest = _tails(lines, pc.fill_null(width, 0))
+        rest = _ranges(lines, pc.fill_null(width, 0).to_numpy(zero_copy_only=False).astype(np.int64), None)
     after, after_fits = _split_suffix(rest, fields, free, quoted)
     values.update(after)
     return values, pc.fill_null(pc.and_(fits, pa.array(after_fits)), False)
@@ -278,31 +278,6 @@ def _ranges(strings: pa.Array, begin: np.ndarray, end: np.ndarray | None) -> pa.
     """``s[begin:end]`` of every string (byte positions on character bounds), as a compact array."""
     if len(strings) == 0:
         return pa.array([], pa.string())
+    if strings.type != pa.string():
+        strings = strings.cast(pa.string())
     return _interleaved(strings, begin, end).take(pa.array(np.arange(0, 2 * len(strings), 2)))
-
-
-def _tails(strings: pa.Array, skip: pa.Array) -> pa.Array:
-    """``strings[i][skip[i]:]`` for every row, without a regex or a Python loop.
-
-    The buffer is re-read with interleaved offsets (start, start+skip, next start,
-    ...), which makes every head and every tail a row of the same data; the tails
-    are then taken.  ``skip`` is in bytes and never cuts a character: it is the
-    byte length of whole values plus separators.
-    """
-    strings = strings.cast(pa.large_string()) if strings.type != pa.string() else strings
-    n = len(strings)
-    if n == 0:
-        return strings
-    offsets = np.frombuffer(strings.buffers()[1], dtype=np.int32)[strings.offset : strings.offset + n + 1]
-    skip_np = np.minimum(np.asarray(skip.to_numpy(zero_copy_only=False), dtype=np.int64),
-                         np.diff(offsets).astype(np.int64))
-    both = np.empty(2 * n + 1, dtype=np.int32)
-    both[0:-1:2] = offsets[:-1]
-    both[1:-1:2] = offsets[:-1] + skip_np
-    both[-1] = offsets[-1]
-    validity = strings.buffers()[0]
-    interleaved = pa.Array.from_buffers(pa.string(), 2 * n, [None, pa.py_buffer(both), strings.buffers()[2]])
-    tails = interleaved.take(pa.array(np.arange(1, 2 * n, 2)))
-    if validity is not None:
-        tails = pc.if_else(pc.is_valid(strings), tails, pa.scalar(None, pa.string()))
-    return tails
