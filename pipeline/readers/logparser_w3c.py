@@ -122,16 +122,6 @@ def _collect(job: tuple[Future, IssueLog], issues: IssueLog) -> Iterator:
         yield rows
 
 
-def _split_batch(
-    batch: LineBatch, state: W3CState, issues: IssueLog, wanted: frozenset[str] | None = None
-) -> Iterator[EvtRows]:
-    """Split one batch in this thread (the same work :func:`read_w3c` spreads over threads)."""
-    for job in _segments(batch, state, wanted):
-        rows = _split_segment(*job, issues)
-        if rows is not None:
-            yield rows
-
-
 def _segments(batch: LineBatch, state: W3CState, wanted: frozenset[str] | None) -> Iterator[tuple]:
     """Arguments of :func:`_split_segment` for each run of data lines, applying directives in order."""
     lines = batch.table.column("line")  # binary: made text on the worker (UTF-8 checks cost per byte)
