@@ -153,7 +153,7 @@ def _blank(lines: pa.Array) -> np.ndarray:
     # ASCII whitespace, or a byte of a multi-byte character (which may be Unicode whitespace)
     suspect = np.flatnonzero(~empty & (np.isin(first, _WHITESPACE) | (first >= 0x80)))
     if len(suspect):
-        trimmed = pc.utf8_rtrim_whitespace(lines.take(pa.array(suspect)))
+        trimmed = pc.utf8_rtrim_whitespace(as_text(lines.take(pa.array(suspect))))
         empty[suspect] = pc.equal(pc.binary_length(trimmed), 0).to_numpy(zero_copy_only=False)
     return empty
 
@@ -190,7 +190,8 @@ def _split_segment(
     wanted: frozenset[str] | None,
     issues: IssueLog,
 ) -> EvtRows | None:
-    lines = as_text(lines)
+    # Lines arrive as bytes; only those that can be drops are checked as UTF-8 (a cost per byte).
+    lines = lines.combine_chunks() if isinstance(lines, pa.ChunkedArray) else lines
     blank = _blank(lines)
     if blank.any():
         keep = ~blank
@@ -198,7 +199,7 @@ def _split_segment(
     if len(lines) == 0:
         return None
     if not fields:
-        for text, line in zip(lines.to_pylist()[:5], numbers[:5], strict=False):
+        for text, line in zip(as_text(lines.slice(0, 5)).to_pylist(), numbers[:5], strict=False):
             issues.malformed(int(line), "data line before any #Fields: directive", text)
         if len(lines) > 5:
             issues.add(f"lines {int(numbers[5])}-{int(numbers[-1])}", "malformed",
@@ -207,7 +208,7 @@ def _split_segment(
 
     other = 0
     if "SourceName" in fields:
-        candidate = pc.match_substring(lines, "ipsec", ignore_case=True)
+        candidate = pc.match_substring_regex(lines, "(?i)ipsec")
         if not pc.all(candidate).as_py():
             keep = candidate.to_numpy(zero_copy_only=False)
             # A line with fewer separators than fields is damaged (e.g. cut short), not another event.
@@ -215,11 +216,12 @@ def _split_segment(
             short = ~keep & ~pc.match_substring_regex(lines, enough).to_numpy(zero_copy_only=False)
             for i in np.flatnonzero(short).tolist():
                 issues.malformed(int(numbers[i]), f"too few values for #Fields: {' '.join(fields)}",
-                                 lines[i].as_py())
+                                 as_text(lines.slice(i, 1))[0].as_py())
             other = int((~keep & ~short).sum())
             lines, numbers = lines.filter(candidate), numbers[keep]
     if len(lines) == 0:
         return EvtRows(pa.table({"_line": pa.array([], pa.int64())}), bytes_done, other)
+    lines = as_text(lines)
 
     # (pyarrow's plain substring search is slower than RE2's literal search, hence the regexes)
     quoted = pc.any(pc.match_substring_regex(lines, '"')).as_py()
