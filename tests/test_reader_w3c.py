@@ -369,3 +369,20 @@ def test_resume_mid_file_in_utf16(tmp_path):
     rows, _, issues, _ = read_all(path, start=offset, first_line=4, state=state)
     assert rows == EXPECTED_ENCODING_ROWS[1:]
     assert issues.details == []
+
+
+def test_ansi_bytes_in_other_events_and_a_cut_line_are_read_and_named(tmp_path):
+    # Only lines that can be drops are decoded; others are counted, and a cut line is named with its text.
+    header = ("#Software: Microsoft Log Parser\r\n"
+              "#Fields: TimeGenerated EventID SourceName Strings ComputerName Message\r\n")
+    ipsec = "2026-06-01 10:00:00 4290 IPSEC \\Driver\\IPSEC|192.0.2.4|198.51.100.8|6|1|2 WEB01 dropped\r\n"
+    other = "2026-06-01 10:00:01 7036 Service Caf\xe9|running WEB01 Le service Caf\xe9 est d\xe9marr\xe9\r\n"
+    cut = "2026-06-01 10:00:02 70\xe9\r\n"  # too few values for the fields
+    path = tmp_path / "ansi-mixed.log"
+    path.write_bytes((header + ipsec + other + cut + ipsec).encode("cp1252"))
+    rows, other_events, issues, _ = read_all(path)
+    assert [r["_line"] for r in rows] == [3, 6]
+    assert rows[0]["Strings"] == "\\Driver\\IPSEC|192.0.2.4|198.51.100.8|6|1|2"
+    assert other_events == 1
+    assert [(i.location, i.kind) for i in issues.details] == [("line 5", "malformed")]
+    assert issues.details[0].text.startswith("2026-06-01 10:00:02 70")
