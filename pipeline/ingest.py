@@ -249,6 +249,8 @@ def _ingest_file(path: Path, explicit: bool, run: _Run) -> FileResult:
     if fmt == "evtx":
         return _ingest_evtx(path, result, run)
 
+    if not _text_host(path, fmt, result, run):
+        return result
     layout = sniff_layout(path)
     resume_at = manifest.resume_offsets(layout.size, fmt)
     hashing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256")
@@ -274,28 +276,36 @@ def _ingest_file(path: Path, explicit: bool, run: _Run) -> FileResult:
         hashing.shutdown(wait=True)
 
 
-def _ingest_text(path: Path, fmt: str, layout, earlier, hashed: Future, result: FileResult, run: _Run) -> FileResult:
-    """A Log Parser or pfirewall.log export, from the start or from where an earlier ingestion stopped."""
-    writer, manifest, config, con = run.writer, run.manifest, run.config, run.con
-    host_opt, source_tz, progress = run.host_opt, run.source_tz, run.progress
-    name, issues = str(path), result.issues
+def _text_host(path: Path, fmt: str, result: FileResult, run: _Run) -> bool:
+    """Set the file's host (--host, else the config host whose inbox matches); False if the file is refused.
 
+    Decided before the file is hashed or read: a pfirewall.log names neither its host nor its zone.
+    """
+    config, host_opt, issues = run.config, run.host_opt, result.issues
     cfg_host = config.host(host_opt) if host_opt else config.host_for_file(path)
     file_host = (cfg_host.name if cfg_host else host_opt) if host_opt or cfg_host else None
     result.host = file_host
-    if fmt == "pfirewall":
-        if file_host is None:
-            issues.add("", "refused-file", "a pfirewall.log does not name its host: pass --host H or add the "
-                       "file's folder to a host's inbox in the config")
-            result.status = "refused"
-            return result
-        zone_known = source_tz or (cfg_host and cfg_host.timezone)
-        if not zone_known:
-            issues.add("", "refused-file", f"no time zone for host {file_host}: set [hosts.{file_host}] "
-                       "timezone in the config or pass --source-tz")
-            result.status = "refused"
-            return result
+    if fmt != "pfirewall":
+        return True
+    if file_host is None:
+        issues.add("", "refused-file", "a pfirewall.log does not name its host: pass --host H or add the "
+                   "file's folder to a host's inbox in the config")
+    elif not (run.source_tz or (cfg_host and cfg_host.timezone)):
+        issues.add("", "refused-file", f"no time zone for host {file_host}: set [hosts.{file_host}] "
+                   "timezone in the config or pass --source-tz")
+    else:
+        return True
+    result.status = "refused"
+    return False
 
+
+def _ingest_text(path: Path, fmt: str, layout, earlier, hashed: Future, result: FileResult, run: _Run) -> FileResult:
+    """A Log Parser or pfirewall.log export, from the start or from where an earlier ingestion stopped."""
+    writer, manifest, config, con = run.writer, run.manifest, run.config, run.con
+    source_tz, progress = run.source_tz, run.progress
+    name, issues = str(path), result.issues
+
+    file_host = result.host
     state = dict(earlier.state) if earlier else {}
     ctx = SourceContext(
         source_format=fmt,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from pathlib import Path
 
 import duckdb
@@ -169,18 +170,23 @@ def test_bad_value_in_a_drop_line_is_skipped_with_its_line(site) -> None:
     assert report.files[0].drops_stored == 1
 
 
-def test_pfirewall_without_host_is_refused_and_the_run_goes_on(tmp_path: Path) -> None:
+def test_pfirewall_without_host_is_refused_and_the_run_goes_on(tmp_path: Path, monkeypatch) -> None:
     elsewhere = tmp_path / "loose"
     elsewhere.mkdir()
     lost = elsewhere / "pfirewall.log"
     lost.write_text(FW_HEADER + fw_line(1, 22), newline="")
     config = parse_config(CONFIG, tmp_path / "ipsec-drops.toml")
     wh = Warehouse(tmp_path / "W")
+    ingest_module = sys.modules["pipeline.ingest"]
+    hashed = []
+    real_hash = ingest_module.hash_file
+    monkeypatch.setattr(ingest_module, "hash_file", lambda *a: hashed.append(a[0]) or real_hash(*a))
     report = ingest([lost], wh, config)
     assert report.exit_code == EXIT_SKIPPED
     assert report.files[0].status == "refused"
     assert "--host" in report.files[0].issues.details[0].reason
     assert count(wh.root) == 0
+    assert hashed == []  # refused before the (possibly large) file is read at all
     # Named explicitly, it is read; the refusal left no manifest entry behind.
     again = ingest([lost], wh, config, host="fs01")
     assert again.files[0].status == "ingested" and again.files[0].host == "FS01"
