@@ -386,9 +386,9 @@ def wfp_drop_events(rng: random.Random, n: int) -> list:
     for _ in range(n):
         x = rng.random()
         proto = rng.choice((6, 6, 6, 17))
-        if x < 0.60:
+        if x < 0.60 or 0.85 <= x < 0.93:  # an inbound packet dropped (5153: by a more restrictive filter)
             out.append(
-                wfp_5152(
+                (wfp_5152 if x < 0.60 else wfp_5153)(
                     0,
                     _DUMMY,
                     HOST,
@@ -414,19 +414,6 @@ def wfp_drop_events(rng: random.Random, n: int) -> list:
                     protocol=proto,
                     application="System" if inbound else "\\device\\harddiskvolume2\\windows\\system32\\svchost.exe",
                     process_id=4 if inbound else 1044,
-                )
-            )
-        elif x < 0.93:
-            out.append(
-                wfp_5153(
-                    0,
-                    _DUMMY,
-                    HOST,
-                    src_ip=internet_ip(rng),
-                    src_port=rng.randint(1024, 65535),
-                    dst_ip=HOST_IP,
-                    dst_port=rng.choice(SCAN_PORTS),
-                    protocol=proto,
                 )
             )
         else:
