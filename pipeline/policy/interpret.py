@@ -67,8 +67,8 @@ from .model import (
 )
 from .tokenize import NetshLine
 
-_POLICY_FIELDS = ("description", "mmpfs", "qmpermm", "mmlifetime", "pollinginterval")
-_ACTION_FIELDS = ("description", "qmpfs", "inpass", "soft", "action")
+_POLICY_FIELDS = ("description", "mmpfs", "qmpermm", "mmlifetime", "pollinginterval", "mmsecmethods")
+_ACTION_FIELDS = ("description", "qmpfs", "inpass", "soft", "action", "qmsecmethods")
 _RULE_FIELDS = {"description": "description", "tunnel": "tunnel", "conntype": "conntype", "activate": "active",
                 "kerberos": "kerberos", "psk": "psk"}
 
@@ -224,8 +224,6 @@ class Interpreter:
         for key in _POLICY_FIELDS:
             if key in c.args:
                 setattr(policy, key, c.args[key])
-        if "mmsecmethods" in c.args:
-            policy.mmsecmethods = c.args["mmsecmethods"]
         if "activatedefaultrule" in c.args:
             policy.default_rule.active = c.args["activatedefaultrule"]
         self.store.policies[name.lower()] = policy
@@ -264,8 +262,6 @@ class Interpreter:
         for key in _ACTION_FIELDS:
             if key in c.args:
                 setattr(action, key, c.args[key])
-        if "qmsecmethods" in c.args:
-            action.qmsecmethods = c.args["qmsecmethods"]
         self._check_action(action, c.origin)
         self.store.filter_actions[name.lower()] = action
 
@@ -318,8 +314,6 @@ class Interpreter:
         for key in _POLICY_FIELDS:
             if key in c.args:
                 setattr(policy, key, c.args[key])
-        if "mmsecmethods" in c.args:
-            policy.mmsecmethods = c.args["mmsecmethods"]
         if "activatedefaultrule" in c.args:
             policy.default_rule.active = c.args["activatedefaultrule"]
         if "gponame" in c.args:
@@ -352,8 +346,6 @@ class Interpreter:
         for key in _ACTION_FIELDS:
             if key in c.args:
                 setattr(action, key, c.args[key])
-        if "qmsecmethods" in c.args:
-            action.qmsecmethods = c.args["qmsecmethods"]
         self._check_action(action, c.origin)
 
     def _check_action(self, action: FilterAction, origin: Origin) -> None:
