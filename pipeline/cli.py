@@ -22,7 +22,8 @@ from rich.text import Text
 
 from . import __version__, correlate
 from .config import ConfigError, load_config
-from .ingest import EXIT_LOCKED, EXIT_USAGE, IngestReport, expand_inputs, ingest
+from .exit_codes import EXIT_LOCKED, EXIT_USAGE
+from .ingest import IngestReport, expand_inputs, ingest
 from .policy import analyse_script
 from .policy import show as policy_show
 from .policy.store import load_snapshot
@@ -398,26 +399,20 @@ def _cell(value) -> str:
     return str(value)
 
 
-def _spreadsheet_safe(text: str) -> str:
-    """A cell a spreadsheet will not run as a formula: a leading = + - @ gets a leading '."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
-
-
 def _print_rows(obj: Context, table, fmt: str, columns: tuple[str, ...], title: str) -> None:
-    import csv
-    import io
     import json
 
+    from .output import write_csv
+
+    if fmt == "csv":
+        out = click.get_text_stream("stdout")
+        out.flush()
+        write_csv(table, out.buffer)
+        out.buffer.flush()
+        return
     rows = table.to_pylist()
     if fmt == "json":
         click.echo(json.dumps(rows, default=_cell, indent=1))
-    elif fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(table.column_names)
-        for r in rows:
-            writer.writerow([_spreadsheet_safe(_cell(r[c])) for c in table.column_names])
-        click.echo(buf.getvalue(), nl=False)
     else:
         out = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
         for col in columns:

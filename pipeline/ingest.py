@@ -9,7 +9,6 @@ problem is an :class:`~pipeline.issues.Issue` in the report.
 
 from __future__ import annotations
 
-import csv
 import os
 import threading
 import traceback
@@ -28,9 +27,11 @@ from .config import Config
 from .extract import Extracted, OccurrenceCounter, SourceContext
 from .extract.evtx_events import extract_evtx
 from .extract.firewall import extract_firewall
+from .exit_codes import EXIT_LOCKED, EXIT_OK, EXIT_SKIPPED, EXIT_USAGE  # noqa: F401 - re-exported
 from .extract.ipsec_driver import FIELDS_USED, extract_ipsec_driver
 from .issues import Issue, IssueLog
 from .localtime import FoldState
+from .output import CsvSink
 from .readers import detect_format
 from .readers.evtx import ENGINES, expected_records, peek_identity, read_evtx
 from .readers.logparser_csv import CSVState, read_csv_export
@@ -42,10 +43,6 @@ from .warehouse import FileEntry, Manifest, RunWriter, Warehouse, hash_file, has
 #: Extensions never taken for exports when a folder is walked (configs, policies, docs).
 NOT_EXPORTS = {".toml", ".md", ".json", ".py", ".cmd", ".bat", ".ps1", ".parquet", ".ipynb"}
 
-EXIT_OK = 0
-EXIT_SKIPPED = 1  # the run finished, but some input was skipped or refused
-EXIT_USAGE = 2  # bad command line or config
-EXIT_LOCKED = 3  # another ingest holds the warehouse
 
 
 @dataclass
@@ -182,32 +179,36 @@ def ingest(
 class _SkippedList:
     """The run's CSV of every issue (skipped lines, refused files, warnings), written as they happen."""
 
+    COLUMNS = ("file", "location", "kind", "reason", "rows", "text")
+    BATCH = 1000
+
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._fh = None
-        self._out = None
+        self._sink: CsvSink | None = None
+        self._pending: list[dict] = []
 
     def write(self, issue: Issue) -> None:
-        if self._out is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = open(self.path, "w", newline="", encoding="utf-8")  # noqa: SIM115 - closed in close()
-            self._out = csv.writer(self._fh)
-            self._out.writerow(["file", "location", "kind", "reason", "rows", "text"])
-        self._out.writerow([_csv_safe(issue.file), issue.location, issue.kind, _csv_safe(issue.reason), issue.count,
-                            _csv_safe(issue.text)])
+        self._pending.append({"file": issue.file, "location": issue.location, "kind": issue.kind,
+                              "reason": issue.reason, "rows": issue.count, "text": issue.text})
+        if len(self._pending) >= self.BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        if self._sink is None:
+            self._sink = CsvSink(self.path, self.COLUMNS)
+        self._sink.write_rows(self._pending)
+        self._pending = []
 
     def close(self) -> Path | None:
         """The file's path, or None when nothing was written."""
-        if self._fh is None:
+        self._flush()
+        if self._sink is None:
             return None
-        self._fh.close()
-        self._fh = self._out = None
+        self._sink.close()
+        self._sink = None
         return self.path
-
-
-def _csv_safe(text: str) -> str:
-    """Keep log text from becoming a spreadsheet formula when the CSV is opened in Excel."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 @dataclass

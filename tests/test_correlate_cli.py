@@ -98,8 +98,10 @@ def test_flows_options_and_csv_is_spreadsheet_safe(warehouse):
     result = run("flows", "--warehouse", str(warehouse), "--top", "1", "--since", "2026-10-27")
     assert result.exit_code == 0 and "flows (1)" in result.output
     result = run("sql", "--warehouse", str(warehouse), "--format", "csv",
-                 "select '=HYPERLINK(1)' as a, '-2' as b, '@x' as c, '+1' as d, 'ok' as e")
-    assert result.output.splitlines() == ["a,b,c,d,e", "'=HYPERLINK(1),'-2,'@x,'+1,ok"]
+                 "select '=HYPERLINK(1)' as a, '-2' as b, '@x' as c, '+1' as d, 'ok' as e, -2 as n, "
+                 "chr(9) || '=1+1' as t, 'x' || chr(13) || 'y' as r")
+    assert list(csv.reader(io.StringIO(result.output, newline=""))) == [
+        ["a", "b", "c", "d", "e", "n", "t", "r"], ["'=HYPERLINK(1)", "'-2", "'@x", "'+1", "ok", "-2", "'\t=1+1", "x\ry"]]
 
 
 def test_explain_on_the_sample_policy(warehouse):

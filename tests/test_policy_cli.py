@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import cli
-from pipeline.policy.show import FILTER_COLUMNS, address_text, spreadsheet_safe
+from pipeline.output import spreadsheet_safe
+from pipeline.policy.show import FILTER_COLUMNS, address_text
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "sample_logs" / "ipsec-drops.toml"
@@ -35,10 +36,10 @@ def test_show_csv_lists_effective_filters_most_specific_first():
                                                                           "198.18.0.53")
     assert {(r["rule"], r["src_range"], r["dst_range"]) for r in rows if r["rule"] == "Block everything"} == {
         ("Block everything", "0.0.0.0/0", "0.0.0.0/0")}
-    ts = [r for r in rows if r["dst_port"] == "3389" and r["mirror"] == "False"]
+    ts = [r for r in rows if r["dst_port"] == "3389" and r["mirror"] == "false"]
     assert {(r["src_range"], r["dst"], r["dst_range"], r["action"]) for r in ts} == {
         ("10.1.0.0/24", "me", "198.51.100.10", "permit"), ("10.1.0.0/24", "me", "10.1.0.10", "permit")}
-    dns = [r for r in rows if r["rule"] == "DNS client" and r["mirror"] == "False"]
+    dns = [r for r in rows if r["rule"] == "DNS client" and r["mirror"] == "false"]
     assert {(r["dst"], r["dst_range"], r["protocol"]) for r in dns} == {("DNS", "10.1.0.2", "UDP"),
                                                                         ("DNS", "10.1.0.2", "TCP")}
 

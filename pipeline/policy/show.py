@@ -10,10 +10,9 @@ runs it as a formula (scripts and logs are untrusted input).
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 
+from ..output import csv_text
 from ..schema import PROTOCOL_NUMBERS
 from . import PolicyAnalysis
 from .addresses import range_text
@@ -108,22 +107,10 @@ def as_json(analysis: PolicyAnalysis, lint: list | None = None) -> str:
     return json.dumps(doc, indent=1, ensure_ascii=False)
 
 
-def spreadsheet_safe(value: object) -> object:
-    """Text starting with a formula character gets a leading ``'``; other values are left alone."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 def as_csv(rows: list[dict], columns: tuple[str, ...] | None = None) -> str:
-    """Rows as CSV text (header first), spreadsheet-safe."""
-    buf = io.StringIO()
+    """Rows as CSV text (header first), spreadsheet-safe (:mod:`pipeline.output`)."""
     cols = list(columns or (rows[0].keys() if rows else ()))
-    writer = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: spreadsheet_safe(v) for k, v in row.items()})
-    return buf.getvalue()
+    return csv_text([{c: row.get(c) for c in cols} for row in rows], cols)
 
 
 ISSUE_COLUMNS = ("file", "line", "severity", "code", "message", "text")

@@ -1,0 +1,1 @@
+"""The SQL files of ``queries/``, installed as the package ``pipeline._queries`` (read by ``pipeline.queries``)."""
