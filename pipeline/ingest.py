@@ -24,10 +24,10 @@ import numpy as np
 import pyarrow as pa
 
 from .config import Config
+from .exit_codes import EXIT_LOCKED, EXIT_OK, EXIT_SKIPPED, EXIT_USAGE  # noqa: F401 - re-exported
 from .extract import Extracted, OccurrenceCounter, SourceContext
 from .extract.evtx_events import extract_evtx
 from .extract.firewall import extract_firewall
-from .exit_codes import EXIT_LOCKED, EXIT_OK, EXIT_SKIPPED, EXIT_USAGE  # noqa: F401 - re-exported
 from .extract.ipsec_driver import FIELDS_USED, extract_ipsec_driver
 from .issues import Issue, IssueLog
 from .localtime import FoldState

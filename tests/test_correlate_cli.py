@@ -101,7 +101,8 @@ def test_flows_options_and_csv_is_spreadsheet_safe(warehouse):
                  "select '=HYPERLINK(1)' as a, '-2' as b, '@x' as c, '+1' as d, 'ok' as e, -2 as n, "
                  "chr(9) || '=1+1' as t, 'x' || chr(13) || 'y' as r")
     assert list(csv.reader(io.StringIO(result.output, newline=""))) == [
-        ["a", "b", "c", "d", "e", "n", "t", "r"], ["'=HYPERLINK(1)", "'-2", "'@x", "'+1", "ok", "-2", "'\t=1+1", "x\ry"]]
+        ["a", "b", "c", "d", "e", "n", "t", "r"],
+        ["'=HYPERLINK(1)", "'-2", "'@x", "'+1", "ok", "-2", "'\t=1+1", "x\ry"]]
 
 
 def test_explain_on_the_sample_policy(warehouse):
