@@ -1,47 +1,55 @@
 """Correlation: which rule and filter of the host's policy explains each stored drop.
 
-The SQL is in ``queries/`` (``flows.sql``, ``explain.sql``, ``macro_ip_number.sql``); this
-module opens a DuckDB connection with the warehouse registered as relations, binds
-parameters and runs them.
+The SQL is in ``queries/`` (``flows.sql``, ``explain.sql``, ``macro_ip_number.sql`` ...);
+this module opens a DuckDB connection with the warehouse registered as relations, binds
+parameters and runs them.  Every function takes ``(warehouse, config, ...)`` in that order,
+then keyword options; a :class:`Session` does the same work on one connection (several
+questions, policy overrides for what-if replay)::
 
-    >>> from pipeline.correlate import flows, explain
-    >>> flows("warehouse", load_config("ipsec-drops.toml"), host="WEB01").to_pandas()
-    >>> explain("warehouse", config, host="WEB01", src="203.0.113.7", dst="198.51.100.10", proto=6, dport=3389)
+    >>> from pipeline.correlate import open_session
+    >>> with open_session("warehouse", load_config("ipsec-drops.toml")) as s:
+    ...     s.flows(host="WEB01").to_pandas()
+    ...     s.explain(host="WEB01", src="203.0.113.7", dst="198.51.100.10", proto="tcp", dport=3389)
 
 Relations every query (and ``ipsec-drops sql``) sees:
 
 * ``drops``: the drops dataset (``warehouse/drops/date=*/*.parquet``, with its Hive ``date``);
 * ``filters``, ``policies``, ``rules``, ``filter_actions``, ``settings``, ``issues``,
   ``snapshots``: the policy tables (``warehouse/policy/<table>/*.parquet``), plus the
-  filters of config scripts that were never loaded (analysed in memory);
+  filters of config scripts that were never loaded (analysed in memory, cached by file);
 * ``policy_periods(host, snapshot, valid_from, valid_until, source_file)``: which snapshot is
   in force on a host when. From the config when the host has a ``policy`` (and
   ``policy_history``: each earlier script until its ``until``); else the host's current
-  snapshot in the warehouse, for all time.
+  snapshot in the warehouse, for all time; a policy override replaces both.
+
+A host with no period at a drop's time has no policy then: its flows get the verdict
+``no-policy`` (not ``no-matching-filter``, which means a policy exists and nothing matched).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .config import Config
-from .policy import analyse_script
+from .config import Config, HostConfig
+from .policy import PolicyAnalysis, analyse_script
 from .policy.addresses import ip_number
 from .policy.store import SCHEMAS, TABLES, current_snapshots, policy_dir, snapshot_files
 from .policy.store import table as policy_table
 from .policy.weights import CLASS_ORDER, Weight
 from .queries import query
-from .schema import DROPS_SCHEMA
+from .schema import DROPS_SCHEMA, protocol_number
 from .warehouse import Warehouse
 
-VERDICTS = ("blocked-by-rule", "negotiation-required", "permitted-by-policy", "no-matching-filter",
+VERDICTS = ("blocked-by-rule", "negotiation-required", "permitted-by-policy", "no-matching-filter", "no-policy",
             "boot-or-block-mode")
 FLOW_COLUMNS = ("host", "direction", "protocol", "local_ip", "local_port", "remote_ip", "remote_port", "packets",
                 "events", "first_seen", "last_seen", "days_seen", "verdict", "rule", "filter_list", "action",
@@ -53,25 +61,17 @@ PERIODS_SCHEMA = pa.schema([
 ])
 #: Seconds after a 4292 (Block mode) event in which drops no block filter explains are put down to it.
 BOOT_WINDOW = 300
+#: Statement types ``sql`` runs: reading only (DDL, COPY, ATTACH, SET, INSTALL/LOAD ... are refused).
+READ_ONLY_STATEMENTS = frozenset({"SELECT"})
+
+WarehouseLike = Warehouse | str | os.PathLike[str]
 
 
-@dataclass
-class Session:
-    """A DuckDB connection with the warehouse's relations registered, and what could not be read."""
-
-    con: duckdb.DuckDBPyConnection
-    periods: pa.Table
-    notes: list[str] = field(default_factory=list)
-
-    def run(self, name: str, params: dict | None = None) -> pa.Table:
-        """Run ``queries/<name>.sql`` with named parameters bound; the result as an Arrow table."""
-        return self.con.sql(query(name), params=params or {}).to_arrow_table()
-
-    def close(self) -> None:
-        self.con.close()
+class QueryRefused(ValueError):
+    """``sql`` was given a statement that is not a read-only query."""
 
 
-def _root(warehouse: Warehouse | str | os.PathLike[str]) -> Path:
+def _root(warehouse: WarehouseLike) -> Path:
     return warehouse.root if isinstance(warehouse, Warehouse) else Path(warehouse)
 
 
@@ -82,13 +82,43 @@ def _policy_table(root: Path, name: str) -> pa.Table:
     return pa.concat_tables(tables) if tables else SCHEMAS[name].empty_table()
 
 
-def _periods(root: Path, config: Config | None, notes: list[str]) -> tuple[list[dict], list[pa.Table]]:
-    """Policy periods per host, and the filters of config scripts whose snapshot is not in the warehouse."""
+@lru_cache(maxsize=64)
+def _analyse_cached(path: str, mtime_ns: int, size: int, host: HostConfig,
+                    names: tuple[tuple[str, tuple[str, ...]], ...]) -> PolicyAnalysis:
+    """A config script analysed once per content version (file stamp) and host facts."""
+    return analyse_script(path, host=host, config=Config(hosts={host.name: host}, names=dict(names)))
+
+
+def analyse_config_script(script: Path, host: HostConfig, config: Config) -> PolicyAnalysis:
+    """``analyse_script`` for a host's config script, cached until the file or the host's facts change."""
+    stat = Path(script).stat()
+    names = tuple(sorted(config.names.items()))
+    return _analyse_cached(str(script), stat.st_mtime_ns, stat.st_size, host, names)
+
+
+def _periods(root: Path, config: Config | None, overrides: Mapping[str, PolicyAnalysis],
+             notes: list[str]) -> tuple[list[dict], list[pa.Table]]:
+    """Policy periods per host, and the filters of scripts whose snapshot is not in the warehouse."""
     rows: list[dict] = []
     extra: list[pa.Table] = []
     covered: set[str] = set()
     seen: set[tuple[str, str]] = set()
+
+    def add_filters(host_name: str, analysis: PolicyAnalysis) -> None:
+        snap = analysis.snapshot
+        if (host_name, snap) not in seen and not snapshot_files(root, host_name, snap)["filters"].exists():
+            extra.append(policy_table(analysis, "filters"))
+        seen.add((host_name, snap))
+
+    for name, analysis in overrides.items():
+        host_name = analysis.host.name if analysis.host else name
+        covered.add(host_name.lower())
+        rows.append({"host": host_name, "snapshot": analysis.snapshot, "valid_from": None, "valid_until": None,
+                     "source_file": analysis.file})
+        add_filters(host_name, analysis)
     for name, host in (config.hosts.items() if config else []):
+        if name.lower() in covered:
+            continue
         scripts: list[tuple[Path, datetime | None, datetime | None]] = []
         start = None
         for period in host.policy_history:
@@ -101,48 +131,22 @@ def _periods(root: Path, config: Config | None, notes: list[str]) -> tuple[list[
         covered.add(name.lower())
         for script, since, until in scripts:
             try:
-                analysis = analyse_script(script, host=host, config=config)
+                assert config is not None
+                analysis = analyse_config_script(script, host, config)
             except (OSError, ValueError) as exc:
                 notes.append(f"{name}: policy script {script} cannot be read ({exc}); "
                              f"its period is correlated as having no policy")
                 rows.append({"host": name, "snapshot": None, "valid_from": since, "valid_until": until,
                              "source_file": str(script)})
                 continue
-            snap = analysis.snapshot
-            rows.append({"host": name, "snapshot": snap, "valid_from": since, "valid_until": until,
+            rows.append({"host": name, "snapshot": analysis.snapshot, "valid_from": since, "valid_until": until,
                          "source_file": str(script)})
-            if (name, snap) not in seen and not snapshot_files(root, name, snap)["filters"].exists():
-                extra.append(policy_table(analysis, "filters"))
-            seen.add((name, snap))
-    for host, snap in sorted(current_snapshots(root).items()):
-        if host.lower() not in covered:
-            rows.append({"host": host, "snapshot": snap, "valid_from": None, "valid_until": None,
+            add_filters(name, analysis)
+    for host_name, snap in sorted(current_snapshots(root).items()):
+        if host_name.lower() not in covered:
+            rows.append({"host": host_name, "snapshot": snap, "valid_from": None, "valid_until": None,
                          "source_file": None})
     return rows, extra
-
-
-def open_session(warehouse: Warehouse | str | os.PathLike[str], config: Config | None = None) -> Session:
-    """A connection with ``drops``, the policy tables, ``policy_periods`` and ``ip_number()`` registered."""
-    root = _root(warehouse)
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute(query("macro_ip_number"))
-    notes: list[str] = []
-    drops_dir = root / "drops"
-    if drops_dir.is_dir() and any(drops_dir.glob("date=*/*.parquet")):
-        con.read_parquet(str(drops_dir / "date=*" / "*.parquet"), hive_partitioning=True).create_view("drops")
-    else:
-        empty = DROPS_SCHEMA.empty_table().append_column("date", pa.array([], pa.date32()))
-        con.register("drops", empty)
-    period_rows, extra = _periods(root, config, notes)
-    for name in TABLES:
-        data = _policy_table(root, name)
-        if name == "filters" and extra:
-            data = pa.concat_tables([data, *extra])
-        con.register(name, data)
-    periods = pa.Table.from_pylist(period_rows, schema=PERIODS_SCHEMA)
-    con.register("policy_periods", periods)
-    return Session(con, periods, notes)
 
 
 def _instant(value: datetime | str | None) -> datetime | None:
@@ -153,30 +157,6 @@ def _instant(value: datetime | str | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def flows(warehouse: Warehouse | str | os.PathLike[str], config: Config | None = None, *, host: str | None = None,
-          since: datetime | str | None = None, until: datetime | str | None = None, verdict: str | None = None,
-          top: int | None = None, boot_window: int = BOOT_WINDOW, session: Session | None = None) -> pa.Table:
-    """The flows view (``queries/flows.sql``): one row per flow and winning filter, most packets first.
-
-    ``since``/``until`` are instants (naive = UTC; ``until`` exclusive); ``verdict`` one of
-    :data:`VERDICTS`; ``top`` the number of rows.
-    """
-    if verdict is not None and verdict not in VERDICTS:
-        raise ValueError(f"unknown verdict {verdict!r}; one of {', '.join(VERDICTS)}")
-    if top is not None and top < 0:
-        raise ValueError("top must be 0 or more")
-    own = session is None
-    session = session or open_session(warehouse, config)
-    try:
-        days = session.run("drop_days").to_pylist()[0]
-        return session.run("flows", {"host": host, "since": _instant(since), "until": _instant(until),
-                                     "boot_window": boot_window, "verdict": verdict, "top": top,
-                                     "day0": days["day0"], "day1": days["day1"]})
-    finally:
-        if own:
-            session.close()
-
-
 @dataclass
 class Explanation:
     """Every filter of the snapshot in force that matches a packet, best first, and why the winner wins."""
@@ -185,16 +165,24 @@ class Explanation:
     snapshot: str | None
     matches: pa.Table  # explain.sql's rows: in-force filters first, by weight
     winner: dict | None
-    runner_up: dict | None
+    runner_up: dict | None  # the best in-force match that is a different filter (not the winner's mirror)
     reason: str
     notes: list[str] = field(default_factory=list)
 
     @property
     def verdict(self) -> str:
+        if self.snapshot is None:
+            return "no-policy"
         if self.winner is None:
             return "no-matching-filter"
         return {"block": "blocked-by-rule", "negotiate": "negotiation-required"}.get(self.winner["action"],
                                                                                      "permitted-by-policy")
+
+    def as_dict(self) -> dict:
+        """Plain data (JSON output, notebooks): the verdict, winner and reason first, then every match."""
+        return {"host": self.host, "snapshot": self.snapshot, "verdict": self.verdict, "winner": self.winner,
+                "runner_up": self.runner_up, "reason": self.reason, "matches": self.matches.to_pylist(),
+                "notes": list(self.notes)}
 
 
 _PART_NAMES = {"tunnel": "tunnel rule over transport rule", "class_rank": "address class",
@@ -220,41 +208,180 @@ def why(winner: dict, other: dict | None) -> str:
     return (f"same weight as rule {other['rule']!r} (line {other['source_line']}): the first in the script wins")
 
 
-def explain(warehouse: Warehouse | str | os.PathLike[str], config: Config | None = None, *, host: str, src: str,
-            dst: str, proto: int | None, sport: int | None = None, dport: int | None = None,
-            at: datetime | str | None = None, session: Session | None = None) -> Explanation:
-    """Which filters of ``host``'s policy (in force at ``at``, default: now) match a packet, and which wins."""
-    fam_s, _ = ip_number(src)
-    fam_d, _ = ip_number(dst)
-    if fam_s != fam_d:
-        raise ValueError(f"{src} and {dst} are not of the same IP version")
-    own = session is None
-    session = session or open_session(warehouse, config)
-    try:
+def _same_filter(a: dict, b: dict) -> bool:
+    """Two rows of one filter (a mirrored filter's two directions, or one filter resolved twice)."""
+    return all(a.get(k) == b.get(k) for k in ("rule", "filter_list", "filter_index", "source_file", "source_line"))
+
+
+class Session:
+    """A DuckDB connection with the warehouse's relations registered; several questions on one connection.
+
+    ``policies`` maps host names to a :class:`~pipeline.policy.PolicyAnalysis` that replaces
+    the host's policy for all time (what-if replay of a candidate script).  Use as a context
+    manager, or call :meth:`close`.  Config scripts are parsed once per file version
+    (:func:`analyse_config_script`), not on every session.
+    """
+
+    def __init__(self, warehouse: WarehouseLike, config: Config | None = None, *,
+                 policies: Mapping[str, PolicyAnalysis] | None = None) -> None:
+        self.root = _root(warehouse)
+        self.config = config
+        self.notes: list[str] = []
+        self.sandboxed = False
+        self.con = duckdb.connect()
+        con = self.con
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(query("macro_ip_number"))
+        drops_dir = self.root / "drops"
+        if drops_dir.is_dir() and any(drops_dir.glob("date=*/*.parquet")):
+            con.read_parquet(str(drops_dir.resolve() / "date=*" / "*.parquet"),
+                             hive_partitioning=True).create_view("drops")
+        else:
+            empty = DROPS_SCHEMA.empty_table().append_column("date", pa.array([], pa.date32()))
+            con.register("drops", empty)
+        period_rows, extra = _periods(self.root, config, dict(policies or {}), self.notes)
+        for name in TABLES:
+            data = _policy_table(self.root, name)
+            if name == "filters" and extra:
+                data = pa.concat_tables([data, *extra])
+            con.register(name, data)
+        self.periods = pa.Table.from_pylist(period_rows, schema=PERIODS_SCHEMA)
+        con.register("policy_periods", self.periods)
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.con.close()
+
+    def run(self, name: str, params: dict | None = None) -> pa.Table:
+        """Run ``queries/<name>.sql`` with named parameters bound; the result as an Arrow table."""
+        return self.con.sql(query(name), params=params or {}).to_arrow_table()
+
+    def sandbox(self) -> None:
+        """From now on the connection reads the warehouse folder only and can change nothing (irreversible).
+
+        External access is switched off except for reading under the warehouse folder, and the
+        configuration is locked so a query cannot switch it back on.  :meth:`sql` also refuses
+        every statement that is not a query (COPY, CREATE, ATTACH, INSTALL ...), so nothing is
+        written even inside the warehouse folder.
+        """
+        if self.sandboxed:
+            return
+        root = str(self.root.resolve()) + os.sep
+        self.con.execute("SET allowed_directories = $dirs", {"dirs": [root]})
+        self.con.execute("SET enable_external_access = false")
+        self.con.execute("SET lock_configuration = true")
+        self.sandboxed = True
+
+    # -- questions --------------------------------------------------------------------------
+    def flows(self, *, host: str | None = None, since: datetime | str | None = None,
+              until: datetime | str | None = None, verdict: str | None = None, top: int | None = None,
+              boot_window: int = BOOT_WINDOW) -> pa.Table:
+        """The flows view (``queries/flows.sql``): one row per flow and winning filter, most packets first.
+
+        ``since``/``until`` are instants (naive = UTC; ``until`` exclusive); ``verdict`` one of
+        :data:`VERDICTS`; ``top`` the number of rows.
+        """
+        if verdict is not None and verdict not in VERDICTS:
+            raise ValueError(f"unknown verdict {verdict!r}; one of {', '.join(VERDICTS)}")
+        if top is not None and top < 0:
+            raise ValueError("top must be 0 or more")
+        days = self.run("drop_days").to_pylist()[0]
+        return self.run("flows", {"host": host, "since": _instant(since), "until": _instant(until),
+                                  "boot_window": boot_window, "verdict": verdict, "top": top,
+                                  "day0": days["day0"], "day1": days["day1"]})
+
+    def explain(self, *, host: str, src: str, dst: str, proto: int | str | None, sport: int | None = None,
+                dport: int | None = None, at: datetime | str | None = None) -> Explanation:
+        """Which filters of ``host``'s policy (in force at ``at``, default: now) match a packet, and which wins.
+
+        ``proto`` is a number or a name (``tcp``, ``UDP``, ``icmp`` ...).
+        """
+        number = protocol_number(proto) if proto is not None else None
+        fam_s, _ = ip_number(src)
+        fam_d, _ = ip_number(dst)
+        if fam_s != fam_d:
+            raise ValueError(f"{src} and {dst} are not of the same IP version")
         when = _instant(at) or datetime.now(UTC)
-        rows = session.run("explain", {"host": host, "src": src, "dst": dst, "proto": proto, "sport": sport,
-                                       "dport": dport, "at": when})
-        snaps = session.run("snapshot_at", {"host": host, "at": when}).to_pylist()
-        notes = list(session.notes)
-    finally:
-        if own:
-            session.close()
-    live = [r for r in rows.to_pylist() if r["in_force"]]
-    winner = live[0] if live else None
-    runner = live[1] if len(live) > 1 else None
-    snapshot = snaps[0]["snapshot"] if snaps else None
-    if snapshot is None:
-        notes.append(f"no policy snapshot of {host} is in force at {when.isoformat()}: "
-                     "load one (ipsec-drops policy load) or give the host a policy in the config")
-    reason = why(winner, runner) if winner else "no filter in force matches: the default response applies"
-    return Explanation(host, snapshot, rows, winner, runner, reason, notes)
+        rows = self.run("explain", {"host": host, "src": src, "dst": dst, "proto": number, "sport": sport,
+                                    "dport": dport, "at": when})
+        snaps = self.run("snapshot_at", {"host": host, "at": when}).to_pylist()
+        notes = list(self.notes)
+        live = [r for r in rows.to_pylist() if r["in_force"]]
+        winner = live[0] if live else None
+        runner = next((r for r in live[1:] if winner is not None and not _same_filter(r, winner)), None)
+        snapshot = snaps[0]["snapshot"] if snaps else None
+        if snapshot is None:
+            notes.append(f"no policy of {host} is in force at {when.isoformat()}: "
+                         "load one (ipsec-drops policy load) or give the host a policy in the config")
+            reason = "the host has no policy in force at that time"
+        elif winner is None:
+            reason = "no filter in force matches: the default response applies"
+        else:
+            reason = why(winner, runner)
+        return Explanation(host, snapshot, rows, winner, runner, reason, notes)
 
+    def sql(self, text: str) -> pa.Table:
+        """Run read-only SQL over the relations (see the module docstring); the last statement's result.
 
-def sql(warehouse: Warehouse | str | os.PathLike[str], text: str, config: Config | None = None) -> pa.Table:
-    """Run ad-hoc SQL with the warehouse's relations registered (see the module docstring)."""
-    session = open_session(warehouse, config)
-    try:
-        result = session.con.sql(text)
+        Sandboxed first (:meth:`sandbox`); a statement that is not a query raises :class:`QueryRefused`.
+        """
+        self.sandbox()
+        statements = self.con.extract_statements(text)
+        if not statements:
+            raise QueryRefused("no SQL statement given")
+        for statement in statements:
+            kind = statement.type.name
+            if kind not in READ_ONLY_STATEMENTS:
+                raise QueryRefused(f"only queries are run here (SELECT, WITH ... SELECT); refused a {kind} "
+                                   "statement: the warehouse is read-only to sql")
+        result = None
+        for statement in statements:
+            result = self.con.sql(statement.query)
         return result.to_arrow_table() if result is not None else pa.table({})
-    finally:
-        session.close()
+
+
+def open_session(warehouse: WarehouseLike, config: Config | None = None, *,
+                 policies: Mapping[str, PolicyAnalysis] | None = None) -> Session:
+    """A :class:`Session`: ``drops``, the policy tables, ``policy_periods`` and ``ip_number()`` registered."""
+    return Session(warehouse, config, policies=policies)
+
+
+def flows(warehouse: WarehouseLike, config: Config | None = None, *, host: str | None = None,
+          since: datetime | str | None = None, until: datetime | str | None = None, verdict: str | None = None,
+          top: int | None = None, boot_window: int = BOOT_WINDOW, session: Session | None = None) -> pa.Table:
+    """The flows view; see :meth:`Session.flows`."""
+    if session is not None:
+        return session.flows(host=host, since=since, until=until, verdict=verdict, top=top, boot_window=boot_window)
+    with Session(warehouse, config) as own:
+        return own.flows(host=host, since=since, until=until, verdict=verdict, top=top, boot_window=boot_window)
+
+
+def explain(warehouse: WarehouseLike, config: Config | None = None, *, host: str, src: str, dst: str,
+            proto: int | str | None, sport: int | None = None, dport: int | None = None,
+            at: datetime | str | None = None, session: Session | None = None) -> Explanation:
+    """Which filters match a packet and which wins; see :meth:`Session.explain`."""
+    if session is not None:
+        return session.explain(host=host, src=src, dst=dst, proto=proto, sport=sport, dport=dport, at=at)
+    with Session(warehouse, config) as own:
+        return own.explain(host=host, src=src, dst=dst, proto=proto, sport=sport, dport=dport, at=at)
+
+
+def sql(warehouse: WarehouseLike, config: Config | str | None = None, text: str | Config | None = None) -> pa.Table:
+    """Read-only, sandboxed SQL over the warehouse's relations; see :meth:`Session.sql`.
+
+    Arguments in the order of :func:`flows` and :func:`explain`: ``sql(warehouse, config, text)``
+    (the older ``sql(warehouse, text, config)`` is still understood).
+    """
+    if isinstance(config, str):  # the older argument order
+        config, text = text, config
+    if not isinstance(text, str):
+        raise TypeError("sql() needs the query text")
+    assert config is None or isinstance(config, Config)
+    with Session(warehouse, config) as session:
+        return session.sql(text)

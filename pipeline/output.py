@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -187,3 +188,241 @@ def csv_text(rows: pa.Table | Iterable[Mapping[str, Any]], columns: Sequence[str
         sink.write_rows(rows)
         sink.close()
     return buf.getvalue().decode("utf-8")
+
+
+# -- JSON and NDJSON -----------------------------------------------------------------------------------------
+
+def json_value(value: Any) -> Any:
+    """A value as JSON wants it: times as ISO 8601 (UTC with ``Z``), other objects as text."""
+    import datetime as _dt
+
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(_dt.UTC)
+            text = value.replace(tzinfo=None).isoformat()
+            return text + "Z"
+        return value.isoformat()
+    if isinstance(value, (_dt.date, _dt.time)):
+        return value.isoformat()
+    if isinstance(value, (bytes, bytearray)):
+        return value.hex()
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "as_dict"):
+        return value.as_dict()
+    return str(value)
+
+
+def json_text(data: Any, *, indent: int | None = 1) -> str:
+    """``data`` as JSON text (UTF-8 characters kept, times as ISO 8601)."""
+    import json
+
+    return json.dumps(data, default=json_value, indent=indent, ensure_ascii=False)
+
+
+def _batches(source: pa.Table | pa.RecordBatchReader | Iterable[pa.RecordBatch]) -> Iterable[pa.RecordBatch]:
+    if isinstance(source, pa.Table):
+        return source.to_batches(max_chunksize=16 * 1024)
+    return source
+
+
+def write_json(source: pa.Table | pa.RecordBatchReader | Iterable[pa.RecordBatch], out: IO[str], *,
+               lines: bool = False) -> int:
+    """Rows as one JSON array (``lines=False``) or one JSON object per line (NDJSON); streamed batch by batch."""
+    import json
+
+    rows = 0
+    if not lines:
+        out.write("[")
+    for batch in _batches(source):
+        for row in batch.to_pylist():
+            text = json.dumps(row, default=json_value, ensure_ascii=False)
+            if lines:
+                out.write(text + "\n")
+            else:
+                out.write(("\n " if rows == 0 else ",\n ") + text)
+            rows += 1
+    if not lines:
+        out.write("\n]\n" if rows else "]\n")
+    out.flush()
+    return rows
+
+
+# -- terminal tables --------------------------------------------------------------------------------------------
+
+#: Width used when neither ``COLUMNS`` nor a terminal says how wide the screen is.
+DEFAULT_WIDTH = 120
+#: A shrinkable column (rule names, messages) is never cut narrower than this.
+MIN_SHRUNK = 12
+#: Characters between two columns of a borderless table (one of padding, one blank divider).
+COLUMN_PADDING = 2
+
+
+@dataclass(frozen=True)
+class Column:
+    """How a table column is shown: its priority when space is short, its kind of value.
+
+    ``priority`` 0 is always shown; higher numbers are dropped first (right to left among
+    equals) when the table does not fit the terminal.  ``kind``: ``text``, ``count`` (thousands
+    separators), ``number``, ``address`` (never broken), ``time`` (UTC, to the second),
+    ``protocol`` (``TCP``/``UDP``/``ICMP`` or the number), ``list``, ``endpoint`` (an address and
+    a port from the two ``source`` columns: ``10.1.0.2:53``, ``[2001:db8::1]:443``, the address
+    alone when the port is NULL).  ``shrink``: may be cut with an ellipsis to make room (free
+    text such as rule names).
+    """
+
+    name: str
+    priority: int = 1
+    kind: str = "text"
+    shrink: bool = False
+    header: str | None = None
+    source: tuple[str, ...] = ()
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return self.source or (self.name,)
+
+    @property
+    def title(self) -> str:
+        return self.header or self.name
+
+    @property
+    def right(self) -> bool:
+        return self.kind in ("count", "number")
+
+
+def terminal_width(console_is_terminal: bool, console_width: int | None = None) -> int:
+    """``COLUMNS`` when set, else the terminal's real width, else :data:`DEFAULT_WIDTH` (pipes, files)."""
+    env = os.environ.get("COLUMNS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    if console_is_terminal and console_width:
+        return console_width
+    return DEFAULT_WIDTH
+
+
+def cell_text(value: Any, kind: str = "text", tz: Any = None) -> str:
+    """One value as a table shows it."""
+    import datetime as _dt
+
+    from .schema import protocol_name
+
+    if value is None:
+        return ""
+    if kind == "protocol" and isinstance(value, int):
+        return protocol_name(value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if kind == "count" and isinstance(value, (int, float)):
+        return f"{value:,}"
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(tz or _dt.UTC)
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, (list, tuple)):
+        return " ".join(cell_text(v, "text", tz) for v in value)
+    if isinstance(value, float):
+        return f"{value:,.2f}" if kind == "count" else f"{value:g}"
+    return str(value)
+
+
+def endpoint_text(ip: str | None, port: int | None) -> str:
+    """``10.1.0.2:53``, ``[2001:db8::1]:443``; the address alone without a port, ``*`` without an address."""
+    if ip is None:
+        return "*" if port is None else f"*:{port}"
+    if port is None:
+        return ip
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+
+@dataclass
+class FittedTable:
+    """A table laid out for a width: the columns kept, the ones dropped, the cell texts."""
+
+    columns: list[Column]
+    dropped: list[str]
+    rows: list[list[str]]
+    widths: list[int]
+
+    def footer(self) -> str | None:
+        if not self.dropped:
+            return None
+        return f"not shown: {', '.join(self.dropped)} (--wide shows every column)"
+
+
+def fit_columns(table: pa.Table, columns: Sequence[Column] | None, width: int | None, *,
+                tz: Any = None) -> FittedTable:
+    """Choose the columns that fit ``width`` (None: all of them, uncut) and render their cells."""
+    if columns is None:
+        columns = [Column(name) for name in table.column_names]
+    columns = [c for c in columns if all(s in table.column_names for s in c.sources)]
+    texts: dict[str, list[str]] = {}
+    for c in columns:
+        if c.kind == "endpoint":
+            ips, ports = (table.column(s).to_pylist() for s in c.sources)
+            cells = [endpoint_text(ip, port) for ip, port in zip(ips, ports, strict=True)]
+        else:
+            cells = [cell_text(v, c.kind, tz) for v in table.column(c.name).to_pylist()]
+        texts[c.name] = [t.replace("\n", " ").replace("\r", " ") for t in cells]
+    natural = {c.name: max([len(c.title), *(len(t) for t in texts[c.name])]) for c in columns}
+    keep = list(columns)
+
+    def needed(cols: list[Column]) -> int:
+        return sum((min(natural[c.name], MIN_SHRUNK) if c.shrink else natural[c.name]) + COLUMN_PADDING
+                   for c in cols)
+
+    dropped: list[Column] = []
+    if width is not None:
+        while len(keep) > 1 and needed(keep) > width:
+            worst = max(range(len(keep)), key=lambda i: (keep[i].priority, i))
+            if keep[worst].priority == 0:
+                break
+            dropped.append(keep.pop(worst))
+    widths = [natural[c.name] for c in keep]
+    if width is not None:
+        spare = width - sum(w + COLUMN_PADDING for w in widths)
+        if spare < 0:  # cut the shrinkable columns, widest first, down to MIN_SHRUNK
+            for i in sorted((i for i, c in enumerate(keep) if c.shrink), key=lambda i: -widths[i]):
+                cut = min(-spare, widths[i] - min(widths[i], MIN_SHRUNK))
+                widths[i] -= cut
+                spare += cut
+                if spare >= 0:
+                    break
+    rows = [[texts[c.name][r] for c in keep] for r in range(table.num_rows)]
+    dropped_names = [c.name for c in columns if c in dropped]
+    return FittedTable(keep, dropped_names, rows, widths)
+
+
+def render_table(console: Any, table: pa.Table, columns: Sequence[Column] | None = None, *,
+                 title: str | None = None, wide: bool = False, width: int | None = None,
+                 notes: Sequence[str] = (), tz: Any = None) -> FittedTable:
+    """Print ``table`` on a rich ``console`` so that every row is one line of the terminal.
+
+    Columns are dropped by priority until the table fits ``width`` (default: see
+    :func:`terminal_width`), shrinkable ones cut with an ellipsis; a footer names what was
+    left out.  ``wide`` shows every column whatever the width.
+    """
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    if width is None:
+        width = terminal_width(console.is_terminal, console.width)
+    fitted = fit_columns(table, columns, None if wide else width, tz=tz)
+    out = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, expand=False,
+                show_edge=False, padding=(0, 1, 0, 0))
+    for col, w in zip(fitted.columns, fitted.widths, strict=True):
+        out.add_column(col.title, justify="right" if col.right else "left", no_wrap=True,
+                       overflow="ellipsis", min_width=w if not col.shrink else None, max_width=w)
+    for row in fitted.rows:
+        out.add_row(*[Text(cell) for cell in row])
+    total = sum(w + COLUMN_PADDING for w in fitted.widths) + 2
+    console.print(out, width=max(total, 20) if wide else min(max(total, 20), max(width, 20)),
+                  overflow="ellipsis", crop=not wide)
+    footer = [*notes]
+    dropped = fitted.footer()
+    if dropped:
+        footer.append(dropped)
+    for line in footer:
+        console.print(Text(line, style="dim"))
+    return fitted

@@ -99,3 +99,36 @@ FIREWALL_LOG = "pfirewall"
 def empty_drops() -> pa.Table:
     """An empty table with the drops schema (handy for tests and notebooks)."""
     return DROPS_SCHEMA.empty_table()
+
+
+#: Protocol number -> the name tables show (the first name listed for a number above).
+PROTOCOL_NAMES: dict[int, str] = {}
+for _name, _number in PROTOCOL_NUMBERS.items():
+    PROTOCOL_NAMES.setdefault(_number, _name)
+
+
+def protocol_number(value: int | str) -> int:
+    """An IANA protocol number from a number or a name (``6``, ``"6"``, ``"tcp"``, ``"ICMP"``); ValueError else."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a protocol")
+    if isinstance(value, int):
+        number = value
+    else:
+        text = str(value).strip()
+        if text.isdigit():
+            number = int(text)
+        elif text.upper() in PROTOCOL_NUMBERS:
+            return PROTOCOL_NUMBERS[text.upper()]
+        else:
+            known = ", ".join(sorted(n.lower() for n in ("TCP", "UDP", "ICMP", "GRE", "ESP", "AH", "ICMPV6")))
+            raise ValueError(f"unknown protocol {value!r}: give a number (0-255) or a name such as {known}")
+    if not 0 <= number <= 255:
+        raise ValueError(f"protocol {number} is not between 0 and 255")
+    return number
+
+
+def protocol_name(number: int | None) -> str:
+    """``TCP``, ``UDP``, ``ICMP`` ... for a protocol number, else the number as text ("" for unknown)."""
+    if number is None:
+        return ""
+    return PROTOCOL_NAMES.get(int(number), str(number))

@@ -13,7 +13,8 @@
 -- drop (4283-4289, 4963...) matches only filters that leave it open, an unknown address any
 -- (a drop with no address at all, 4292, matches none).
 -- Verdicts: boot-or-block-mode (a 4292 event, or a drop within $boot_window seconds after one
---   that no block filter explains), no-matching-filter (no filter: default response),
+--   that no block filter explains), no-policy (the host has no policy in force at the drop's
+--   time: no snapshot in policy_periods), no-matching-filter (a policy, but no filter: default response),
 --   blocked-by-rule (winner blocks), negotiation-required (winner negotiates; a clear-text,
 --   auth or SPI kind, or any drop under a negotiate action without soft fallback),
 --   permitted-by-policy (winner permits: this policy does not explain the drop).
@@ -125,6 +126,7 @@ judged AS (
            CASE
                WHEN k.drop_kind = 'block-mode' THEN 'boot-or-block-mode'
                WHEN k.boot AND f.action IS DISTINCT FROM 'block' THEN 'boot-or-block-mode'
+               WHEN k.snapshot IS NULL THEN 'no-policy'
                WHEN f.fid IS NULL THEN 'no-matching-filter'
                WHEN f.action = 'block' THEN 'blocked-by-rule'
                WHEN f.action = 'negotiate' AND (NOT f.soft OR k.drop_kind IN (

@@ -30,3 +30,24 @@ def shared_path(*parts: str) -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+SAMPLE = REPO / "sample_logs"
+SAMPLE_CONFIG = SAMPLE / "ipsec-drops.toml"
+
+
+@pytest.fixture(scope="session")
+def sample_warehouse(tmp_path_factory) -> Path:
+    """The warehouse the README's first command builds from ``sample_logs/``, built once per test session.
+
+    Read-only for the tests that use it: a test that changes a warehouse copies this one first.
+    """
+    from click.testing import CliRunner
+
+    from pipeline.cli import cli
+
+    root = tmp_path_factory.mktemp("sample-warehouse")
+    result = CliRunner().invoke(cli, ["-q", "--config", str(SAMPLE_CONFIG), "ingest", str(SAMPLE / "exports"),
+                                      "--warehouse", str(root)])
+    assert result.exit_code == 0, result.output
+    return root

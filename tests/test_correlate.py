@@ -278,3 +278,73 @@ def test_ip_number_macro_gives_the_policy_tables_halves(text, number):
     finally:
         session.close()
     assert got == (None if number is None else {"hi": number >> 64, "lo": number & ((1 << 64) - 1)})
+
+
+# -- the session API (Foundation repair): context manager, policy overrides, script cache, no-policy --------
+
+def test_a_host_without_policy_gets_no_policy_not_no_matching_filter(tmp_path):
+    rows = [drop("2026-10-24T08:00:00", "10.9.1.1", 40000, ME, 80),
+            {**drop("2026-10-24T08:00:00", "10.9.1.1", 40000, "10.0.0.99", 80), "host": "NOPOLICY",
+             "local_ip": "10.0.0.99", "direction": "inbound"}]
+    write_drops(tmp_path, rows)
+    config = parse_config(config_text(history=False))
+    by_host = {r["host"]: r["verdict"] for r in flows(tmp_path, config).to_pylist()}
+    assert by_host == {"H": "blocked-by-rule", "NOPOLICY": "no-policy"}
+    e = explain(tmp_path, config, host="NOPOLICY", src="10.9.1.1", dst="10.0.0.99", proto="tcp", dport=80)
+    assert (e.verdict, e.snapshot, e.winner) == ("no-policy", None, None)
+    assert "no policy" in e.reason
+
+
+def test_session_is_a_context_manager_and_replays_a_candidate_policy(site, tmp_path):
+    root, config = site
+    from pipeline.policy import analyse_text
+
+    base = (DATA / "correlate-new.txt").read_text(encoding="utf-8")
+    # a candidate that permits TCP 22 from 10.200.0.0/16 ahead of "Block all"
+    extra = ("add filterlist name=Ssh\n"
+             "add filter filterlist=Ssh srcaddr=10.200.0.0 srcmask=16 dstaddr=me protocol=tcp dstport=22 mirrored=yes\n"
+             'add rule name="Ssh in" policy=P filterlist=Ssh filteraction=Permit\n')
+    candidate = analyse_text(base.replace("popd", "") + extra, "candidate.txt", host="H", config=config)
+    assert not [i for i in candidate.issues if i.severity == "error"]
+    with open_session(root, config) as before, open_session(root, config, policies={"H": candidate}) as after:
+        old = {(r["remote_ip"], r["local_port"], r["verdict"]) for r in before.flows(host="H").to_pylist()}
+        new = {(r["remote_ip"], r["local_port"], r["verdict"]) for r in after.flows(host="H").to_pylist()}
+        assert after.run("snapshot_at", {"host": "h", "at": datetime(2026, 10, 24, tzinfo=UTC)}).to_pylist()[0][
+            "snapshot"] == candidate.snapshot
+    # the SSH flow is now permitted; the override replaces the history too, so the old Proxy permit
+    # (before 2026-10-25) is gone: all Proxy drops meet the new block
+    assert old - new == {("10.200.0.1", 22, "blocked-by-rule"), ("10.3.3.3", 8080, "permitted-by-policy")}
+    assert new - old == {("10.200.0.1", 22, "permitted-by-policy")}
+    with pytest.raises(Exception):  # noqa: B017 - any DuckDB error: the connection is closed
+        before.con.sql("select 1")
+
+
+def test_config_scripts_are_parsed_once_per_file_version(tmp_path):
+    from pipeline.correlate import analyse_config_script
+
+    script = tmp_path / "p.txt"
+    script.write_text((DATA / "correlate-new.txt").read_text(encoding="utf-8"), encoding="utf-8")
+    config = parse_config(config_text(history=False).replace((DATA / "correlate-new.txt").as_posix(),
+                                                             script.as_posix()))
+    host = config.host("H")
+    first = analyse_config_script(script, host, config)
+    assert analyse_config_script(script, host, config) is first
+    script.write_text(script.read_text(encoding="utf-8") + "\n# changed\n", encoding="utf-8")
+    assert analyse_config_script(script, host, config) is not first
+
+
+def test_protocol_names_are_accepted_and_the_runner_up_is_another_filter(site):
+    root, config = site
+    by_name = explain(root, config, host="H", src=ME, dst="10.7.7.7", proto="udp", sport=1500, dport=53,
+                      at="2026-10-26T00:00:00")
+    by_number = explain(root, config, host="H", src=ME, dst="10.7.7.7", proto=17, sport=1500, dport=53,
+                        at="2026-10-26T00:00:00")
+    assert by_name.winner == by_number.winner and by_name.winner["rule"] == "Resolver bad"
+    with pytest.raises(ValueError, match="unknown protocol"):
+        explain(root, config, host="H", src=ME, dst="10.7.7.7", proto="tcpp")
+    # any<->any is matched as written and as its mirror: the runner-up is never the winner's own copy
+    e = explain(root, config, host="H", src="10.200.0.1", dst=ME, proto=6, sport=1234, dport=22,
+                at="2026-10-26T00:00:00")
+    assert e.winner["rule"] == "Block all"
+    assert e.runner_up is None or e.runner_up["rule"] != "Block all"
+    assert e.reason.startswith("the only matching filter")

@@ -22,12 +22,8 @@ CONFIG = str(SAMPLE / "ipsec-drops.toml")
 
 
 @pytest.fixture(scope="module")
-def warehouse(tmp_path_factory):
-    root = tmp_path_factory.mktemp("sample-wh")
-    result = CliRunner().invoke(cli, ["-q", "--config", CONFIG, "ingest", str(SAMPLE / "exports"),
-                                      "--warehouse", str(root)])
-    assert result.exit_code == 0, result.output
-    return root
+def warehouse(sample_warehouse):
+    return sample_warehouse
 
 
 def run(*args: str):
@@ -112,8 +108,11 @@ def test_explain_on_the_sample_policy(warehouse):
     assert "verdict: permitted-by-policy; winner: 'Web server'" in result.output
     result = run("explain", "--warehouse", str(warehouse), "--host", "WEB01", "--src", "10.1.0.99",
                  "--dst", "10.1.0.10", "--proto", "6", "--sport", "3000", "--dport", "3389", "--format", "json")
-    rows = json.loads(result.output)
-    assert [r["rule"] for r in rows if r["in_force"]][:2] == ["Internal admin", "Block everything"]
+    doc = json.loads(result.output)
+    assert [r["rule"] for r in doc["matches"] if r["in_force"]][:2] == ["Internal admin", "Block everything"]
+    assert (doc["verdict"], doc["winner"]["rule"], doc["runner_up"]["rule"]) == (
+        "permitted-by-policy", "Internal admin", "Block everything")
+    assert "Block everything" in doc["reason"]
     result = run("explain", "--warehouse", str(warehouse), "--host", "WEB01", "--src", "10.1.0.99",
                  "--dst", "2001:db8::1", "--proto", "6")
     assert result.exit_code == 2 and "same IP version" in result.output

@@ -118,7 +118,7 @@ def test_lint_clean_script_exits_0(tmp_path):
                       "add rule R P L Block\npopd\n", encoding="utf-8")
     result = run("policy", "lint", str(script), "--host", "DB01")
     assert result.exit_code == 0, result.stdout
-    assert result.stdout.strip().endswith("0 error(s), 0 warning(s), 0 note(s) (notes shown with -v)")
+    assert result.stdout.strip().endswith("0 error(s), 0 warning(s), 0 note(s)")
 
 
 def test_load_all_then_nothing_new(tmp_path):

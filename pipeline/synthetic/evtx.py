@@ -82,7 +82,7 @@ import hashlib
 import struct
 import uuid
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from os import PathLike
@@ -198,7 +198,7 @@ def _value(v: object) -> tuple[int, bytes]:
     """(BinXML type, bytes) of one substitution value."""
     t = type(v)
     if t is str:
-        return _WSTRING, v.encode("utf-16-le")  # type: ignore[union-attr]
+        return _WSTRING, v.encode("utf-16-le")  # type: ignore[attr-defined]
     if v is None:
         return _NULL, b""
     if t is UInt32:
@@ -651,6 +651,7 @@ class EvtxWriter:
 
     def _inner(self, ev: Event) -> tuple[object, _El, bytes]:
         """EventData template key, tree and substitutions; cached by content (pooled events repeat)."""
+        build: Callable[..., tuple[object, _El, bytes]]
         if isinstance(ev, ClassicEvent):
             ck: object = (ev.strings, ev.binary)
             build = _inner_classic

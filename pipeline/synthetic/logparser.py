@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from ipaddress import IPv4Address
-from typing import IO, Literal
+from typing import IO, Any, Literal
 
 __all__ = [
     "EVT_FIELDS",
@@ -659,7 +659,7 @@ class W3CWriter:
         )
         self._formatters = [(name, self._formatter(name)) for name in self.fields]
 
-    def _formatter(self, name: str) -> Callable[[object], str]:
+    def _formatter(self, name: str) -> Callable[[Any], str]:
         mode = self.mode
         if name in INTEGER_FIELDS:
             return str

@@ -1,0 +1,188 @@
+"""``ipsec-drops policy show|lint|load``: netsh scripts read, checked and stored."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.table import Table
+from rich.text import Text
+
+from ..exit_codes import ExitCode
+from ..policy import PolicyAnalysis, analyse_script
+from ..policy import show as policy_show
+from ..policy.jobs import host_scripts, lint_script, load_policies
+from ..warehouse import Warehouse
+from .common import Context, fail, global_options, handle_errors, print_issues, warehouse_option
+
+define_option = click.option(
+    "--define", "-D", "defines", multiple=True, metavar="VAR=VALUE",
+    help="Value of a batch variable the script uses (%VAR%, or %1 with -D 1=VALUE); repeatable.")
+
+
+def parse_defines(values: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for item in values:
+        name, eq, value = item.partition("=")
+        if not eq or not name:
+            raise click.BadParameter(f"{item!r} is not VAR=VALUE", param_hint="--define")
+        out[name] = value
+    return out
+
+
+def _analyse(obj: Context, script: Path, host: str | None, defines: tuple[str, ...]) -> PolicyAnalysis:
+    return analyse_script(script, host=host, config=obj.config(), defines=parse_defines(defines))
+
+
+def _print_policy_issues(obj: Context, issues: list) -> None:
+    shown = [i for i in issues if i.severity != "info" or obj.verbose]
+    print_issues(obj, shown)
+    hidden = len(issues) - len(shown)
+    if hidden and not obj.quiet:
+        obj.err.print(f"{hidden} note(s) not shown (use -v)", style="dim")
+
+
+@click.group("policy")
+def policy_group() -> None:
+    """netsh ipsec policy scripts: show what they do, lint them, load them into the warehouse.
+
+    Batch files (netsh ipsec static ... lines) and netsh -f scripts are both read.
+    Addresses (me, DNS, WINS, DHCP, GATEWAY, DNS names) are resolved from the
+    host's entry in the config file.
+    """
+
+
+@policy_group.command("show")
+@click.argument("script", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--host", help="Config host the script is for (resolves me, DNS, WINS, DHCP, GATEWAY).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True,
+              help="table: policies, rules, filters; json: everything; csv: the effective filters.")
+@define_option
+@global_options
+@click.pass_obj
+@handle_errors
+def policy_show_cmd(obj: Context, script: Path, host: str | None, fmt: str, defines: tuple[str, ...]) -> None:
+    """Print the policies, rules and effective filters (most specific first) of SCRIPT.
+
+    Exit code 1 when netsh would have refused some of the script's commands.
+    """
+    analysis = _analyse(obj, script, host, defines)
+    if fmt == "json":
+        click.echo(policy_show.as_json(analysis))
+    elif fmt == "csv":
+        click.echo(policy_show.as_csv(policy_show.filter_rows(analysis), policy_show.FILTER_COLUMNS), nl=False)
+    else:
+        _policy_tables(obj, analysis)
+    _print_policy_issues(obj, analysis.issues)
+    sys.exit(ExitCode.SKIPPED if analysis.errors else ExitCode.OK)
+
+
+def _policy_tables(obj: Context, analysis: PolicyAnalysis) -> None:
+    host = analysis.host.name if analysis.host else "no host (addresses unresolved)"
+    obj.out.print(Text(f"{analysis.file} ({analysis.kind} script) on {host}, snapshot {analysis.snapshot}",
+                       style="bold"))
+    settings = policy_show.setting_rows(analysis)
+    if settings:
+        obj.out.print(Text("settings: " + ", ".join(f"{s['property']}={s['value']}" for s in settings)))
+    table = Table(title="policies", title_justify="left")
+    for col in ("policy", "store", "assigned", "rules", "line", "description"):
+        table.add_column(col, overflow="fold")
+    for p in policy_show.policy_rows(analysis):
+        table.add_row(Text(p["policy"]), p["store"], "yes" if p["assigned"] else "no", str(p["rules"]),
+                      str(p["source_line"]), Text(p["description"]))
+    obj.out.print(table)
+    table = Table(title="rules", title_justify="left")
+    for col in ("policy", "rule", "filter list", "action", "active", "filters", "auth", "line"):
+        table.add_column(col, overflow="fold")
+    for r in policy_show.rule_rows(analysis):
+        action = r["action"] + (" (soft)" if r["soft"] else "") + (" (inpass)" if r["inpass"] else "")
+        table.add_row(Text(r["policy"]), Text(r["rule"]), Text(r["filter_list"]), action,
+                      "yes" if r["active"] else "no", str(r["filters"]), r["authentication"], str(r["source_line"]))
+    obj.out.print(table)
+    table = Table(title="effective filters, most specific first", title_justify="left")
+    for col in ("rule", "action", "source", "destination", "proto", "sport", "dport", "weight", "line"):
+        table.add_column(col, overflow="fold", justify="right" if col in ("weight", "line") else "left")
+    for f in policy_show.filter_rows(analysis):
+        style = None if f["assigned"] and f["rule_active"] else "dim"
+        mirror = " (mirror)" if f["mirror"] else ""
+        table.add_row(Text(f["rule"] + mirror), f["action"], Text(policy_show.address_text(f["src"], f["src_range"])),
+                      Text(policy_show.address_text(f["dst"], f["dst_range"])), f["protocol"],
+                      str(f["src_port"] or "any"), str(f["dst_port"] or "any"), str(f["weight"]),
+                      str(f["source_line"]), style=style)
+    obj.out.print(table)
+
+
+@policy_group.command("lint")
+@click.argument("script", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--host", help="Config host the script is for (needed for address and Internet-facing checks).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "csv"]), default="text", show_default=True)
+@define_option
+@global_options
+@click.pass_obj
+@handle_errors
+def policy_lint_cmd(obj: Context, script: Path, host: str | None, fmt: str, defines: tuple[str, ...]) -> None:
+    """Report weaknesses of SCRIPT with their severity and the line to fix.
+
+    Shadowed filters, rules with empty lists, unused filter actions, the
+    exemption and boot settings the hardening guides warn about, block rules
+    that block DNS. Exit code 1 when anything of warning or error severity is found.
+    """
+    report = lint_script(_analyse(obj, script, host, defines))
+    if fmt == "json":
+        click.echo(policy_show.as_json(report.analysis, lint=report.findings))
+    elif fmt == "csv":
+        click.echo(policy_show.issues_csv(report.everything), nl=False)
+    else:
+        for issue in report.everything:
+            if issue.severity == "info" and not obj.verbose:
+                continue
+            style = {"error": "red", "warning": "yellow"}.get(issue.severity, "dim")
+            obj.out.print(Text(str(issue), style=style))
+        obj.out.print(Text(report.summary(verbose=bool(obj.verbose))))
+    sys.exit(ExitCode.SKIPPED if report.has_problems else ExitCode.OK)
+
+
+@policy_group.command("load")
+@click.argument("script", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--host", help="Config host the script is for.")
+@click.option("--all", "all_hosts", is_flag=True, help="Load the policy script of every config host that has one.")
+@warehouse_option
+@define_option
+@global_options
+@click.pass_obj
+@handle_errors
+def policy_load_cmd(obj: Context, script: Path | None, host: str | None, all_hosts: bool, warehouse: Path,
+                    defines: tuple[str, ...]) -> None:
+    """Store a policy snapshot (policies, rules, filter_actions, filters, settings) in the warehouse.
+
+    One snapshot per host and script content; loading the same script again
+    stores nothing. Exit code 1 when a script had errors or could not be read.
+    """
+    config = obj.config()
+    if all_hosts == bool(script or host):
+        fail("error: give SCRIPT --host H, or --all")
+    if all_hosts:
+        jobs = host_scripts(config)
+        if not jobs:
+            fail("error: no host in the config has a policy script")
+    elif not host or script is None:
+        fail("error: --host is needed: a snapshot belongs to a config host")
+    else:
+        jobs = [(host, script)]
+    loads = load_policies(jobs, Warehouse(warehouse), config, parse_defines(defines))
+    for load in loads.loads:
+        if load.error:
+            obj.err.print(Text(f"error: {load.host}: {load.error}", style="red"))
+            continue
+        assert load.analysis is not None and load.result is not None
+        _print_policy_issues(obj, load.analysis.issues)
+        if not obj.quiet or load.analysis.errors:
+            r = load.result
+            obj.out.print(Text(f"{r.host}: snapshot {r.snapshot} {r.status}, {r.filters} filter rows, "
+                               f"{load.analysis.errors} error(s), {load.analysis.warnings} warning(s) "
+                               f"<- {load.script}"))
+    sys.exit(ExitCode.SKIPPED if loads.has_problems else ExitCode.OK)
+
+
+COMMANDS = [policy_group]
