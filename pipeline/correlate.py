@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -67,8 +68,38 @@ READ_ONLY_STATEMENTS = frozenset({"SELECT"})
 WarehouseLike = Warehouse | str | os.PathLike[str]
 
 
+#: Keys of :meth:`Session.flow_groups` and the columns each gives (before the counts).
+GROUP_KEYS: dict[str, tuple[str, ...]] = {
+    "verdict": ("verdict",),
+    "rule": ("host", "rule", "verdict"),
+    "host": ("host",),
+    "port": ("direction", "protocol", "port"),
+    "remote-network": ("remote_network",),
+}
+GROUP_COUNTS = ("flows", "events", "packets", "hosts", "remotes", "first_seen", "last_seen")
+#: The relations ``sql`` offers (``flows`` is computed only when a query names it).
+RELATIONS = ("drops", "flows", *TABLES, "policy_periods")
+
+
 class QueryRefused(ValueError):
     """``sql`` was given a statement that is not a read-only query."""
+
+
+class NoWarehouse(LookupError):
+    """The warehouse folder does not exist (or holds nothing a run wrote)."""
+
+
+class UnknownHost(LookupError):
+    """A host name neither the warehouse nor the config knows."""
+
+
+def require_warehouse(warehouse: WarehouseLike) -> Path:
+    """The warehouse's root, or :class:`NoWarehouse` when nothing was ever ingested or loaded there."""
+    root = _root(warehouse)
+    markers = ("_manifest.json", "drops", "policy")
+    if not root.is_dir() or not any((root / m).exists() for m in markers):
+        raise NoWarehouse(f"no warehouse at {root}: run `ipsec-drops ingest` first (or give --warehouse)")
+    return root
 
 
 def _root(warehouse: WarehouseLike) -> Path:
@@ -228,6 +259,7 @@ class Session:
         self.config = config
         self.notes: list[str] = []
         self.sandboxed = False
+        self._registered: set[str] = set()
         self.con = duckdb.connect()
         con = self.con
         con.execute("SET TimeZone = 'UTC'")
@@ -279,6 +311,49 @@ class Session:
         self.sandboxed = True
 
     # -- questions --------------------------------------------------------------------------
+    def known_hosts(self) -> list[str]:
+        """Hosts of the config, of the stored drops and of the stored policy snapshots."""
+        names = {h for h in (self.config.hosts if self.config else {})}
+        names |= {r[0] for r in self.con.sql("SELECT DISTINCT host FROM drops").fetchall() if r[0]}
+        names |= {r[0] for r in self.con.sql("SELECT DISTINCT host FROM snapshots").fetchall() if r[0]}
+        return sorted(names, key=str.lower)
+
+    def check_host(self, host: str | None) -> None:
+        """:class:`UnknownHost` (with the known hosts listed) when ``host`` is given and nobody knows it."""
+        if host is None:
+            return
+        known = self.known_hosts()
+        wanted = host.strip().lower()
+        if any(k.lower() == wanted or k.lower() == wanted.split(".", 1)[0] for k in known):
+            return
+        raise UnknownHost(f"unknown host {host!r}: the warehouse and the config know "
+                          f"{', '.join(known) if known else 'no host at all'}")
+
+    def flow_groups(self, by: str, *, host: str | None = None, since: datetime | str | None = None,
+                    until: datetime | str | None = None, verdict: str | None = None,
+                    rows: pa.Table | None = None) -> pa.Table:
+        """The flows summarised by ``by`` (one of :data:`GROUP_KEYS`): flows, events, packets, first/last seen."""
+        import ipaddress
+
+        if by not in GROUP_KEYS:
+            raise ValueError(f"unknown grouping {by!r}; one of {', '.join(GROUP_KEYS)}")
+        if rows is None:
+            rows = self.flows(host=host, since=since, until=until, verdict=verdict)
+        networks: dict[str, str] = {}
+        if by == "remote-network":
+            for ip in set(rows.column("remote_ip").to_pylist()) - {None}:
+                address = ipaddress.ip_address(ip)
+                networks[ip] = str(ipaddress.ip_network(f"{ip}/{24 if address.version == 4 else 64}", strict=False))
+        self.con.register("flow_rows", rows)
+        self.con.register("flow_networks", pa.table({"remote_ip": pa.array(list(networks), pa.string()),
+                                                     "remote_network": pa.array(list(networks.values()), pa.string())}))
+        try:
+            result = self.run("flow_groups", {"by": by})
+        finally:
+            self.con.unregister("flow_rows")
+            self.con.unregister("flow_networks")
+        return result.select([*GROUP_KEYS[by], *GROUP_COUNTS])
+
     def flows(self, *, host: str | None = None, since: datetime | str | None = None,
               until: datetime | str | None = None, verdict: str | None = None, top: int | None = None,
               boot_window: int = BOOT_WINDOW) -> pa.Table:
@@ -326,12 +401,7 @@ class Session:
             reason = why(winner, runner)
         return Explanation(host, snapshot, rows, winner, runner, reason, notes)
 
-    def sql(self, text: str) -> pa.Table:
-        """Run read-only SQL over the relations (see the module docstring); the last statement's result.
-
-        Sandboxed first (:meth:`sandbox`); a statement that is not a query raises :class:`QueryRefused`.
-        """
-        self.sandbox()
+    def _statements(self, text: str) -> list:
         statements = self.con.extract_statements(text)
         if not statements:
             raise QueryRefused("no SQL statement given")
@@ -340,10 +410,42 @@ class Session:
             if kind not in READ_ONLY_STATEMENTS:
                 raise QueryRefused(f"only queries are run here (SELECT, WITH ... SELECT); refused a {kind} "
                                    "statement: the warehouse is read-only to sql")
-        result = None
-        for statement in statements:
-            result = self.con.sql(statement.query)
-        return result.to_arrow_table() if result is not None else pa.table({})
+        return statements
+
+    def sql_reader(self, text: str, *, host: str | None = None, since: datetime | str | None = None,
+                   until: datetime | str | None = None, batch_rows: int = 64 * 1024) -> pa.RecordBatchReader:
+        """Run read-only SQL (see :meth:`sql`) and stream the last statement's rows in batches.
+
+        A query that names ``flows`` gets the flows view of ``host``/``since``/``until`` (computed
+        once, before the sandbox is closed).
+        """
+        import re
+
+        statements = self._statements(text)
+        if re.search(r"\bflows\b", text, re.IGNORECASE) and "flows" not in self._registered:
+            self.con.register("flows", self.flows(host=host, since=since, until=until))
+            self._registered.add("flows")
+        self.sandbox()
+        try:
+            for statement in statements[:-1]:
+                self.con.execute(statement.query)
+            return self.con.sql(statements[-1].query).to_arrow_reader(batch_rows)
+        except duckdb.CatalogException as exc:
+            if "does not exist" in str(exc):
+                raise UnknownRelation(f"{exc}; the relations are {', '.join(RELATIONS)} "
+                                      "(and the macro ip_number(text))") from exc
+            raise
+
+    def sql(self, text: str, **bind: Any) -> pa.Table:
+        """Run read-only SQL over the relations (see the module docstring); the last statement's result.
+
+        Sandboxed first (:meth:`sandbox`); a statement that is not a query raises :class:`QueryRefused`.
+        """
+        return self.sql_reader(text, **bind).read_all()
+
+
+class UnknownRelation(LookupError):
+    """A query named a table or view the warehouse does not have."""
 
 
 def open_session(warehouse: WarehouseLike, config: Config | None = None, *,

@@ -265,7 +265,7 @@ class Column:
     ``priority`` 0 is always shown; higher numbers are dropped first (right to left among
     equals) when the table does not fit the terminal.  ``kind``: ``text``, ``count`` (thousands
     separators), ``number``, ``address`` (never broken), ``time`` (UTC, to the second),
-    ``protocol`` (``TCP``/``UDP``/``ICMP`` or the number), ``list``, ``endpoint`` (an address and
+    ``protocol`` (``TCP``/``UDP``/``ICMP`` or the number), ``direction`` (``in``/``out``), ``list``, ``endpoint`` (an address and
     a port from the two ``source`` columns: ``10.1.0.2:53``, ``[2001:db8::1]:443``, the address
     alone when the port is NULL).  ``shrink``: may be cut with an ellipsis to make room (free
     text such as rule names).
@@ -311,6 +311,8 @@ def cell_text(value: Any, kind: str = "text", tz: Any = None) -> str:
         return ""
     if kind == "protocol" and isinstance(value, int):
         return protocol_name(value)
+    if kind == "direction" and isinstance(value, str):
+        return {"inbound": "in", "outbound": "out"}.get(value, value)
     if isinstance(value, bool):
         return "yes" if value else "no"
     if kind == "count" and isinstance(value, (int, float)):
@@ -424,5 +426,5 @@ def render_table(console: Any, table: pa.Table, columns: Sequence[Column] | None
     if dropped:
         footer.append(dropped)
     for line in footer:
-        console.print(Text(line, style="dim"))
+        console.print(Text(line, style="dim"), width=max(width, 20), soft_wrap=False)
     return fitted

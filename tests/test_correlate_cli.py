@@ -92,7 +92,7 @@ def test_flows_options_and_csv_is_spreadsheet_safe(warehouse):
     rows = list(csv.DictReader(io.StringIO(result.output)))
     assert {(r["host"], r["rule"]) for r in rows} == {("DB01", "APP02 secured")}
     result = run("flows", "--warehouse", str(warehouse), "--top", "1", "--since", "2026-10-27")
-    assert result.exit_code == 0 and "flows (1)" in result.output
+    assert result.exit_code == 0 and "flows (43)" in result.output and "… 42 more; --all or --top N" in result.output
     result = run("sql", "--warehouse", str(warehouse), "--format", "csv",
                  "select '=HYPERLINK(1)' as a, '-2' as b, '@x' as c, '+1' as d, 'ok' as e, -2 as n, "
                  "chr(9) || '=1+1' as t, 'x' || chr(13) || 'y' as r")

@@ -109,7 +109,7 @@ def handle_errors(fn: F) -> F:
 
 
 def print_rows(obj: Context, table: Any, fmt: str, columns: Sequence[Column] | None = None, *,
-               title: str | None = None, wide: bool = False, notes: Sequence[str] = ()) -> None:
+               title: str | None = None, wide: bool = False, notes: Sequence[str] = (), tz: Any = None) -> None:
     """Rows on standard output in ``fmt``: a table sized to the terminal, or CSV/JSON/NDJSON (streamed)."""
     if fmt == "csv":
         sys.stdout.flush()
@@ -118,7 +118,7 @@ def print_rows(obj: Context, table: Any, fmt: str, columns: Sequence[Column] | N
     elif fmt in ("json", "ndjson"):
         write_json(table, sys.stdout, lines=fmt == "ndjson")
     else:
-        render_table(obj.out, table, columns, title=title, wide=wide, notes=notes)
+        render_table(obj.out, table, columns, title=title, wide=wide, notes=notes, tz=tz)
 
 
 def print_issues(obj: Context, issues: Sequence[Any], *, limit: bool = True, quiet_kinds: Sequence[str] = ()) -> None:
@@ -130,3 +130,24 @@ def print_issues(obj: Context, issues: Sequence[Any], *, limit: bool = True, qui
         obj.err.print(Text(str(issue), style=style))
     if cap and len(issues) > cap:
         obj.err.print(f"... and {len(issues) - cap} more (use -v to see all)")
+
+
+time_help = ("ISO 8601 (Z or offset), a date, 'YYYY-MM-DD HH:MM' (in --tz, else the host's zone, else UTC), "
+             "or 24h, 7d, yesterday, today.")
+tz_option = click.option("--tz", help="Zone for reading and showing times (IANA or Windows name; default UTC).")
+
+
+def time_window(obj: Context, since: str | None, until: str | None, tz: str | None, host: str | None):
+    """(since, until, display zone): the command-line times as UTC instants, read in --tz or the host's zone."""
+    from ..timespec import parse_instant, zone_named
+
+    reading_zone = tz
+    if reading_zone is None and host:
+        entry = obj.config().host(host)
+        reading_zone = entry.timezone if entry else None
+    zone = zone_named(reading_zone)
+    return parse_instant(since, zone), parse_instant(until, zone), zone_named(tz) if tz else None
+
+
+def zone_label(zone: Any) -> str:
+    return f"times in {getattr(zone, 'key', None) or zone}" if zone else "times in UTC"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 
 import click
@@ -10,18 +9,27 @@ from rich.text import Text
 
 from .. import correlate
 from ..output import Column, json_text
-from ..warehouse import Warehouse
-from .common import Context, format_option, global_options, handle_errors, print_rows, warehouse_option
-
-TIME_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
+from .common import (
+    Context,
+    format_option,
+    global_options,
+    handle_errors,
+    print_rows,
+    time_help,
+    time_window,
+    tz_option,
+    warehouse_option,
+    zone_label,
+)
 
 #: The flows table: what matters first (host, direction, protocol, local, remote, packets, days,
 #: verdict, rule); the rest is dropped right to left by priority when the terminal is narrow.
 FLOW_TABLE = (
-    Column("host", 0), Column("direction", 6), Column("protocol", 5, "protocol", header="proto"),
+    Column("host", 0), Column("direction", 5, "direction", header="dir"),
+    Column("protocol", 4, "protocol", header="proto"),
     Column("local", 0, "endpoint", source=("local_ip", "local_port")),
     Column("remote", 0, "endpoint", source=("remote_ip", "remote_port")),
-    Column("packets", 1, "count"), Column("days_seen", 7, "number", header="days"), Column("verdict", 2),
+    Column("packets", 1, "count"), Column("days_seen", 6, "number", header="days"), Column("verdict", 2),
     Column("rule", 3, shrink=True), Column("events", 9, "count"), Column("first_seen", 10, "time"),
     Column("last_seen", 8, "time"), Column("filter_list", 11, shrink=True), Column("action", 12),
     Column("source_line", 12, "number", header="line"),
@@ -35,33 +43,69 @@ EXPLAIN_TABLE = (
 )
 
 
+#: Rows a terminal table shows unless --top or --all says otherwise (summaries first, like `git log | head`).
+DEFAULT_TOP = 20
+GROUP_TABLE = (
+    Column("host", 0), Column("direction", 1, "direction", header="dir"),
+    Column("protocol", 1, "protocol", header="proto"), Column("port", 0, "number"), Column("remote_network", 0, "address", header="remote network"),
+    Column("rule", 0, shrink=True), Column("verdict", 0), Column("flows", 1, "count"), Column("events", 3, "count"),
+    Column("packets", 0, "count"), Column("hosts", 5, "count"), Column("remotes", 4, "count"),
+    Column("first_seen", 6, "time"), Column("last_seen", 2, "time"),
+)
+
+
+def _page(table, fmt: str, top: int | None, all_rows: bool, is_terminal: bool):
+    """(rows to print, how many were left out): a terminal table shows DEFAULT_TOP rows unless told otherwise."""
+    limit = top if top is not None else (DEFAULT_TOP if fmt == "table" and is_terminal and not all_rows else None)
+    if limit is None or table.num_rows <= limit:
+        return table, 0
+    return table.slice(0, limit), table.num_rows - limit
+
+
 @click.command("flows")
 @warehouse_option
 @click.option("--host", help="Only this host (case-insensitive).")
-@click.option("--since", type=click.DateTime(TIME_FORMATS),
-              help="Drops at or after this UTC time (YYYY-MM-DD[THH:MM:SS]).")
-@click.option("--until", type=click.DateTime(TIME_FORMATS), help="Drops before this UTC time.")
+@click.option("--since", help="Drops at or after this time: " + time_help)
+@click.option("--until", help="Drops before this time (same forms as --since).")
+@tz_option
 @click.option("--verdict", type=click.Choice(list(correlate.VERDICTS)), help="Only flows with this verdict.")
-@click.option("--top", type=click.IntRange(min=0), help="Only the N flows with the most packets.")
+@click.option("--by", type=click.Choice(list(correlate.GROUP_KEYS)),
+              help="Summarise: one row per verdict, rule, host, service port or remote network.")
+@click.option("--top", type=click.IntRange(min=0),
+              help=f"Only the N rows with the most packets (a terminal shows {DEFAULT_TOP} unless --all).")
+@click.option("--all", "all_rows", is_flag=True, help="Every row, also on a terminal.")
 @click.option("--wide", is_flag=True, help="Show every column, however wide the table gets.")
 @format_option()
 @global_options
 @click.pass_obj
 @handle_errors
-def flows_cmd(obj: Context, warehouse: Path, host: str | None, since: datetime | None, until: datetime | None,
-              verdict: str | None, top: int | None, wide: bool, fmt: str) -> None:
+def flows_cmd(obj: Context, warehouse: Path, host: str | None, since: str | None, until: str | None, tz: str | None,
+              verdict: str | None, by: str | None, top: int | None, all_rows: bool, wide: bool, fmt: str) -> None:
     """Dropped flows and the policy rule that explains each (most packets first).
 
     Every stored drop is matched against the filters of its host's policy in
     force at its time (config policy / policy_history, else the warehouse's
-    current snapshot).
+    current snapshot). --by summarises instead.
     """
-    with correlate.open_session(Warehouse(warehouse), obj.config()) as session:
-        table = session.flows(host=host, since=since, until=until, verdict=verdict, top=top)
+    config = obj.config()
+    root = correlate.require_warehouse(warehouse)
+    with correlate.open_session(root, config) as session:
+        session.check_host(host)
+        start, end, zone = time_window(obj, since, until, tz, host)
+        if by:
+            table = session.flow_groups(by, host=host, since=start, until=end, verdict=verdict)
+        else:
+            table = session.flows(host=host, since=start, until=end, verdict=verdict)
         notes = list(session.notes)
     for note in notes:
         obj.note(note)
-    print_rows(obj, table, fmt, FLOW_TABLE, title=f"flows ({table.num_rows})", wide=wide)
+    shown, more = _page(table, fmt, top, all_rows, obj.out.is_terminal)
+    what = f"flows by {by}" if by else "flows"
+    footer = [zone_label(zone)]
+    if more:
+        footer.insert(0, f"… {more:,} more; --all or --top N")
+    print_rows(obj, shown, fmt, GROUP_TABLE if by else FLOW_TABLE, title=f"{what} ({table.num_rows:,})", wide=wide,
+               notes=footer, tz=zone)
 
 
 @click.command("explain")
@@ -72,17 +116,22 @@ def flows_cmd(obj: Context, warehouse: Path, host: str | None, since: datetime |
 @click.option("--proto", required=True, help="Protocol: a number or a name (tcp, udp, icmp ...).")
 @click.option("--sport", type=click.IntRange(0, 65535), help="Source port (none: matches only port-less filters).")
 @click.option("--dport", type=click.IntRange(0, 65535), help="Destination port.")
-@click.option("--at", type=click.DateTime(TIME_FORMATS), help="UTC time whose policy snapshot to use (default: now).")
+@click.option("--at", help="Whose policy snapshot to use, as a time (default: now): " + time_help)
+@tz_option
 @click.option("--wide", is_flag=True, help="Show every column, however wide the table gets.")
 @format_option()
 @global_options
 @click.pass_obj
 @handle_errors
 def explain_cmd(obj: Context, warehouse: Path, host: str, src: str, dst: str, proto: str, sport: int | None,
-                dport: int | None, at: datetime | None, wide: bool, fmt: str) -> None:
+                dport: int | None, at: str | None, tz: str | None, wide: bool, fmt: str) -> None:
     """Every filter that matches a packet, by weight, and why the winner wins."""
-    e = correlate.explain(Warehouse(warehouse), obj.config(), host=host, src=src, dst=dst, proto=proto,
-                          sport=sport, dport=dport, at=at)
+    config = obj.config()
+    root = correlate.require_warehouse(warehouse)
+    with correlate.open_session(root, config) as session:
+        session.check_host(host)
+        when, _, _ = time_window(obj, at, None, tz, host)
+        e = session.explain(host=host, src=src, dst=dst, proto=proto, sport=sport, dport=dport, at=when)
     for note in e.notes:
         obj.note(note)
     if fmt == "json":
@@ -98,24 +147,52 @@ def explain_cmd(obj: Context, warehouse: Path, host: str, src: str, dst: str, pr
 @click.command("sql")
 @click.argument("text")
 @warehouse_option
+@click.option("--host", help="Bind the flows relation to this host.")
+@click.option("--since", help="Bind the flows relation to drops at or after this time: " + time_help)
+@click.option("--until", help="Bind the flows relation to drops before this time.")
+@tz_option
+@click.option("--max-rows", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Rows a table shows (csv, json and ndjson stream every row).")
 @click.option("--wide", is_flag=True, help="Show every column, however wide the table gets.")
 @format_option()
 @global_options
 @click.pass_obj
 @handle_errors
-def sql_cmd(obj: Context, text: str, warehouse: Path, wide: bool, fmt: str) -> None:
+def sql_cmd(obj: Context, text: str, warehouse: Path, host: str | None, since: str | None, until: str | None,
+            tz: str | None, max_rows: int, wide: bool, fmt: str) -> None:
     """Run read-only SQL over the warehouse (queries only; files outside it cannot be read).
 
-    Relations: drops, filters, policies, rules, filter_actions, settings, issues,
-    snapshots, policy_periods; macro ip_number(text).
+    Relations: drops, flows (the flows view; --host/--since/--until bind it),
+    filters, policies, rules, filter_actions, settings, issues, snapshots,
+    policy_periods; macro ip_number(text).
     """
     import duckdb
+    import pyarrow as pa
 
-    try:
-        table = correlate.sql(Warehouse(warehouse), obj.config(), text)
-    except duckdb.Error as exc:
-        raise ValueError(str(exc)) from exc
-    print_rows(obj, table, fmt, None, title=f"{table.num_rows} row(s)", wide=wide)
+    config = obj.config()
+    root = correlate.require_warehouse(warehouse)
+    with correlate.open_session(root, config) as session:
+        session.check_host(host)
+        start, end, zone = time_window(obj, since, until, tz, host)
+        try:
+            reader = session.sql_reader(text, host=host, since=start, until=end)
+            if fmt != "table":
+                print_rows(obj, reader, fmt)
+                return
+            batches, rows = [], 0
+            for batch in reader:
+                batches.append(batch)
+                rows += batch.num_rows
+                if rows > max_rows:
+                    break
+        except duckdb.Error as exc:
+            raise ValueError(str(exc)) from exc
+    table = pa.Table.from_batches(batches, schema=reader.schema)
+    notes = [zone_label(zone)]
+    if table.num_rows > max_rows:
+        table = table.slice(0, max_rows)
+        notes.insert(0, f"stopped at --max-rows {max_rows:,}; csv, json and ndjson stream every row")
+    print_rows(obj, table, fmt, None, title=f"{table.num_rows:,} row(s)", wide=wide, notes=notes, tz=zone)
 
 
 COMMANDS = [flows_cmd, explain_cmd, sql_cmd]
