@@ -265,9 +265,9 @@ class Column:
     ``priority`` 0 is always shown; higher numbers are dropped first (right to left among
     equals) when the table does not fit the terminal.  ``kind``: ``text``, ``count`` (thousands
     separators), ``number``, ``address`` (never broken), ``time`` (UTC, to the second),
-    ``protocol`` (``TCP``/``UDP``/``ICMP`` or the number), ``direction`` (``in``/``out``), ``list``, ``endpoint`` (an address and
-    a port from the two ``source`` columns: ``10.1.0.2:53``, ``[2001:db8::1]:443``, the address
-    alone when the port is NULL).  ``shrink``: may be cut with an ellipsis to make room (free
+    ``protocol`` (``TCP``/``UDP``/``ICMP`` or the number), ``direction`` (``in``/``out``), ``list``,
+    ``endpoint`` (an address and a port from the two ``source`` columns: ``10.1.0.2:53``,
+    ``[2001:db8::1]:443``, the address alone when the port is NULL).  ``shrink``: may be cut with an ellipsis to make room (free
     text such as rule names).
     """
 

@@ -7,7 +7,7 @@ import tomllib
 from conftest import REPO
 
 import pipeline
-from pipeline.queries import query, queries_dir
+from pipeline.queries import queries_dir, query
 
 
 def test_every_package_of_the_tree_is_listed_in_pyproject():
