@@ -267,8 +267,8 @@ class Column:
     separators), ``number``, ``address`` (never broken), ``time`` (UTC, to the second),
     ``protocol`` (``TCP``/``UDP``/``ICMP`` or the number), ``direction`` (``in``/``out``), ``list``,
     ``endpoint`` (an address and a port from the two ``source`` columns: ``10.1.0.2:53``,
-    ``[2001:db8::1]:443``, the address alone when the port is NULL).  ``shrink``: may be cut with an ellipsis to make room (free
-    text such as rule names).
+    ``[2001:db8::1]:443``, the address alone when the port is NULL).  ``shrink``: may be cut with
+    an ellipsis to make room (free text such as rule names).
     """
 
     name: str
