@@ -49,3 +49,25 @@ def test_sink_streams_batches_and_writes_a_bom_on_request(tmp_path):
     buf = io.BytesIO()
     assert write_csv(reader, buf) == 3
     assert parse(buf.getvalue().decode()) == [["v"], ["'-1"], ["'-1"], ["'-1"]]
+
+
+def test_json_and_ndjson_carry_types_times_in_utc_and_escape_text():
+    import datetime as dt
+    import json
+
+    when = dt.datetime(2026, 11, 11, 16, 10, 0, 250000, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+    table = pa.table({"n": [3, None], "s": ['a"b\n', "é"], "ids": [[1, 2], None],
+                      "t": pa.array([when, None], pa.timestamp("us", tz="UTC")), "ok": [True, False]})
+    buf = io.StringIO()
+    assert __import__("pipeline.output", fromlist=["write_json"]).write_json(table, buf) == 2
+    assert json.loads(buf.getvalue()) == [
+        {"n": 3, "s": 'a"b\n', "ids": [1, 2], "t": "2026-11-11T15:10:00.250000Z", "ok": True},
+        {"n": None, "s": "é", "ids": None, "t": None, "ok": False}]
+    from pipeline.output import write_json
+
+    lines = io.StringIO()
+    write_json(table.to_batches(max_chunksize=1), lines, lines=True)
+    assert [json.loads(x) for x in lines.getvalue().splitlines()] == json.loads(buf.getvalue())
+    empty = io.StringIO()
+    write_json(table.slice(0, 0), empty)
+    assert json.loads(empty.getvalue()) == []
