@@ -272,10 +272,14 @@ class Session:
             empty = DROPS_SCHEMA.empty_table().append_column("date", pa.array([], pa.date32()))
             con.register("drops", empty)
         period_rows, extra = _periods(self.root, config, dict(policies or {}), self.notes)
+        self._tuples: dict[tuple, str] = {}
+        self._candidates: set[tuple[str, str]] = set()
         for name in TABLES:
             data = _policy_table(self.root, name)
-            if name == "filters" and extra:
-                data = pa.concat_tables([data, *extra])
+            if name == "filters":
+                if extra:
+                    data = pa.concat_tables([data, *extra])
+                self._filters = data
             con.register(name, data)
         self.periods = pa.Table.from_pylist(period_rows, schema=PERIODS_SCHEMA)
         con.register("policy_periods", self.periods)
@@ -354,22 +358,63 @@ class Session:
             self.con.unregister("flow_networks")
         return result.select([*GROUP_KEYS[by], *GROUP_COUNTS])
 
+    def tuples(self, *, host: str | None = None, since: datetime | str | None = None,
+               until: datetime | str | None = None, boot_window: int = BOOT_WINDOW) -> str:
+        """Group the period's drops into distinct tuples (``queries/flow_tuples.sql``), once per period.
+
+        The result is a temporary table of the connection; its name is returned.  Every later
+        question about the same period (flows, groups, what-if replays) starts from it, so
+        the drops are read once per session and period.
+        """
+        key = (host.lower() if host else None, _instant(since), _instant(until), boot_window)
+        name = self._tuples.get(key)
+        if name is None:
+            name = f"flow_tuples_{len(self._tuples) + 1}"
+            days = self.run("drop_days").to_pylist()[0]
+            self.con.execute(f"CREATE TEMP TABLE {name} AS " + query("flow_tuples"),
+                             {"host": host, "since": key[1], "until": key[2], "boot_window": boot_window,
+                              "day0": days["day0"], "day1": days["day1"]})
+            self._tuples[key] = name
+        return name
+
     def flows(self, *, host: str | None = None, since: datetime | str | None = None,
               until: datetime | str | None = None, verdict: str | None = None, top: int | None = None,
-              boot_window: int = BOOT_WINDOW) -> pa.Table:
+              boot_window: int = BOOT_WINDOW, judge: Mapping[str, str] | None = None) -> pa.Table:
         """The flows view (``queries/flows.sql``): one row per flow and winning filter, most packets first.
 
         ``since``/``until`` are instants (naive = UTC; ``until`` exclusive); ``verdict`` one of
-        :data:`VERDICTS`; ``top`` the number of rows.
+        :data:`VERDICTS`; ``top`` the number of rows.  ``judge`` (host -> snapshot) judges those
+        hosts' drops by another snapshot than the one in force (what-if replay; see :meth:`replay`).
         """
         if verdict is not None and verdict not in VERDICTS:
             raise ValueError(f"unknown verdict {verdict!r}; one of {', '.join(VERDICTS)}")
         if top is not None and top < 0:
             raise ValueError("top must be 0 or more")
-        days = self.run("drop_days").to_pylist()[0]
-        return self.run("flows", {"host": host, "since": _instant(since), "until": _instant(until),
-                                  "boot_window": boot_window, "verdict": verdict, "top": top,
-                                  "day0": days["day0"], "day1": days["day1"]})
+        tuples = self.tuples(host=host, since=since, until=until, boot_window=boot_window)
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW flow_tuples AS SELECT * FROM {tuples}")
+        judged = pa.table({"host": pa.array(list(judge or {}), pa.string()),
+                           "snapshot": pa.array(list((judge or {}).values()), pa.string())})
+        self.con.register("judge_snapshots", judged)
+        return self.run("flows", {"verdict": verdict, "top": top})
+
+    def add_policy(self, analysis: PolicyAnalysis) -> str:
+        """Make a candidate policy's filters available to :meth:`flows` ``judge=``; returns its snapshot id."""
+        snap = analysis.snapshot
+        host_name = analysis.host.name if analysis.host else ""
+        if (host_name, snap) not in self._candidates:
+            self._filters = pa.concat_tables([self._filters, policy_table(analysis, "filters")])
+            self.con.register("filters", self._filters)
+            self._candidates.add((host_name, snap))
+        return snap
+
+    def replay(self, policies: Mapping[str, PolicyAnalysis], **period: Any) -> pa.Table:
+        """The flows of the period if each host of ``policies`` had had that policy all along.
+
+        The drops are not read again: the period's tuples (:meth:`tuples`) are judged against
+        the candidate filters.
+        """
+        judge = {host: self.add_policy(analysis) for host, analysis in policies.items()}
+        return self.flows(judge=judge, **period)
 
     def explain(self, *, host: str, src: str, dst: str, proto: int | str | None, sport: int | None = None,
                 dport: int | None = None, at: datetime | str | None = None) -> Explanation:

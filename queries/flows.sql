@@ -5,9 +5,12 @@
 -- client's ephemeral port is NULL), so retries and scans from many source ports are one flow:
 -- the service end is the packet's destination, unless the packet goes from a port below 1024
 -- to one above (a service's reply).
--- Drops are grouped first: the policy is matched once per distinct 5-tuple, drop kind and
--- snapshot, never per drop row; the match is a hash join on the filter's port (or on the host
--- for port-less filters) with the address ranges as 128-bit interval conditions.
+-- Drops are grouped first (flow_tuples.sql, materialised once per session and period): the policy
+-- is matched once per distinct 5-tuple, drop kind and snapshot, never per drop row; the match is a
+-- hash join on the filter's port (or on the host for port-less filters) with the address ranges
+-- as 128-bit interval conditions. A what-if replay judges the same tuples against other filters:
+-- judge_snapshots(host, snapshot) names the snapshot to judge a host's tuples by instead of the
+-- one in force (empty: the policy in force).
 -- Winner: the highest weight of the matching in-force filters (assigned policy of the local or
 -- persistent store, active rule), as pipeline.policy.decide; an unknown protocol or port of a
 -- drop (4283-4289, 4963...) matches only filters that leave it open, an unknown address any
@@ -18,77 +21,15 @@
 --   blocked-by-rule (winner blocks), negotiation-required (winner negotiates; a clear-text,
 --   auth or SPI kind, or any drop under a negotiate action without soft fallback),
 --   permitted-by-policy (winner permits: this policy does not explain the drop).
--- Relations: drops (the drops dataset, with its Hive `date`), filters (policy filter tables),
---   policy_periods(host, snapshot, valid_from, valid_until): the snapshot in force per host and
---   time (NULL bounds are open). ip_number() comes from macro_ip_number.sql.
--- days_seen: each tuple keeps a bitmap of its days ($day0..$day1 from drop_days.sql), OR-ed per flow
--- (a list of distinct dates cost twice as much on 10 M drops).
--- Parameters: $day0 / $day1 (days since 1970-01-01, from drop_days.sql), $host (NULL = all, case-insensitive), $since / $until (TIMESTAMPTZ, NULL = open;
---   until exclusive), $boot_window (seconds), $verdict (NULL = all), $top (NULL = all rows).
+-- Relations: flow_tuples (flow_tuples.sql's rows), filters (policy filter tables),
+--   judge_snapshots(host, snapshot) (see above).
+-- days_seen: the tuples' day bitmaps OR-ed per flow.
+-- Parameters: $verdict (NULL = all), $top (NULL = all rows).
 WITH
-picked AS (
-    SELECT d.host, d.event_time, d.date, d.drop_kind, d.direction, d.protocol, d.src_ip, d.src_port,
-           d.dst_ip, d.dst_port, d.local_ip, d.remote_ip, d.packets, d.wfp_filter_id
-    FROM drops d
-    WHERE ($host IS NULL OR lower(d.host) = lower($host))
-      AND ($since IS NULL OR (d.event_time >= $since AND d.date >= CAST($since AS DATE) - 1))
-      AND ($until IS NULL OR (d.event_time < $until AND d.date <= CAST($until AS DATE) + 1))
-),
-boots AS (
-    SELECT DISTINCT host, event_time AS boot_time FROM picked WHERE drop_kind = 'block-mode'
-),
-boot_windows AS (
-    -- each 4292 opens a window of $boot_window seconds (end included), cut short by the next 4292:
-    -- windows never overlap, so a drop meets at most one (a range join on a handful of rows)
-    SELECT host, boot_time AS opens, boot_time + to_seconds(CAST($boot_window AS DOUBLE)) AS ends,
-           lead(boot_time) OVER (PARTITION BY host ORDER BY boot_time) AS next_boot
-    FROM boots
-),
-timed AS (
-    SELECT p.*, p2.snapshot,
-           p.drop_kind = 'block-mode' OR b.host IS NOT NULL AS boot
-    FROM picked p
-    LEFT JOIN boot_windows b ON b.host = p.host AND p.event_time >= b.opens AND p.event_time <= b.ends
-        AND (b.next_boot IS NULL OR p.event_time < b.next_boot)
-    LEFT JOIN policy_periods p2 ON lower(p2.host) = lower(p.host)
-        AND (p2.valid_from IS NULL OR p.event_time >= p2.valid_from)
-        AND (p2.valid_until IS NULL OR p.event_time < p2.valid_until)
-),
-grouped AS (
-    SELECT host, snapshot, direction, protocol, src_ip, src_port, dst_ip, dst_port, local_ip, remote_ip,
-           drop_kind, boot,
-           sum(packets) AS packets, count(*) AS events, min(event_time) AS first_seen,
-           max(event_time) AS last_seen,
-           bitstring_agg(CAST(CAST(date AS DATE) - DATE '1970-01-01' AS INTEGER), $day0, $day1) AS days,
-           count(wfp_filter_id) > 0 AS has_wfp
-    FROM timed
-    GROUP BY ALL
-),
-wfp_lists AS (
-    -- WFP filter ids, gathered only over the drops that have one (a list per tuple of every
-    -- drop would cost more than the rest of the grouping)
-    SELECT host, snapshot, direction, protocol, src_ip, src_port, dst_ip, dst_port, local_ip, remote_ip,
-           drop_kind, boot, list(DISTINCT wfp_filter_id) AS wfp_ids
-    FROM timed
-    WHERE wfp_filter_id IS NOT NULL
-    GROUP BY ALL
-),
-tuples AS (
-    SELECT g.* EXCLUDE (has_wfp), w.wfp_ids
-    FROM grouped g
-    LEFT JOIN wfp_lists w ON g.has_wfp AND w.host = g.host AND w.drop_kind = g.drop_kind
-        AND w.snapshot IS NOT DISTINCT FROM g.snapshot AND w.boot IS NOT DISTINCT FROM g.boot
-        AND w.direction IS NOT DISTINCT FROM g.direction AND w.protocol IS NOT DISTINCT FROM g.protocol
-        AND w.src_ip IS NOT DISTINCT FROM g.src_ip AND w.src_port IS NOT DISTINCT FROM g.src_port
-        AND w.dst_ip IS NOT DISTINCT FROM g.dst_ip AND w.dst_port IS NOT DISTINCT FROM g.dst_port
-        AND w.local_ip IS NOT DISTINCT FROM g.local_ip AND w.remote_ip IS NOT DISTINCT FROM g.remote_ip
-),
 keyed AS (
-    SELECT *, row_number() OVER () AS tid,
-           CASE WHEN contains(coalesce(src_ip, dst_ip, ''), ':') THEN 6 ELSE 4 END AS family,
-           (ip_number(src_ip).hi::UHUGEINT << 64) | ip_number(src_ip).lo AS s,
-           (ip_number(dst_ip).hi::UHUGEINT << 64) | ip_number(dst_ip).lo AS d
-    FROM tuples
+    SELECT t.* REPLACE (coalesce(j.snapshot, t.snapshot) AS snapshot)
+    FROM flow_tuples t
+    LEFT JOIN judge_snapshots j ON lower(j.host) = lower(t.host)
 ),
 live AS (
     SELECT f.*, row_number() OVER (ORDER BY f.host, f.snapshot, f.source_line, f.filter_index, f.mirror) AS fid,

@@ -348,3 +348,24 @@ def test_protocol_names_are_accepted_and_the_runner_up_is_another_filter(site):
     assert e.winner["rule"] == "Block all"
     assert e.runner_up is None or e.runner_up["rule"] != "Block all"
     assert e.reason.startswith("the only matching filter")
+
+
+def test_replay_judges_the_same_tuples_against_a_candidate_without_reading_the_drops_again(site):
+    root, config = site
+    from pipeline.policy import analyse_text
+
+    base = (DATA / "correlate-new.txt").read_text(encoding="utf-8").replace("popd", "")
+    extra = ("add filterlist name=Ssh\n"
+             "add filter filterlist=Ssh srcaddr=10.200.0.0 srcmask=16 dstaddr=me protocol=tcp dstport=22 mirrored=yes\n"
+             'add rule name="Ssh in" policy=P filterlist=Ssh filteraction=Permit\n')
+    candidate = analyse_text(base + extra, "candidate.txt", host="H", config=config)
+    with open_session(root, config) as session:
+        before = session.flows(host="H")
+        replayed = session.replay({"H": candidate}, host="H")
+        assert len(session._tuples) == 1  # one grouping of the drops served both questions
+        again = session.flows(host="H")
+    with open_session(root, config, policies={"H": candidate}) as direct:
+        expected = direct.flows(host="H")
+    key = ["remote_ip", "local_port", "remote_port", "verdict", "rule", "events"]
+    assert sorted(replayed.select(key).to_pylist(), key=str) == sorted(expected.select(key).to_pylist(), key=str)
+    assert again.select(key).to_pylist() == before.select(key).to_pylist()  # the replay left the session as it was
