@@ -232,7 +232,7 @@ def parse_config(text: str, path: Path | None = None) -> Config:
 def load_config(path: str | os.PathLike[str] | None, *, required: bool = False) -> Config:
     """Load the config at ``path`` (default ``./ipsec-drops.toml``); an absent default file is an empty config."""
     explicit = path is not None
-    p = Path(path) if explicit else Path(DEFAULT_CONFIG_NAME)
+    p = Path(path) if path is not None else Path(DEFAULT_CONFIG_NAME)
     if not p.exists():
         if explicit or required:
             raise ConfigError(f"{p}: config file not found")

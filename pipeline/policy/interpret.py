@@ -484,7 +484,7 @@ class Interpreter:
         note = (lambda *a: None) if quiet else (lambda sev, code, msg: self.report(c.origin, sev, code, msg))
         src: Address = args["srcaddr"]
         dst: Address = args["dstaddr"]
-        masks = {}
+        masks: dict[str, int | None] = {}
         for end in ("src", "dst"):
             mask = args.get(f"{end}mask")
             written = c.cidr.get(f"{end}addr")
@@ -505,7 +505,8 @@ class Interpreter:
                     src = ME
                 masks[other] = None
         for end, addr in (("src", src), ("dst", dst)):
-            if masks[end] is None:
+            mask = masks[end]
+            if mask is None:
                 continue
             if addr.kind in ("me", "any", "server", "dns", "variable", "range"):
                 if addr.kind == "any":
@@ -513,8 +514,8 @@ class Interpreter:
                 else:
                     note("warning", "mask-ignored", f"{end}mask does not apply to {addr}: ignored")
                 masks[end] = None
-            elif masks[end] > max_bits(address_family(addr) or 4):
-                self.report(c.origin, "error", "bad-mask", f"{end}mask /{masks[end]} is too long for {addr}")
+            elif mask > max_bits(address_family(addr) or 4):
+                self.report(c.origin, "error", "bad-mask", f"{end}mask /{mask} is too long for {addr}")
                 return None
         families = {address_family(a) for a in (src, dst)} - {None}
         if len(families) > 1:
