@@ -168,6 +168,12 @@ def test_safe_name_is_bounded_one_to_one_and_never_a_path():
     assert all("%" not in n.rsplit("~", 1)[0][-2:] for n in names if "~" in n)  # no escape cut in half
 
 
+BLOCK_ALL = ("netsh ipsec static add filteraction B action=block\n"
+             "netsh ipsec static add filter filterlist=L srcaddr=any dstaddr=me\n"
+             "netsh ipsec static add policy P assign=yes\n"
+             "netsh ipsec static add rule R P L B\n")
+
+
 def test_hostile_host_names_round_trip_through_the_warehouse(tmp_path):
     toml = "".join(f'[hosts."{json.dumps(h)[1:-1]}"]\naddresses = ["10.0.0.{i + 1}"]\n'
                    for i, h in enumerate(HOSTILE_HOSTS))
@@ -176,10 +182,7 @@ def test_hostile_host_names_round_trip_through_the_warehouse(tmp_path):
     wh = tmp_path / "wh"
     snaps = {}
     for host in HOSTILE_HOSTS:
-        analysis = analyse_text("netsh ipsec static add filteraction B action=block\n"
-                                "netsh ipsec static add filter filterlist=L srcaddr=any dstaddr=me\n"
-                                "netsh ipsec static add policy P assign=yes\n"
-                                "netsh ipsec static add rule R P L B\n", "p.cmd", host=config.hosts[host], config=config)
+        analysis = analyse_text(BLOCK_ALL, "p.cmd", host=config.hosts[host], config=config)
         assert load_snapshot(analysis, Warehouse(wh)).status == "stored"
         snaps[host] = analysis.snapshot
     files = [p for p in tmp_path.rglob("*") if p.is_file() and p.parent != wh]  # (the warehouse's own lock file)
@@ -192,10 +195,7 @@ def test_hostile_host_names_round_trip_through_the_warehouse(tmp_path):
         rows = pq.read_table(snapshot_files(wh, host, snaps[host])["filters"]).to_pylist()
         assert {r["host"] for r in rows} == {host} and len(rows) == 2
     # loading again: unchanged (the files are found under the same safe names)
-    again = analyse_text("netsh ipsec static add filteraction B action=block\n"
-                         "netsh ipsec static add filter filterlist=L srcaddr=any dstaddr=me\n"
-                         "netsh ipsec static add policy P assign=yes\n"
-                         "netsh ipsec static add rule R P L B\n", "p.cmd", host=config.hosts["x" * 300], config=config)
+    again = analyse_text(BLOCK_ALL, "p.cmd", host=config.hosts["x" * 300], config=config)
     assert load_snapshot(again, Warehouse(wh)).status == "unchanged"
 
 
