@@ -16,12 +16,28 @@ Sources: ``../shared/reference/netsh-ipsec.md`` §1 (syntax and defaults) and §
   taken: here it fills the first free position, with a warning.
 * Spaces around ``=`` are accepted (``name = "Allow HTTP"``); a tag given
   twice is an error (netsh's ERROR_TAG_ALREADY_PRESENT).
-* Untagged trailing words (``description=Block all traffic`` without quotes):
-  untagged words after an unquoted, tagged ``description=`` are joined to it
-  with a warning (the admin forgot the quotes; netsh itself may well have
-  refused the line).  Anywhere else an untagged word that fits no position, or
-  is not a valid value for its position, is an error and the command is
-  refused, as netsh refuses a command with an invalid argument.
+* Unquoted text (``description=Block all traffic`` without quotes): untagged
+  words after an unquoted, tagged ``description=`` are joined to it with a
+  warning (the admin forgot the quotes; netsh itself may well have refused the
+  line).
+* **Trailing words** (``... dstport=3389 远程桌面``: real scripts end lines
+  with a comment in the admin's language).  What netsh does with them is
+  UNVERIFIED; refusing the command would drop a traffic rule, so they are kept
+  out of the command with a ``trailing-words`` warning and the command is
+  applied.  The trailing words are the untagged words after the last tagged
+  word, from the first of them that
+  (a) fits no free position (``add filterlist A B C``: ``C``),
+  (b) is not a valid value for the position it would fill (``远程桌面`` as
+  ``mirrored=``), or
+  (c) directly follows a tagged word and would fill an *optional* position
+  (``add filter filterlist=L srcaddr=any dstaddr=me remote desktop``: after
+  ``tag=`` values the admin is not writing positional values any more).
+  Real positional use is untouched: words before a tagged word are always
+  positional (``add filter filterlist=L any dstaddr=me``), so are runs that
+  start the command (``add filter L any me``) or fill a required position
+  (``add filterlist description=D Name``).  Elsewhere an untagged word that
+  fits no position, or is not a valid value for it, is an error and the
+  command is refused, as netsh refuses a command with an invalid argument.
 * Values are case-insensitive keywords where netsh has keywords (``YES``,
   ``y``, ``PERMIT``, ``TCP``), yes/no may be shortened to any prefix.
 
@@ -386,6 +402,14 @@ class Command:
     cidr: dict[str, int] = field(default_factory=dict)
 
 
+def _shorten(words: list[str], limit: int = 60) -> str:
+    """The words as one quoted text, cut at ``limit`` characters (a trailing comment can be any length)."""
+    text = " ".join(words)
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(words)} words)"
+
+
 def bind(spec: CommandSpec, words: list[Word], origin: Origin) -> tuple[dict[str, Any] | None, dict[str, int],
                                                                        list[PolicyIssue]]:
     """Bind ``words`` to the tags of ``spec``: (typed args or None when netsh would refuse, cidr masks, issues)."""
@@ -415,6 +439,10 @@ def bind(spec: CommandSpec, words: list[Word], origin: Origin) -> tuple[dict[str
         return None, cidr, issues
 
     joined: list[str] = []
+    # Trailing words (see the module docstring): only untagged words after the last tagged one can be trailing.
+    last_tagged = max((i for i, w in enumerate(words) if w.tag is not None), default=-1)
+    trailing: list[str] = []
+    trailing_reason = ""
     for position, word in enumerate(words):
         if word.tag is not None:
             try:
@@ -442,6 +470,10 @@ def bind(spec: CommandSpec, words: list[Word], origin: Origin) -> tuple[dict[str
             args[free_text] = f"{args[free_text]} {word.text}"
             joined.append(word.text)
             continue
+        if trailing:
+            trailing.append(word.text)
+            continue
+        in_tail = position > last_tagged
         # An untagged value: its own position if free, else the first free one.
         target = position if position < len(spec.slots) and position not in filled else None
         moved = False
@@ -449,12 +481,22 @@ def bind(spec: CommandSpec, words: list[Word], origin: Origin) -> tuple[dict[str
             target = next((i for i in range(len(spec.slots)) if i not in filled), None)
             moved = target is not None
         if target is None:
+            if in_tail:
+                trailing, trailing_reason = [word.text], "every position is taken"
+                continue
             return fail("unexpected-word", f"untagged {word.text!r} fits no tag of {spec.verb} {spec.noun}")
         slot = spec.slots[target]
         tag = "all" if "all" in slot and word.text.lower() == "all" and not word.quoted else slot[0]
+        optional = not any(set(slot) & set(alternatives) for alternatives in spec.required)
+        if in_tail and optional and position > 0 and words[position - 1].tag is not None:
+            trailing, trailing_reason = [word.text], f"after tagged values, not read as {tag}="
+            continue
         try:
             value = True if tag == "all" else convert(tag, word.text)
         except ValueError as exc:
+            if in_tail:
+                trailing, trailing_reason = [word.text], f"no value for {tag}=: {exc}"
+                continue
             return fail("bad-value", f"untagged {word.text!r} in the place of {tag}=: {exc}")
         if moved:
             issues.append(issue_at(origin, "warning", "positional-moved",
@@ -466,6 +508,11 @@ def bind(spec: CommandSpec, words: list[Word], origin: Origin) -> tuple[dict[str
         issues.append(issue_at(origin, "warning", "unquoted-text",
                                f"untagged {' '.join(joined)!r} joined to the unquoted value before it "
                                "(quote values with spaces: netsh may refuse this line)"))
+    if trailing:
+        issues.append(issue_at(origin, "warning", "trailing-words",
+                               f"trailing {_shorten(trailing)} ignored ({trailing_reason}): taken for a comment, "
+                               "the command is kept (netsh's handling of extra words is unverified: it may "
+                               "refuse the line)"))
     for alternatives in spec.required:
         if not any(t in args for t in alternatives):
             return fail("missing-tag", f"{spec.verb} {spec.noun} needs {'|'.join(alternatives)}=")
