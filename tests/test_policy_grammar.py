@@ -224,9 +224,8 @@ def test_trailing_words_keep_the_command_and_are_reported():
 
 def test_trailing_words_without_the_fix_would_lose_the_filter():
     # the exact line from the issue: the filter exists, with a warning naming the words
-    args, _, issues = bind(STATIC_SPECS[("add", "filter")],
-                           words("filterlist=RDP", "srcaddr=any", "dstaddr=me", "protocol=TCP", "dstport=3389", "远程桌面"),
-                           ORIGIN)
+    line = words("filterlist=RDP", "srcaddr=any", "dstaddr=me", "protocol=TCP", "dstport=3389", "远程桌面")
+    args, _, issues = bind(STATIC_SPECS[("add", "filter")], line, ORIGIN)
     assert args == {"filterlist": "RDP", "srcaddr": ANY, "dstaddr": ME, "protocol": 6, "dstport": 3389}
     assert [(i.severity, i.code) for i in issues] == [("warning", "trailing-words")]
 
