@@ -202,7 +202,8 @@ def test_hostile_host_names_round_trip_through_the_warehouse(tmp_path):
 def test_issues_table_keeps_every_problem(tmp_path):
     config = parse_config('[hosts.H]\naddresses = ["10.0.0.1"]\n')
     analysis = analyse_text("netsh ipsec static add rule R P L A\n"
-                            "netsh ipsec static add filterlist X Y Z description=D\n", "bad.cmd", host="H", config=config)
+                            "netsh ipsec static add filterlist X Y Z description=D\n", "bad.cmd",
+                            host="H", config=config)
     load_snapshot(analysis, Warehouse(tmp_path))
     rows = duckdb.sql(f"select source_line, severity, code, text from read_parquet('{glob(tmp_path, 'issues')}') "
                       "order by all").fetchall()
