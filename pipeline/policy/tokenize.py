@@ -26,10 +26,11 @@ Nothing is ever opened or run on the script's say-so.
 
 from __future__ import annotations
 
-import codecs
 import re
 from dataclasses import dataclass, field
 
+from .decode import decode_script as decode_script  # re-exported: the old home of the decoder
+from .decode import split_lines
 from .grammar import GLOBAL_COMMANDS, Ambiguous, Word, match_keyword, walk_context
 from .model import Origin, PolicyIssue, issue_at
 
@@ -61,20 +62,8 @@ class Tokens:
     kind: str = "batch"  # or "netsh"
 
 
-def decode_script(data: bytes) -> str:
-    """Text of a script file: UTF-16 or UTF-8 with a BOM, else UTF-8, else Windows-1252 (ANSI)."""
-    for bom, encoding in ((codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"),
-                          (codecs.BOM_UTF8, "utf-8")):
-        if data.startswith(bom):
-            return data[len(bom):].decode(encoding, errors="replace")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")
-
-
 def physical_lines(text: str) -> list[str]:
-    return re.split(r"\r\n|\n|\r", text.split("\x1a", 1)[0])
+    return split_lines(text)
 
 
 _NETSH = re.compile(r"^(?:.*[\\/])?netsh(?:\.exe)?$", re.IGNORECASE)
