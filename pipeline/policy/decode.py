@@ -87,6 +87,11 @@ def split_lines(text: str) -> list[str]:
     return _LINE_BREAK.split(text.split("\x1a", 1)[0])
 
 
+def line_breaks(text: str) -> list[str]:
+    """The line breaks of ``text`` in order (``\\r\\n``, ``\\n`` or ``\\r``): break k ends physical line k."""
+    return _LINE_BREAK.findall(text)
+
+
 @dataclass(frozen=True)
 class DecodedScript:
     """A script's text, the codec that made it, where that choice came from, and what did not decode."""

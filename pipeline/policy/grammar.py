@@ -148,11 +148,18 @@ def enum_parser(*choices: str):
     return parse
 
 
+def is_number(text: str) -> bool:
+    """ASCII digits only: netsh reads ``0-9``, while ``str.isdigit`` also takes ``²`` and ``٣٤``."""
+    return text.isascii() and text.isdigit()
+
+
 def int_parser(lo: int, hi: int):
     def parse(text: str) -> int:
         raw = text.strip()
-        if not raw.isdigit():
+        if not is_number(raw):
             raise ValueError(f"{text!r} is not a whole number")
+        if len(raw.lstrip("0")) > len(str(hi)):
+            raise ValueError(f"{raw[:20]}{'...' if len(raw) > 20 else ''} is outside {lo}..{hi}")
         value = int(raw)
         if not lo <= value <= hi:
             raise ValueError(f"{value} is outside {lo}..{hi}")
@@ -167,7 +174,7 @@ def parse_protocol(text: str) -> int | None:
         return None
     if raw.upper() in PROTOCOL_NAMES:
         return PROTOCOL_NAMES[raw.upper()]
-    value = int_parser(0, 255)(raw) if raw.isdigit() else None
+    value = int_parser(0, 255)(raw) if is_number(raw) else None
     if value is None:
         raise ValueError(f"{text!r} is not ANY, ICMP, TCP, UDP, RAW or a protocol number")
     return value or None
@@ -179,9 +186,9 @@ def parse_port(text: str) -> int | None:
 
 
 _QM_ONE = r"(?:AH\[(?:MD5|SHA1|SHA256)\](?:\+ESP\[[A-Z0-9]+,[A-Z0-9]+\])?|ESP\[[A-Z0-9]+,[A-Z0-9]+\])"
-_QMSEC = re.compile(rf"^({_QM_ONE})(?::(\d+)K/(\d+)S)?$", re.IGNORECASE)
+_QMSEC = re.compile(rf"^({_QM_ONE})(?::(\d{{1,10}})K/(\d{{1,10}})S)?$", re.IGNORECASE | re.ASCII)
 _QM_ALGS = {"DES", "3DES", "AES128", "AES192", "AES256", "NONE", "MD5", "SHA1", "SHA256"}
-_MMSEC = re.compile(r"^(DES|3DES|AES128|AES192|AES256)-(MD5|SHA1|SHA256|SHA384)-(\d+)$", re.IGNORECASE)
+_MMSEC = re.compile(r"^(DES|3DES|AES128|AES192|AES256)-(MD5|SHA1|SHA256|SHA384)-(\d{1,4})$", re.IGNORECASE | re.ASCII)
 
 
 def parse_qmsec(text: str) -> tuple[str, ...]:
@@ -267,6 +274,8 @@ TAG_TYPES: dict[str, str] = {
     "location": "location", "mode": "mode", "mmsecmethods": "mmsec", "qmsecmethods": "qmsec", "all": "flag",
     "property": "text", "value": "text",
 }
+#: Longest problem message (values are quoted in messages, and a value can be any length).
+MAX_MESSAGE = 300
 #: Tags whose value is free text: untagged words right after them are joined to them (with a warning).
 FREE_TEXT_TAGS = frozenset({"description"})
 #: Tags that may be given more than once (netsh-ipsec.md §1.5 remark 3).
@@ -348,7 +357,8 @@ CONFIG_VALUES: dict[str, Any] = {
 #: Defaults where a source gives one: ipsecexempt 3 is verified [S4]; the others are commonly cited.
 CONFIG_DEFAULTS = {"ipsecdiagnostics": "0", "ipsecloginterval": "3600", "ipsecexempt": "3", "bootmode": "stateful"}
 
-_BOOT_EXEMPTION = re.compile(r"^(ANY|ICMP|TCP|UDP|RAW|\d{1,3}):(\d{1,5}):(\d{1,5}):(INBOUND|OUTBOUND)$", re.I)
+_BOOT_EXEMPTION = re.compile(r"^(ANY|ICMP|TCP|UDP|RAW|\d{1,3}):(\d{1,5}):(\d{1,5}):(INBOUND|OUTBOUND)$",
+                            re.I | re.ASCII)
 
 
 def parse_bootexemptions(text: str) -> str:
@@ -435,6 +445,8 @@ def bind(spec: CommandSpec, words: list[Word], origin: Origin) -> tuple[dict[str
         return value
 
     def fail(code: str, message: str):
+        if len(message) > MAX_MESSAGE:  # a value can be 100 000 characters long; the line's text is kept anyway
+            message = message[:MAX_MESSAGE - 3] + "..."
         issues.append(issue_at(origin, "error", code, message))
         return None, cidr, issues
 
