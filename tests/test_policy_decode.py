@@ -233,3 +233,9 @@ def test_snapshot_changes_when_the_encoding_changes_the_text(tmp_path):
     ascii_script.write_bytes(b"netsh ipsec static add policy P\r\n")
     assert analyse_script(ascii_script, host="H", config=config, encoding="gbk").snapshot == \
         analyse_script(ascii_script, host="H", config=config).snapshot
+
+
+def test_decoding_reports_do_not_quote_preshared_keys():
+    data = b"netsh ipsec static add rule R P L A psk=hunter6 description=\x81\r\n"
+    (issue,) = [i for i in decode_bytes(data, "k.cmd").issues if i.code == "encoding-invalid-bytes"]
+    assert "hunter6" not in issue.text and "psk=***" in issue.text

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.policy import parse_text
+from pipeline.policy import analyse_text, parse_text
 from pipeline.policy.grammar import (
     STATIC_SPECS,
     Ambiguous,
     Word,
     bind,
+    mask_secrets,
     match_keyword,
     parse_bool,
     parse_bootexemptions,
@@ -260,3 +261,32 @@ def test_a_long_trailing_comment_is_reported_shortened():
     assert args == {"name": "L"}
     (issue,) = issues
     assert "... (30000 words)" in issue.message and len(issue.message) < 300
+
+
+# --- preshared keys never reach a report -----------------------------------------------------------------
+
+SECRET_SCRIPT = (
+    "netsh ipsec static add policy P\r\n"
+    "netsh ipsec static add filterlist L\r\n"
+    "netsh ipsec static add filter filterlist=L srcaddr=any dstaddr=me\r\n"
+    "netsh ipsec static add filteraction A\r\n"
+    'netsh ipsec static add rule name=R1 policy=P filterlist=L filteraction=A psk="hunter1 key" kerberos=maybe\r\n'
+    "netsh ipsec static add rule name=R2 policy=P filterlist=L filteraction=A psk=hunter2 secret words\r\n"
+    "netsh ipsec static add rule R3 P L A 10.0.0.9 all yes d yes hunter3\r\n"
+    "netsh ipsec static set defaultrule P ps = hunter4 colour=red\r\n"
+    "netsh ipsec static add rule name=R5 policy=P filterlist=L filteraction=A psk=hunter5\x00 \x1a\r\n")
+
+
+def test_preshared_keys_are_masked_in_every_report():
+    analysis = analyse_text(SECRET_SCRIPT, "keys.cmd")
+    everything = analysis.issues + analysis.lint()
+    assert {i.code for i in everything} >= {"bad-value", "unquoted-text", "unknown-tag", "preshared-key",
+                                            "nul-characters"}
+    for issue in everything:
+        assert "hunter" not in str(issue) and "hunter" not in issue.text and "secret" not in issue.message, issue
+    rules = analysis.model.stores["local"].policies["p"].rules
+    assert [(r.name, r.psk) for r in rules] == [("R2", "hunter2 secret words"), ("R3", "hunter3"), ("R5", "hunter5")]
+    assert all("hunter" not in r.origin.text for r in rules)
+    assert mask_secrets('add rule R psk="a b" kerberos=yes') == "add rule R psk=*** kerberos=yes"
+    assert mask_secrets("add rule R PSK = a b kerberos=yes") == "add rule R PSK = *** kerberos=yes"
+    assert mask_secrets("description=no-psk=x apsk=y") == "description=no-psk=x apsk=y"  # not a psk tag

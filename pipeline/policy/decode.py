@@ -47,6 +47,7 @@ import re
 from dataclasses import dataclass
 
 from ..config import text_encoding
+from .grammar import mask_secrets
 from .model import Origin, PolicyIssue, issue_at
 
 #: Byte order marks (none is a prefix of another; UTF-32 is not written by Windows tools and not looked for).
@@ -223,7 +224,7 @@ def _finish(text: str, codec: str, source: str, file: str, where: str, notes: li
     """Report the lines holding undecodable bytes, replace the marks by U+FFFD, attach the notes."""
     raw_lines = split_lines(text)
     clean = text.replace(_MARK, "\ufffd")
-    lines = [line.replace(_MARK, "\ufffd") for line in raw_lines]
+    lines = [mask_secrets(line.replace(_MARK, "\ufffd")) for line in raw_lines]  # quoted in reports: no keys
     issues: list[PolicyIssue] = []
     for line, severity, code, message in notes:
         number = line or _first_non_ascii_line(lines)

@@ -17,9 +17,10 @@ Sources: ``../shared/reference/netsh-ipsec.md`` §1 (syntax and defaults) and §
 * Spaces around ``=`` are accepted (``name = "Allow HTTP"``); a tag given
   twice is an error (netsh's ERROR_TAG_ALREADY_PRESENT).
 * Unquoted text (``description=Block all traffic`` without quotes): untagged
-  words after an unquoted, tagged ``description=`` are joined to it with a
-  warning (the admin forgot the quotes; netsh itself may well have refused the
-  line).
+  words after an unquoted, tagged ``description=`` (or ``psk=``) are joined
+  to it with a warning (the admin forgot the quotes; netsh itself may well have
+  refused the line).  A preshared key is never repeated in a message, and the
+  tokenizer masks ``psk=...`` in the line text every report carries.
 * **Trailing words** (``... dstport=3389 远程桌面``: real scripts end lines
   with a comment in the admin's language).  What netsh does with them is
   UNVERIFIED; refusing the command would drop a traffic rule, so they are kept
@@ -277,7 +278,9 @@ TAG_TYPES: dict[str, str] = {
 #: Longest problem message (values are quoted in messages, and a value can be any length).
 MAX_MESSAGE = 300
 #: Tags whose value is free text: untagged words right after them are joined to them (with a warning).
-FREE_TEXT_TAGS = frozenset({"description"})
+FREE_TEXT_TAGS = frozenset({"description", "psk"})
+#: Tags whose value is a secret: never repeated in a message (``policy show`` prints no keys either).
+SECRET_TAGS = frozenset({"psk"})
 #: Tags that may be given more than once (netsh-ipsec.md §1.5 remark 3).
 REPEATABLE_TAGS = frozenset({"rootca"})
 
@@ -412,6 +415,23 @@ class Command:
     cidr: dict[str, int] = field(default_factory=dict)
 
 
+_WORD = r'[^\s"=]+(?![^\s"])'  # a whole word without "=" (not the tag of the next value)
+_SECRET = re.compile(rf'(?i)(?<![\w-])(psk?\s*=\s*)("[^"]*"?|[^\s"]+(?:[ \t]+{_WORD})*)')
+
+
+def mask_secrets(text: str, values: tuple[str, ...] = ()) -> str:
+    """``text`` with preshared keys replaced by ``***``: ``psk=``/``ps=`` values, and any of ``values``.
+
+    Reports quote the script line as written; a key in the script must not
+    reach a terminal, a CSV or the issues table through them.
+    """
+    masked = _SECRET.sub(lambda m: m.group(1) + "***", text)
+    for value in values:
+        if value.strip():
+            masked = masked.replace(value, "***")
+    return masked
+
+
 def _shorten(words: list[str], limit: int = 60) -> str:
     """The words as one quoted text, cut at ``limit`` characters (a trailing comment can be any length)."""
     text = " ".join(words)
@@ -480,7 +500,7 @@ def bind(spec: CommandSpec, words: list[Word], origin: Origin) -> tuple[dict[str
             continue
         if free_text is not None:
             args[free_text] = f"{args[free_text]} {word.text}"
-            joined.append(word.text)
+            joined.append(word.text if free_text not in SECRET_TAGS else "")
             continue
         if trailing:
             trailing.append(word.text)
@@ -517,8 +537,9 @@ def bind(spec: CommandSpec, words: list[Word], origin: Origin) -> tuple[dict[str
         args[tag] = value
         filled.add(target)
     if joined:
+        shown = repr(" ".join(joined)) if all(joined) else "words (not shown: part of a preshared key)"
         issues.append(issue_at(origin, "warning", "unquoted-text",
-                               f"untagged {' '.join(joined)!r} joined to the unquoted value before it "
+                               f"untagged {shown} joined to the unquoted value before it "
                                "(quote values with spaces: netsh may refuse this line)"))
     if trailing:
         issues.append(issue_at(origin, "warning", "trailing-words",

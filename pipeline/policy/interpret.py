@@ -52,6 +52,7 @@ from .grammar import (
     Command,
     CommandSpec,
     bind,
+    mask_secrets,
     match_keyword,
     parse_config_value,
     walk_context,
@@ -185,6 +186,13 @@ class Interpreter:
         """Bind ``words`` to the command's tags and call its handler from :data:`HANDLERS`."""
         spec, handler = HANDLERS[(context, verb, noun)]
         args, cidr, issues = bind(spec, words, origin)
+        if args and args.get("psk"):
+            # a key given by position escapes the tokenizer's psk= mask: mask its value, and bind again so the
+            # issues and the model's origins quote the masked line
+            masked = Origin(origin.file, origin.line, mask_secrets(origin.text, (args["psk"],)))
+            if masked != origin:
+                origin = masked
+                args, cidr, issues = bind(spec, words, origin)
         self.issues.extend(issues)
         if args is None:
             return

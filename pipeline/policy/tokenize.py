@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 from .decode import decode_script as decode_script  # re-exported: the old home of the decoder
 from .decode import line_breaks, split_lines
-from .grammar import GLOBAL_COMMANDS, Ambiguous, Word, match_keyword, walk_context
+from .grammar import GLOBAL_COMMANDS, Ambiguous, Word, mask_secrets, match_keyword, walk_context
 from .model import Origin, PolicyIssue, issue_at
 
 #: Environment variables a script may use in paths (e.g. ``%SystemRoot%\system32\netsh.exe``).
@@ -326,19 +326,19 @@ class Scanner:
         for i, line in enumerate(self.lines):
             if "\x00" in line:
                 self.lines[i] = line.replace("\x00", "")
-                self.issue(Origin(self.file, i + 1, self.lines[i]), "warning", "nul-characters",
+                self.issue(Origin(self.file, i + 1, mask_secrets(self.lines[i])), "warning", "nul-characters",
                            f"{line.count(chr(0))} NUL character(s) removed; the rest of the line is read (a binary "
                            "file, or UTF-16 read in another encoding?)")
         head, eof, tail = text.partition("\x1a")
         lone = [n for n, brk in enumerate(line_breaks(head), 1) if brk == "\r"]
         if lone:
-            self.issue(Origin(self.file, lone[0], self.lines[lone[0] - 1]), "warning", "lone-cr",
+            self.issue(Origin(self.file, lone[0], mask_secrets(self.lines[lone[0] - 1])), "warning", "lone-cr",
                        f"{len(lone)} line(s) end in a carriage return without a line feed (first: this one): each "
                        "is read as a line break, as editors show it (cmd.exe drops carriage returns and may join "
                        "such lines: unverified)")
         if eof and tail.strip():
             at = len(self.lines)
-            self.issue(Origin(self.file, at, self.lines[at - 1]), "warning", "after-eof-mark",
+            self.issue(Origin(self.file, at, mask_secrets(self.lines[at - 1])), "warning", "after-eof-mark",
                        f"a Ctrl-Z (0x1A, the DOS end-of-file mark) on this line: the {len(tail)} character(s) after "
                        "it are not read (whether cmd.exe and netsh stop there too is unverified)")
 
@@ -360,7 +360,7 @@ class Scanner:
                 parts[-1] = parts[-1][:-1]
                 parts.append(self.lines[end])
                 end += 1
-        original = "\n".join(self.lines[index:end])
+        original = mask_secrets("\n".join(self.lines[index:end]))  # reports quote it: no preshared keys
         return _Logical(index, end, "".join(parts), Origin(self.file, index + 1, original))
 
     def run(self) -> Tokens:
