@@ -12,8 +12,9 @@ against.
     >>> [str(i) for i in a.issues + a.lint()]          # every problem, with file, line and text
     >>> a.filters[0].action, a.filters[0].weight         # effective filters, one per direction
 
-Stages, one module each: ``tokenize`` (script lines -> netsh words, cmd.exe
-and netsh -f rules), ``grammar`` (commands, tags, values), ``interpret``
+Stages, one module each: ``decode`` (bytes -> text: BOM, ``encoding=``,
+UTF-8, the host's ``encoding``, Windows-1252, in that order), ``tokenize``
+(script lines -> netsh words, cmd.exe and netsh -f rules), ``grammar`` (commands, tags, values), ``interpret``
 (commands applied in order with netsh's semantics), ``model``, ``addresses``
 (resolution), ``weights`` (specificity), ``effective`` (resolved filters per
 direction), ``lint``, ``render`` (model -> script), ``store`` (Parquet).

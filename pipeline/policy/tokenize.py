@@ -21,6 +21,12 @@ in a batch file) are skipped with a warning, as the program running the file
 would choke on them.  ``#`` after a word (an inline comment) is UNVERIFIED in
 netsh; it is treated as a comment, with a warning.
 
+A batch line longer than cmd.exe's 8191 characters (before or after ``%``
+expansion) is refused as cmd.exe refuses it.  What editors hide is reported:
+NUL characters (removed), a carriage return without a line feed (a line
+break here), text after a Ctrl-Z (not read).  The line text every report
+quotes has ``psk=`` values masked.
+
 Nothing is ever opened or run on the script's say-so.
 """
 
