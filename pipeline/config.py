@@ -9,6 +9,7 @@ facts, per host.  Layout (host names match case-insensitively)::
     addresses = ["198.51.100.10", "10.1.0.10"]
     dns = ["10.1.0.2"]                      # also wins, dhcp, gateway: lists of addresses
     policy = "policies/web1.cmd"           # netsh script, relative to this file
+    encoding = "gbk"                       # code page of its scripts when not Unicode (default: detected)
     inbox = ["exports/web01/*"]            # where this host's exports land (globs, relative)
     policy_history = [                     # earlier scripts and when each stopped being in force
       {script = "policies/web1-2026-09.cmd", until = 2026-10-25T12:00:00Z},
@@ -22,11 +23,17 @@ entry's ``until``; ``policy`` is in force from the last ``until`` on.  ``until``
 is a TOML date-time with an offset, a local date-time or a date (read in the
 host's ``timezone``, UTC without one), or the same as an ISO 8601 string.
 
+``encoding`` names the ANSI code page this host's netsh scripts are saved in
+(Chinese Windows writes GBK, ``936`` = ``cp936`` = ``gbk``): it is used for
+``policy`` and every ``policy_history`` script of the host that has no byte
+order mark and is not valid UTF-8 (detection order: :mod:`pipeline.policy.decode`).
+
 Errors are raised as :class:`ConfigError` with the file and the key at fault.
 """
 
 from __future__ import annotations
 
+import codecs
 import fnmatch
 import ipaddress
 import os
@@ -38,7 +45,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_CONFIG_NAME = "ipsec-drops.toml"
 SERVER_KEYS = ("dns", "wins", "dhcp", "gateway")
-HOST_KEYS = {"timezone", "addresses", "policy", "policy_history", "inbox", *SERVER_KEYS}
+HOST_KEYS = {"timezone", "addresses", "policy", "policy_history", "inbox", "encoding", *SERVER_KEYS}
 HISTORY_KEYS = {"script", "until"}
 TOP_KEYS = {"hosts", "names"}
 
@@ -69,6 +76,7 @@ class HostConfig:
     policy: Path | None = None
     inbox: tuple[str, ...] = ()
     policy_history: tuple[PolicyPeriod, ...] = ()  # oldest first; ``policy`` follows the last one
+    encoding: str | None = None  # Python codec name of the host's ANSI code page (``gbk``); None: detected
 
     @property
     def zone(self) -> ZoneInfo | None:
@@ -110,6 +118,26 @@ class Config:
                 if fnmatch.fnmatch(resolved, full) or fnmatch.fnmatch(resolved, os.path.join(full, "*")):
                     return host
         return None
+
+
+def text_encoding(name: str) -> str:
+    """Python's name for the text encoding ``name`` (``GBK``, ``cp936``, ``936`` -> ``gbk``); ValueError if none.
+
+    A bare number is a Windows code page (``chcp`` prints ``Active code page:
+    936``).  Codecs that do not turn bytes into text (``base64``, ``rot13``)
+    or cannot decode anything (``undefined``) are refused here, so a typo is
+    reported where it was written and not as a garbled policy later.
+    """
+    wanted = name.strip()
+    if wanted.isascii() and wanted.isdigit():
+        wanted = f"cp{wanted}"
+    try:
+        info = codecs.lookup(wanted)
+    except LookupError:
+        raise ValueError(f"{name!r} is not a known encoding") from None
+    if not getattr(info, "_is_text_encoding", True) or info.name == "undefined":
+        raise ValueError(f"{name!r} is not a text encoding")
+    return info.name
 
 
 def _address_list(path: Path, where: str, value: object) -> tuple[str, ...]:
@@ -208,12 +236,22 @@ def parse_config(text: str, path: Path | None = None) -> Config:
         policy = entry.get("policy")
         if policy is not None and not isinstance(policy, str):
             raise ConfigError(f"{label}: {where} policy must be a path (a string)")
+        encoding = entry.get("encoding")
+        if encoding is not None:
+            if not isinstance(encoding, str):
+                raise ConfigError(f"{label}: {where} encoding must be a string naming a code page (e.g. \"gbk\")")
+            try:
+                encoding = text_encoding(encoding)
+            except ValueError as exc:
+                raise ConfigError(f"{label}: {where} encoding: {exc} (e.g. \"gbk\", \"cp1252\", \"utf-8\", "
+                                  "or a Windows code page number like 936)") from None
         config_host = HostConfig(
             name=str(name),
             timezone=str(tz) if tz is not None else None,
             addresses=_address_list(label, f"{where} addresses", entry.get("addresses", [])),
             policy=(config.base_dir / policy) if policy else None,
             inbox=_string_list(label, f"{where} inbox", entry.get("inbox", [])),
+            encoding=encoding,
             policy_history=_policy_history(label, f"{where} policy_history", entry.get("policy_history", []),
                                            config.base_dir, str(tz) if tz is not None else None),
             **{k: _address_list(label, f"{where} {k}", entry.get(k, [])) for k in SERVER_KEYS},
@@ -232,7 +270,7 @@ def parse_config(text: str, path: Path | None = None) -> Config:
 def load_config(path: str | os.PathLike[str] | None, *, required: bool = False) -> Config:
     """Load the config at ``path`` (default ``./ipsec-drops.toml``); an absent default file is an empty config."""
     explicit = path is not None
-    p = Path(path) if explicit else Path(DEFAULT_CONFIG_NAME)
+    p = Path(path) if path is not None else Path(DEFAULT_CONFIG_NAME)
     if not p.exists():
         if explicit or required:
             raise ConfigError(f"{p}: config file not found")

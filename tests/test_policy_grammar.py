@@ -6,12 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.policy import parse_text
+from pipeline.policy import analyse_text, parse_text
 from pipeline.policy.grammar import (
     STATIC_SPECS,
     Ambiguous,
     Word,
     bind,
+    mask_secrets,
     match_keyword,
     parse_bool,
     parse_bootexemptions,
@@ -77,8 +78,8 @@ def test_refused_commands_and_warnings():
         (line_of("mirrored=maybe"), "error", "bad-value"),
         (line_of("dstport=65536"), "error", "bad-value"),
         (line_of("netsh ipsec static add filter filterlist=Web srcaddr=any", exact=True), "error", "missing-tag"),
-        (line_of("assign=yes extra"), "error", "bad-value"),
-        (line_of("add filterlist A B C"), "error", "unexpected-word"),
+        (line_of('"Other action" maybe'), "error", "bad-value"),  # untagged, invalid, a tag follows: refused
+        (line_of("add filterlist A B C"), "error", "unexpected-word"),  # C fits no position, a tag follows
         (line_of("static s policy"), "error", "ambiguous-command"),
         (line_of("policyfoo"), "error", "unknown-command"),
     ]
@@ -86,8 +87,9 @@ def test_refused_commands_and_warnings():
     assert messages["ambiguous-tag"] == "tag s= is ambiguous: 's' could be srcaddr or srcmask or srcport"
     assert messages["missing-tag"] == "add filter needs dstaddr="
     assert messages["unexpected-word"] == "untagged 'C' fits no tag of add filterlist"
-    # the refused "add policy Other" and "add filterlist A" changed nothing
-    assert set(model.stores["local"].policies) == {"tag policy (2026)"}
+    assert messages["bad-value"] == "untagged 'maybe' in the place of qmpfs=: 'maybe' is not yes or no"
+    # the refused "add filteraction Other" and "add filterlist A" changed nothing
+    assert "other" not in model.stores["local"].filter_actions
     assert "a" not in model.stores["local"].filter_lists
 
 
@@ -172,3 +174,119 @@ def test_unquoted_description_takes_following_words_until_a_tag():
                            words("name=X", "description=Permit", "yes", "no", "action=permit"), ORIGIN)
     assert args == {"name": "X", "description": "Permit yes no", "action": "permit"}
     assert [i.code for i in issues] == ["unquoted-text"]
+
+
+# --- trailing words: comments after a complete command ----------------------------------------------------
+
+TRAILING = "policy-trailing-words.cmd"
+
+
+def trailing_line(fragment: str) -> int:
+    return next(n for n, line in enumerate(fixture(TRAILING).splitlines(), 1) if fragment in line)
+
+
+def test_trailing_words_keep_the_command_and_are_reported():
+    model, issues, _ = parse_text(fixture(TRAILING), TRAILING)
+    store = model.stores["local"]
+    policy = store.policies["服务器锁定"]
+    assert (policy.description, policy.mmpfs, policy.assigned) == ("", False, True)  # "启用" is not a description
+    assert {a.name: a.action for a in store.filter_actions.values()} == {"允许": "permit", "阻止": "block"}
+    assert store.filter_lists["远程桌面"].filters == [Filter(ANY, ME, protocol=6, dst_port=3389)]
+    assert store.filter_lists["网站"].filters == [
+        Filter(ANY, ME, protocol=6, dst_port=80),  # "网站 HTTP" dropped, not mirrored=网站
+        Filter(ANY, ME, protocol=6, dst_port=8443, description="HTTPS alt"),  # positional, then a tag
+        Filter(Address("ip", "10.0.0.0"), ME, src_mask=24, protocol=6, description="内网"),  # all positional
+    ]
+    assert store.filter_lists["所有"].filters == [Filter(ANY, ANY)]  # "所有流量" is no description
+    assert [(r.name, r.filter_list, r.filter_action, r.tunnel) for r in policy.rules] == [
+        ("远程桌面", "远程桌面", "允许", None), ("网站", "网站", "允许", None), ("所有", "所有", "阻止", None)]
+    assert model.settings["ipsecexempt"].value == "3"
+    trailing = [(i.line, i.severity, i.message.split(" ignored ")[0]) for i in issues if i.code == "trailing-words"]
+    assert trailing == [
+        (trailing_line("服务器锁定策略"), "warning", "trailing '服务器锁定策略'"),
+        (trailing_line("允许通过"), "warning", "trailing '允许通过'"),
+        (trailing_line("阻止所有"), "warning", "trailing '阻止所有'"),
+        (trailing_line("dstport=3389 远程桌面"), "warning", "trailing '远程桌面'"),
+        (trailing_line("网站 HTTP"), "warning", "trailing '网站 HTTP'"),
+        (trailing_line("所有流量"), "warning", "trailing '所有流量'"),
+        (trailing_line("远程桌面规则"), "warning", "trailing '远程桌面规则'"),
+        (trailing_line("-- web"), "warning", "trailing '-- web'"),
+        (trailing_line("# block the rest"), "warning", "trailing '# block the rest'"),
+        (trailing_line("启用"), "warning", "trailing '启用'"),
+        (trailing_line("只豁免IKE"), "warning", "trailing '只豁免IKE'"),
+    ]
+    assert all(i.file == TRAILING and i.text for i in issues)
+    assert not [i for i in issues if i.severity == "error"]
+    by_line = {i.line: i.message for i in issues if i.code == "trailing-words"}
+    assert "(after tagged values, not read as mirrored=)" in by_line[trailing_line("dstport=3389 远程桌面")]
+    assert "(no value for tunnel=: '--' is not" in by_line[trailing_line("-- web")]
+    assert "(every position is taken)" in by_line[trailing_line("只豁免IKE")]
+
+
+def test_trailing_words_without_the_fix_would_lose_the_filter():
+    # the exact line from the issue: the filter exists, with a warning naming the words
+    line = words("filterlist=RDP", "srcaddr=any", "dstaddr=me", "protocol=TCP", "dstport=3389", "远程桌面")
+    args, _, issues = bind(STATIC_SPECS[("add", "filter")], line, ORIGIN)
+    assert args == {"filterlist": "RDP", "srcaddr": ANY, "dstaddr": ME, "protocol": 6, "dstport": 3389}
+    assert [(i.severity, i.code) for i in issues] == [("warning", "trailing-words")]
+
+
+@pytest.mark.parametrize(("items", "expected", "codes"), [
+    # positional values before a tag, or starting the command, are positional as ever
+    (("filterlist=L", "any", "dstaddr=me"), {"filterlist": "L", "srcaddr": ANY, "dstaddr": ME}, []),
+    (("L", "any", "me"), {"filterlist": "L", "srcaddr": ANY, "dstaddr": ME}, []),
+    (("L", "any", "me", "web"), {"filterlist": "L", "srcaddr": ANY, "dstaddr": ME, "description": "web"}, []),
+    # a required position still takes a word after a tag
+    (("filterlist=L", "srcaddr=any", "me"), {"filterlist": "L", "srcaddr": ANY, "dstaddr": ME}, []),
+    # a forgotten "dstport=": 3389 is trailing, the filter is kept (any port) and the warning says so
+    (("filterlist=L", "srcaddr=any", "dstaddr=me", "protocol=TCP", "3389"),
+     {"filterlist": "L", "srcaddr": ANY, "dstaddr": ME, "protocol": 6}, ["trailing-words"]),
+    # every word after the first trailing one is trailing too, valid or not
+    (("L", "any", "me", "description=d", "protocol=tcp", "rem", "yes", "24"),
+     {"filterlist": "L", "srcaddr": ANY, "dstaddr": ME, "description": "d", "protocol": 6}, ["trailing-words"]),
+    # dropping the trailing words cannot make a command complete: a missing dstaddr is still an error
+    (("filterlist=L", "srcaddr=any", "远程桌面"), None, ["trailing-words", "missing-tag"]),
+    # an invalid untagged word before a tag is no comment: refused as before
+    (("filterlist=L", "远程桌面", "srcaddr=any", "dstaddr=me"), None, ["bad-value"]),
+])
+def test_which_words_are_trailing(items, expected, codes):
+    args, _, issues = bind(STATIC_SPECS[("add", "filter")], words(*items), ORIGIN)
+    assert args == expected
+    assert [i.code for i in issues] == codes
+
+
+def test_a_long_trailing_comment_is_reported_shortened():
+    comment = ["很长的注释"] * 30_000
+    args, _, issues = bind(STATIC_SPECS[("add", "filterlist")], words("name=L", *comment), ORIGIN)
+    assert args == {"name": "L"}
+    (issue,) = issues
+    assert "... (30000 words)" in issue.message and len(issue.message) < 300
+
+
+# --- preshared keys never reach a report -----------------------------------------------------------------
+
+SECRET_SCRIPT = (
+    "netsh ipsec static add policy P\r\n"
+    "netsh ipsec static add filterlist L\r\n"
+    "netsh ipsec static add filter filterlist=L srcaddr=any dstaddr=me\r\n"
+    "netsh ipsec static add filteraction A\r\n"
+    'netsh ipsec static add rule name=R1 policy=P filterlist=L filteraction=A psk="hunter1 key" kerberos=maybe\r\n'
+    "netsh ipsec static add rule name=R2 policy=P filterlist=L filteraction=A psk=hunter2 secret words\r\n"
+    "netsh ipsec static add rule R3 P L A 10.0.0.9 all yes d yes hunter3\r\n"
+    "netsh ipsec static set defaultrule P ps = hunter4 colour=red\r\n"
+    "netsh ipsec static add rule name=R5 policy=P filterlist=L filteraction=A psk=hunter5\x00 \x1a\r\n")
+
+
+def test_preshared_keys_are_masked_in_every_report():
+    analysis = analyse_text(SECRET_SCRIPT, "keys.cmd")
+    everything = analysis.issues + analysis.lint()
+    assert {i.code for i in everything} >= {"bad-value", "unquoted-text", "unknown-tag", "preshared-key",
+                                            "nul-characters"}
+    for issue in everything:
+        assert "hunter" not in str(issue) and "hunter" not in issue.text and "secret" not in issue.message, issue
+    rules = analysis.model.stores["local"].policies["p"].rules
+    assert [(r.name, r.psk) for r in rules] == [("R2", "hunter2 secret words"), ("R3", "hunter3"), ("R5", "hunter5")]
+    assert all("hunter" not in r.origin.text for r in rules)
+    assert mask_secrets('add rule R psk="a b" kerberos=yes') == "add rule R psk=*** kerberos=yes"
+    assert mask_secrets("add rule R PSK = a b kerberos=yes") == "add rule R PSK = *** kerberos=yes"
+    assert mask_secrets("description=no-psk=x apsk=y") == "description=no-psk=x apsk=y"  # not a psk tag

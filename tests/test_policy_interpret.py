@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.policy import parse_text
+from pipeline.policy.grammar import CONFIG_SPEC, DYNAMIC, STATIC, STATIC_SPECS
+from pipeline.policy.interpret import HANDLERS
 from pipeline.policy.model import ANY, ME, Address, DefaultRule, Filter, FilterAction, Policy, Rule
 from pipeline.policy.tokenize import decode_script
 
@@ -169,3 +171,23 @@ def test_non_ipsec_and_unknown_netsh_commands():
     assert [(i.line, i.severity, i.code) for i in issues] == [
         (1, "warning", "not-ipsec"), (2, "error", "unknown-command"), (3, "error", "unknown-command"),
         (5, "info", "export-ignored")]
+
+
+def test_dispatch_table_covers_exactly_the_grammar():
+    # every static command the grammar knows has one handler, and nothing else does; dynamic: set config only
+    static = {(verb, noun) for (context, verb, noun) in HANDLERS if context == STATIC}
+    assert static == set(STATIC_SPECS)
+    assert {key for key in HANDLERS if key[0] == DYNAMIC} == {(DYNAMIC, "set", "config")}
+    assert all(spec is STATIC_SPECS[(verb, noun)] for (context, verb, noun), (spec, _) in HANDLERS.items()
+               if context == STATIC)
+    assert HANDLERS[(DYNAMIC, "set", "config")][0] is CONFIG_SPEC
+
+
+def test_dispatch_goes_through_the_table(monkeypatch):
+    # replacing a table entry changes what the command does: the table, not method names, decides
+    seen = []
+    spec, _ = HANDLERS[(STATIC, "add", "policy")]
+    monkeypatch.setitem(HANDLERS, (STATIC, "add", "policy"), (spec, lambda interp, c: seen.append(c.args)))
+    model, issues, _ = parse_text("netsh ipsec static add policy P assign=y\n", "t.cmd")
+    assert seen == [{"name": "P", "assign": True}]
+    assert model.stores["local"].policies == {} and issues == []

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import json
 import shutil
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import pytest
 
 from pipeline.config import load_config, parse_config
 from pipeline.policy import analyse_script, analyse_text
-from pipeline.policy.store import TABLES, current_snapshots, load_snapshot, safe_name, snapshot_files
+from pipeline.policy.store import MAX_NAME, TABLES, current_snapshots, load_snapshot, safe_name, snapshot_files
 from pipeline.warehouse import Warehouse, WarehouseLocked
 
 REPO = Path(__file__).resolve().parent.parent
@@ -144,10 +146,64 @@ def test_host_names_are_escaped_in_file_names(tmp_path):
     assert {p.name for p in written} == {f"%2E.%2F..%2Fx%20y-{analysis.snapshot}.parquet"}
 
 
+HOSTILE_HOSTS = ["..\\x", "/", "a/../../b", "nul\x00byte", "x" * 300, "x" * 299 + "y", "主机" * 150, "CON.corp",
+                 "%2E", ".", "", "trailing. "]
+
+
+def test_safe_name_is_bounded_one_to_one_and_never_a_path():
+    names = [safe_name(h) for h in HOSTILE_HOSTS]
+    assert len(set(names)) == len(HOSTILE_HOSTS)  # distinct hosts, distinct files (also the two 300-char ones)
+    for name in names:
+        assert 0 < len(name) <= MAX_NAME and name.isascii()
+        assert not set(name) & set('/\\:*?"<>|\x00 ') and not name.startswith(".")
+    assert safe_name("..\\x") == "%2E.%5Cx"
+    assert safe_name("nul\x00byte") == "nul%00byte"
+    assert safe_name("CON.corp") == "%43ON.corp"  # Windows would open the console for CON.<anything>
+    assert safe_name("%2E") == "%252E" and safe_name(".") == "%2E"  # "%" is escaped too: one-to-one
+    long = safe_name("x" * 300)
+    # cut to 79 characters, then "~" and 16 hex digits of the SHA-256 of the name
+    assert long == "x" * 79 + "~" + hashlib.sha256(b"x" * 300).hexdigest()[:16]
+    assert safe_name("主机" * 150).startswith("%E4%B8%BB%E6%9C%BA")
+    assert "~" in safe_name("主机" * 150) and len(safe_name("主机" * 150)) <= MAX_NAME
+    assert all("%" not in n.rsplit("~", 1)[0][-2:] for n in names if "~" in n)  # no escape cut in half
+
+
+BLOCK_ALL = ("netsh ipsec static add filteraction B action=block\n"
+             "netsh ipsec static add filter filterlist=L srcaddr=any dstaddr=me\n"
+             "netsh ipsec static add policy P assign=yes\n"
+             "netsh ipsec static add rule R P L B\n")
+
+
+def test_hostile_host_names_round_trip_through_the_warehouse(tmp_path):
+    toml = "".join(f'[hosts."{json.dumps(h)[1:-1]}"]\naddresses = ["10.0.0.{i + 1}"]\n'
+                   for i, h in enumerate(HOSTILE_HOSTS))
+    config = parse_config(toml)
+    assert sorted(config.hosts) == sorted(HOSTILE_HOSTS)
+    wh = tmp_path / "wh"
+    snaps = {}
+    for host in HOSTILE_HOSTS:
+        analysis = analyse_text(BLOCK_ALL, "p.cmd", host=config.hosts[host], config=config)
+        assert load_snapshot(analysis, Warehouse(wh)).status == "stored"
+        snaps[host] = analysis.snapshot
+    files = [p for p in tmp_path.rglob("*") if p.is_file() and p.parent != wh]  # (the warehouse's own lock file)
+    assert len(files) == len(HOSTILE_HOSTS) * len(TABLES)  # nothing overwrote anything, no temp file left
+    assert all(p.parent.parent == wh / "policy" for p in files)  # nothing escaped the policy folder
+    assert all(len(p.name.encode()) < 150 for p in files)
+    assert current_snapshots(wh) == snaps  # read back under the real host names
+    # each host's rows carry the host as written, whatever its file is called
+    for host in HOSTILE_HOSTS:
+        rows = pq.read_table(snapshot_files(wh, host, snaps[host])["filters"]).to_pylist()
+        assert {r["host"] for r in rows} == {host} and len(rows) == 2
+    # loading again: unchanged (the files are found under the same safe names)
+    again = analyse_text(BLOCK_ALL, "p.cmd", host=config.hosts["x" * 300], config=config)
+    assert load_snapshot(again, Warehouse(wh)).status == "unchanged"
+
+
 def test_issues_table_keeps_every_problem(tmp_path):
     config = parse_config('[hosts.H]\naddresses = ["10.0.0.1"]\n')
-    analysis = analyse_text("netsh ipsec static add rule R P L A\nnetsh ipsec static add filterlist X Y Z\n",
-                            "bad.cmd", host="H", config=config)
+    analysis = analyse_text("netsh ipsec static add rule R P L A\n"
+                            "netsh ipsec static add filterlist X Y Z description=D\n", "bad.cmd",
+                            host="H", config=config)
     load_snapshot(analysis, Warehouse(tmp_path))
     rows = duckdb.sql(f"select source_line, severity, code, text from read_parquet('{glob(tmp_path, 'issues')}') "
                       "order by all").fetchall()
@@ -156,7 +212,7 @@ def test_issues_table_keeps_every_problem(tmp_path):
         (1, "error", "no-such-filterlist", "netsh ipsec static add rule R P L A"),
         (1, "error", "no-such-policy", "netsh ipsec static add rule R P L A"),
         (1, "error", "rule-refused", "netsh ipsec static add rule R P L A"),
-        (2, "error", "unexpected-word", "netsh ipsec static add filterlist X Y Z"),
+        (2, "error", "unexpected-word", "netsh ipsec static add filterlist X Y Z description=D"),
     ]
 
 

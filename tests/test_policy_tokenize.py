@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import codecs
+import random
 from pathlib import Path
 
-from pipeline.policy import parse_text
+from pipeline.config import parse_config
+from pipeline.policy import analyse_text, parse_text
 from pipeline.policy.grammar import Word
 from pipeline.policy.model import ANY, ME, Address, Filter
 from pipeline.policy.tokenize import (
     decode_script,
     expand_percent,
+    physical_lines,
     script_kind,
     split_batch_commands,
     split_words,
@@ -18,6 +21,7 @@ from pipeline.policy.tokenize import (
 )
 
 DATA = Path(__file__).parent / "data"
+FUZZ_CONFIG = parse_config('[hosts.H]\naddresses = ["10.0.0.1", "2001:db8::1"]\ndns = ["10.0.0.2"]\n')
 
 
 def fixture(name: str) -> str:
@@ -260,3 +264,133 @@ def test_netsh_c_takes_a_context_path_and_rootca_keeps_escaped_quotes():
     rule = model.stores["local"].policies["p"].rules[0]
     assert rule.rootca == ("CN=O\\'Reilly CA certmap:yes excludecaname:no",)
     assert issues == []
+
+
+# --- hostile and unusual input: nothing raises, everything not applied is reported with its line -------
+
+HOSTILE = "policy-hostile-input.cmd"
+
+
+def test_hostile_lines_are_each_reported_and_the_rest_applied():
+    model, issues, kind = parse_text(fixture(HOSTILE), HOSTILE)
+    assert kind == "batch"
+    assert [(i.line, i.severity, i.code) for i in issues] == [
+        (3, "error", "unknown-command"),  # unknown netsh syntax
+        (4, "error", "unknown-command"),
+        (5, "warning", "open-quote"),  # the policy is still added, its name runs to the end of the line
+        (6, "warning", "dynamic-not-modelled"),
+        (7, "warning", "dynamic-not-modelled"),
+        (8, "warning", "not-ipsec"),  # netsh advfirewall
+        (9, "warning", "not-ipsec"),  # netsh firewall
+        (10, "warning", "not-ipsec"),
+        (11, "warning", "script-not-followed"),  # netsh exec: used to be "not a netsh ipsec command"
+        (12, "error", "bad-value"),  # Arabic-Indic digits are no port (str.isdigit said they were: port 445)
+        (13, "error", "bad-value"),  # 5000 digits: out of range, without int() choking on them
+        (14, "error", "bad-value"),  # /٢٤
+        (15, "error", "bad-value"),  # srcmask=٣٢
+        (16, "error", "bad-value"),  # tcp:٠:٨٠:inbound
+        (18, "warning", "interactive-netsh"),
+        (19, "error", "tag-repeated"),
+        (20, "error", "bad-value"),  # srcport= with nothing after it
+    ]
+    assert all(i.file == HOSTILE and i.text for i in issues)
+    assert all(len(i.message) <= 300 for i in issues)  # the 5000-digit value is not repeated whole
+    store = model.stores["local"]
+    assert list(store.policies) == ["unterminated"] and list(store.filter_lists) == ["kept"]
+    assert model.settings == {}
+
+
+def test_nul_characters_are_removed_and_reported():
+    model, issues, _ = parse_text("netsh ipsec static add policy Null\x00Name\r\n\x00\x00\r\n"
+                                  "net\x00sh ipsec static add filterlist L\r\n", "nul.cmd")
+    assert list(model.stores["local"].policies) == ["nullname"]
+    assert list(model.stores["local"].filter_lists) == ["l"]  # "net<NUL>sh" is netsh once the NUL is gone
+    assert [(i.line, i.code) for i in issues] == [(1, "nul-characters"), (2, "nul-characters"), (3, "nul-characters")]
+    assert issues[1].message.startswith("2 NUL character(s) removed")
+    assert "\x00" not in issues[0].text
+
+
+def test_mixed_line_ends_are_line_breaks_and_lone_carriage_returns_are_reported():
+    text = ("netsh ipsec static add policy A\r\nnetsh ipsec static add policy B\r"
+            "netsh ipsec static add policy C\nnetsh ipsec static add policy D\rnetsh ipsec static add policy E\r\n")
+    model, issues, _ = parse_text(text, "mixed.cmd")
+    assert list(model.stores["local"].policies) == ["a", "b", "c", "d", "e"]
+    assert [(i.line, i.severity, i.code) for i in issues] == [(2, "warning", "lone-cr")]
+    assert issues[0].message.startswith("2 line(s) end in a carriage return without a line feed")
+    assert parse_text(text.replace("\r\n", "\n").replace("\r", "\n"), "lf.cmd")[1] == []  # LF alone is fine
+
+
+def test_text_after_ctrl_z_is_reported():
+    model, issues, _ = parse_text("netsh ipsec static add policy A\r\n\x1anetsh ipsec static add policy B\r\n",
+                                  "eof.cmd")
+    assert list(model.stores["local"].policies) == ["a"]
+    assert [(i.line, i.code) for i in issues] == [(2, "after-eof-mark")]
+    assert "the 33 character(s) after it are not read" in issues[0].message
+    assert parse_text("netsh ipsec static add policy A\r\n\x1a", "eof.cmd")[1] == []  # a bare final ^Z: nothing lost
+
+
+def test_a_100k_character_line():
+    long_name = "L" * 100_000
+    # a batch file: cmd.exe does not run a line this long, so it is refused, and the next line is read
+    model, issues, _ = parse_text(f"netsh ipsec static add filterlist {long_name}\r\n"
+                                  "netsh ipsec static add filterlist Next\r\n", "long.cmd")
+    assert list(model.stores["local"].filter_lists) == ["next"]
+    assert [(i.line, i.severity, i.code) for i in issues] == [(1, "error", "line-too-long")]
+    assert "100034 characters long" in issues[0].message  # 34 + 100 000
+    # a netsh -f script has no such limit (netsh's own is unverified): read
+    model, issues, kind = parse_text(f"pushd ipsec static\nadd filterlist {long_name}\n", "long.txt")
+    assert kind == "netsh" and list(model.stores["local"].filter_lists) == [long_name.lower()] and issues == []
+    # 50 000 untagged words after a complete command: one trailing-words warning, bounded
+    model, issues, _ = parse_text("netsh ipsec static add filter filterlist=L srcaddr=any dstaddr=me "
+                                  + "x " * 2000 + "\r\n", "words.cmd")
+    assert [i.code for i in issues] == ["trailing-words", "filterlist-created"]
+    assert "(2000 words)" in issues[0].message
+
+
+def test_variables_cannot_grow_a_line_without_bound():
+    # each line doubles %a%: cmd.exe refuses the line that passes 8191 characters, so %a% stops growing
+    text = "set a=xx\r\n" + "set a=%a%%a%\r\n" * 60 + "netsh ipsec static add policy %a%\r\n"
+    model, issues, _ = parse_text(text, "grow.cmd")
+    (name,) = model.stores["local"].policies
+    assert name == "x" * 4096  # 2 * 2**11: the twelfth doubling (8192 characters) was refused
+    too_long = [i.line for i in issues if i.code == "line-too-long"]
+    assert too_long == list(range(13, 62))  # lines 13..61, each refused, none applied
+    assert expand_percent("%a%%a%%a%", {"a": "y" * 10}, {}, limit=15)[0] == "y" * 20  # stops past the limit
+
+
+def test_netsh_own_commands_in_a_batch_file():
+    _, issues, _ = parse_text("netsh exec other.txt\r\nnetsh dump\r\nnetsh show helper\r\nnetsh pushd ipsec\r\n"
+                              "netsh help\r\n", "g.cmd")
+    assert [(i.line, i.severity, i.code) for i in issues] == [(1, "warning", "script-not-followed"),
+                                                              (4, "info", "netsh-global")]
+
+
+def test_other_contexts_in_a_netsh_f_script():
+    model, issues, kind = parse_text(
+        "pushd advfirewall\nfirewall add rule name=x dir=in action=block\npopd\nfirewall set opmode disable\n"
+        "ipsec dynamic add rule srcaddr=any dstaddr=me\nipsec static add policy \"open\n"
+        "pushd no such context\nadd policy InRoot\nipsec static frob\n", "f.txt")
+    assert kind == "netsh"
+    assert [(i.line, i.severity, i.code) for i in issues] == [
+        (2, "warning", "not-ipsec"), (4, "warning", "not-ipsec"), (5, "warning", "dynamic-not-modelled"),
+        (6, "warning", "open-quote"), (7, "error", "unknown-context"), (8, "error", "unknown-command"),
+        (9, "error", "unknown-command")]
+    assert list(model.stores["local"].policies) == ["open"]
+
+
+ALPHABET = ["netsh", "ipsec", "static", "dynamic", "add", "filter", "policy", "rule", "filteraction", "=", '"',
+            "^", "%", "&", "|", ">", "<", " ", "\n", "\r", "\r\n", "\x00", "\x1a", "srcaddr=", "me", "any",
+            "1.2.3.4", "::1", "all", "del", "set", "filterlist=", "pushd", "popd", "#", "rem", ":", "goto", "x",
+            "(", ")", "id=", "2", "assign=y", "mirrored=", "srcmask=", "::", "-", "/", "DNS", "exit", "call", "%1",
+            "%x%", "set x=", "远程", "٣", "\t", "advfirewall", "-c", "-f", "-r", "exec", "description=", "all"]
+
+
+def test_random_input_never_raises_and_issues_point_at_lines():
+    rnd = random.Random(20261101)
+    for _ in range(300):
+        text = "".join(rnd.choice(ALPHABET) for _ in range(rnd.randint(1, 120)))
+        lines = max(1, len(physical_lines(text)))
+        for host in (None, "H"):
+            analysis = analyse_text(text, "fuzz.cmd", host=host, config=FUZZ_CONFIG, defines={"1": "a"})
+            analysis.lint()
+            assert all(i.file == "fuzz.cmd" and 1 <= i.line <= lines for i in analysis.issues), text

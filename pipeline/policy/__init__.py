@@ -12,8 +12,9 @@ against.
     >>> [str(i) for i in a.issues + a.lint()]          # every problem, with file, line and text
     >>> a.filters[0].action, a.filters[0].weight         # effective filters, one per direction
 
-Stages, one module each: ``tokenize`` (script lines -> netsh words, cmd.exe
-and netsh -f rules), ``grammar`` (commands, tags, values), ``interpret``
+Stages, one module each: ``decode`` (bytes -> text: BOM, ``encoding=``,
+UTF-8, the host's ``encoding``, Windows-1252, in that order), ``tokenize``
+(script lines -> netsh words, cmd.exe and netsh -f rules), ``grammar`` (commands, tags, values), ``interpret``
 (commands applied in order with netsh's semantics), ``model``, ``addresses``
 (resolution), ``weights`` (specificity), ``effective`` (resolved filters per
 direction), ``lint``, ``render`` (model -> script), ``store`` (Parquet).
@@ -28,12 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import Config, HostConfig
+from .decode import DecodedScript, decode_bytes
 from .effective import EffectiveFilter, decide, effective_filters, in_force
 from .interpret import interpret
 from .lint import lint
 from .model import PolicyIssue, PolicyModel
 from .render import RenderError, render_script
-from .tokenize import decode_script, tokenize
+from .tokenize import tokenize
 from .weights import Weight
 
 __all__ = [
@@ -46,6 +48,7 @@ __all__ = [
     "analyse_script",
     "analyse_text",
     "decide",
+    "read_script",
     "in_force",
     "parse_text",
     "render_script",
@@ -74,6 +77,12 @@ class PolicyAnalysis:
     script_sha256: str
     names: dict[str, tuple[str, ...]] = field(default_factory=dict)
     defines: dict[str, str] = field(default_factory=dict)
+    #: The codec the script file was read with (None: the text was given) and where that choice came from
+    #: (a key of :data:`pipeline.policy.decode.SOURCES`).
+    encoding: str | None = None
+    encoding_source: str = "text"
+    #: The given encoding, when it made the text differ from detection alone: part of the snapshot id.
+    encoding_override: str | None = None
 
     @property
     def errors(self) -> int:
@@ -101,6 +110,8 @@ class PolicyAnalysis:
             "names": {k: list(v) for k, v in sorted(self.names.items())},
             "defines": dict(sorted(self.defines.items())),
         }
+        if self.encoding_override:
+            facts["encoding"] = self.encoding_override  # absent otherwise: earlier snapshot ids stay valid
         digest = hashlib.sha256(self.script_sha256.encode() + json.dumps(facts, sort_keys=True).encode())
         return digest.hexdigest()[:16]
 
@@ -131,21 +142,58 @@ def analyse_text(text: str, file: str = "<script>", *, host: str | HostConfig | 
                  config: Config | None = None, defines: dict[str, str] | None = None,
                  script_sha256: str | None = None) -> PolicyAnalysis:
     """Parse a script's text and resolve it on ``host`` (addresses, servers, ``[names]`` from ``config``)."""
-    host_config = resolve_host(host, config)
+    return _analyse(text, file, resolve_host(host, config), config, defines, script_sha256, None)
+
+
+def _analyse(text: str, file: str, host_config: HostConfig | None, config: Config | None,
+             defines: dict[str, str] | None, script_sha256: str | None,
+             decoded: DecodedScript | None, encoding_override: str | None = None) -> PolicyAnalysis:
     defines = dict(defines or {})
     if host_config is not None:
         defines.setdefault("COMPUTERNAME", host_config.name)
     model, issues, kind = parse_text(text, file, defines)
     names = _names_used(model, config)
     rows, unresolved = effective_filters(model, host_config, config.names if config else {})
-    issues = sorted(issues + unresolved, key=lambda i: i.line)
+    issues = sorted(list(decoded.issues if decoded else ()) + issues + unresolved, key=lambda i: i.line)
     digest = script_sha256 or hashlib.sha256(text.encode("utf-8")).hexdigest()
-    return PolicyAnalysis(file, kind, host_config, model, rows, issues, digest, names, defines)
+    return PolicyAnalysis(file, kind, host_config, model, rows, issues, digest, names, defines,
+                          encoding=decoded.encoding if decoded else None,
+                          encoding_source=decoded.source if decoded else "text",
+                          encoding_override=encoding_override)
+
+
+def read_script(path: str | os.PathLike[str], *, host: HostConfig | None = None,
+                encoding: str | None = None) -> tuple[bytes, DecodedScript]:
+    """A script file's bytes and text: ``encoding`` if given, else the host's config ``encoding``, else detected.
+
+    The order (BOM, explicit, UTF-16 without BOM, UTF-8, host code page,
+    Windows-1252) is :mod:`pipeline.policy.decode`'s.  OSError when the file
+    cannot be read; ValueError for an unknown encoding name.
+    """
+    data = Path(path).read_bytes()
+    decoded = decode_bytes(data, str(path), encoding=encoding, host_encoding=host.encoding if host else None,
+                           host=host.name if host else None)
+    return data, decoded
 
 
 def analyse_script(path: str | os.PathLike[str], *, host: str | HostConfig | None = None,
-                   config: Config | None = None, defines: dict[str, str] | None = None) -> PolicyAnalysis:
-    """Read a script file (any of the encodings Windows tools write) and analyse it."""
-    data = Path(path).read_bytes()
-    return analyse_text(decode_script(data), str(path), host=host, config=config, defines=defines,
-                        script_sha256=hashlib.sha256(data).hexdigest())
+                   config: Config | None = None, defines: dict[str, str] | None = None,
+                   encoding: str | None = None) -> PolicyAnalysis:
+    """Read a script file and analyse it for ``host``.
+
+    ``encoding`` (a codec name: ``gbk``, ``cp1252``, ``936``) says what the
+    file is saved in and wins over the host's ``encoding`` in the config;
+    without either the encoding is detected (:mod:`pipeline.policy.decode`).
+    Problems decoding it are in the analysis' issues like any other.  When a
+    given encoding makes the text differ from what detection alone reads, it
+    becomes part of the snapshot id (re-reading a script in the right code
+    page is a new snapshot, not "unchanged").  ValueError for an unknown host
+    or encoding name, OSError when the file cannot be read.
+    """
+    host_config = resolve_host(host, config)
+    data, decoded = read_script(path, host=host_config, encoding=encoding)
+    override = None
+    if decoded.source in ("argument", "config") and decoded.text != decode_bytes(data).text:
+        override = decoded.encoding
+    return _analyse(decoded.text, str(path), host_config, config, defines, hashlib.sha256(data).hexdigest(),
+                    decoded, override)

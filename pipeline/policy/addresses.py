@@ -63,7 +63,7 @@ def parse_address(text: str) -> tuple[Address, int | None, str | None]:
     if "/" in raw:
         addr, _, prefix = raw.partition("/")
         ip = _ip(addr)
-        if not prefix.isdigit() or int(prefix) > ip.max_prefixlen:
+        if not (prefix.isascii() and prefix.isdigit()) or len(prefix) > 3 or int(prefix) > ip.max_prefixlen:
             raise ValueError(f"{raw!r}: {prefix!r} is not a prefix length for an IPv{ip.version} address")
         return (Address("ip", str(ip)), int(prefix),
                 f"{raw!r}: netsh takes the mask in srcmask/dstmask; read as address {ip} with mask /{prefix}")
@@ -102,8 +102,8 @@ def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
 def parse_mask(text: str) -> int:
     """A mask as a prefix length: ``24``, ``255.255.255.0`` or an IPv6 mask; non-contiguous masks are refused."""
     raw = text.strip()
-    if raw.isdigit():
-        value = int(raw)
+    if raw.isascii() and raw.isdigit():
+        value = int(raw) if len(raw) <= 3 else 129
         if value > 128:
             raise ValueError(f"mask {raw!r}: a prefix length is at most 32 (IPv4) or 128 (IPv6)")
         return value

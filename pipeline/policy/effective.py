@@ -57,8 +57,9 @@ class EffectiveFilter:
     def matches(self, family: int, src: int, dst: int, protocol: int, src_port: int | None,
                 dst_port: int | None) -> bool:
         """Does this row match a packet (ports None = not TCP/UDP, matches only port-less rows)?"""
-        if self.family != family or self.src_lo is None:
-            return False
+        if (self.family != family or self.src_lo is None or self.src_hi is None or self.dst_lo is None
+                or self.dst_hi is None):
+            return False  # unresolved: matches nothing
         return (self.src_lo <= src <= self.src_hi and self.dst_lo <= dst <= self.dst_hi
                 and (self.protocol is None or self.protocol == protocol)
                 and (self.src_port is None or self.src_port == src_port)

@@ -16,12 +16,29 @@ Sources: ``../shared/reference/netsh-ipsec.md`` §1 (syntax and defaults) and §
   taken: here it fills the first free position, with a warning.
 * Spaces around ``=`` are accepted (``name = "Allow HTTP"``); a tag given
   twice is an error (netsh's ERROR_TAG_ALREADY_PRESENT).
-* Untagged trailing words (``description=Block all traffic`` without quotes):
-  untagged words after an unquoted, tagged ``description=`` are joined to it
-  with a warning (the admin forgot the quotes; netsh itself may well have
-  refused the line).  Anywhere else an untagged word that fits no position, or
-  is not a valid value for its position, is an error and the command is
-  refused, as netsh refuses a command with an invalid argument.
+* Unquoted text (``description=Block all traffic`` without quotes): untagged
+  words after an unquoted, tagged ``description=`` (or ``psk=``) are joined
+  to it with a warning (the admin forgot the quotes; netsh itself may well have
+  refused the line).  A preshared key is never repeated in a message, and the
+  tokenizer masks ``psk=...`` in the line text every report carries.
+* **Trailing words** (``... dstport=3389 远程桌面``: real scripts end lines
+  with a comment in the admin's language).  What netsh does with them is
+  UNVERIFIED; refusing the command would drop a traffic rule, so they are kept
+  out of the command with a ``trailing-words`` warning and the command is
+  applied.  The trailing words are the untagged words after the last tagged
+  word, from the first of them that
+  (a) fits no free position (``add filterlist A B C``: ``C``),
+  (b) is not a valid value for the position it would fill (``远程桌面`` as
+  ``mirrored=``), or
+  (c) directly follows a tagged word and would fill an *optional* position
+  (``add filter filterlist=L srcaddr=any dstaddr=me remote desktop``: after
+  ``tag=`` values the admin is not writing positional values any more).
+  Real positional use is untouched: words before a tagged word are always
+  positional (``add filter filterlist=L any dstaddr=me``), so are runs that
+  start the command (``add filter L any me``) or fill a required position
+  (``add filterlist description=D Name``).  Elsewhere an untagged word that
+  fits no position, or is not a valid value for it, is an error and the
+  command is refused, as netsh refuses a command with an invalid argument.
 * Values are case-insensitive keywords where netsh has keywords (``YES``,
   ``y``, ``PERMIT``, ``TCP``), yes/no may be shortened to any prefix.
 
@@ -132,11 +149,18 @@ def enum_parser(*choices: str):
     return parse
 
 
+def is_number(text: str) -> bool:
+    """ASCII digits only: netsh reads ``0-9``, while ``str.isdigit`` also takes ``²`` and ``٣٤``."""
+    return text.isascii() and text.isdigit()
+
+
 def int_parser(lo: int, hi: int):
     def parse(text: str) -> int:
         raw = text.strip()
-        if not raw.isdigit():
+        if not is_number(raw):
             raise ValueError(f"{text!r} is not a whole number")
+        if len(raw.lstrip("0")) > len(str(hi)):
+            raise ValueError(f"{raw[:20]}{'...' if len(raw) > 20 else ''} is outside {lo}..{hi}")
         value = int(raw)
         if not lo <= value <= hi:
             raise ValueError(f"{value} is outside {lo}..{hi}")
@@ -151,7 +175,7 @@ def parse_protocol(text: str) -> int | None:
         return None
     if raw.upper() in PROTOCOL_NAMES:
         return PROTOCOL_NAMES[raw.upper()]
-    value = int_parser(0, 255)(raw) if raw.isdigit() else None
+    value = int_parser(0, 255)(raw) if is_number(raw) else None
     if value is None:
         raise ValueError(f"{text!r} is not ANY, ICMP, TCP, UDP, RAW or a protocol number")
     return value or None
@@ -163,9 +187,9 @@ def parse_port(text: str) -> int | None:
 
 
 _QM_ONE = r"(?:AH\[(?:MD5|SHA1|SHA256)\](?:\+ESP\[[A-Z0-9]+,[A-Z0-9]+\])?|ESP\[[A-Z0-9]+,[A-Z0-9]+\])"
-_QMSEC = re.compile(rf"^({_QM_ONE})(?::(\d+)K/(\d+)S)?$", re.IGNORECASE)
+_QMSEC = re.compile(rf"^({_QM_ONE})(?::(\d{{1,10}})K/(\d{{1,10}})S)?$", re.IGNORECASE | re.ASCII)
 _QM_ALGS = {"DES", "3DES", "AES128", "AES192", "AES256", "NONE", "MD5", "SHA1", "SHA256"}
-_MMSEC = re.compile(r"^(DES|3DES|AES128|AES192|AES256)-(MD5|SHA1|SHA256|SHA384)-(\d+)$", re.IGNORECASE)
+_MMSEC = re.compile(r"^(DES|3DES|AES128|AES192|AES256)-(MD5|SHA1|SHA256|SHA384)-(\d{1,4})$", re.IGNORECASE | re.ASCII)
 
 
 def parse_qmsec(text: str) -> tuple[str, ...]:
@@ -251,8 +275,12 @@ TAG_TYPES: dict[str, str] = {
     "location": "location", "mode": "mode", "mmsecmethods": "mmsec", "qmsecmethods": "qmsec", "all": "flag",
     "property": "text", "value": "text",
 }
+#: Longest problem message (values are quoted in messages, and a value can be any length).
+MAX_MESSAGE = 300
 #: Tags whose value is free text: untagged words right after them are joined to them (with a warning).
-FREE_TEXT_TAGS = frozenset({"description"})
+FREE_TEXT_TAGS = frozenset({"description", "psk"})
+#: Tags whose value is a secret: never repeated in a message (``policy show`` prints no keys either).
+SECRET_TAGS = frozenset({"psk"})
 #: Tags that may be given more than once (netsh-ipsec.md §1.5 remark 3).
 REPEATABLE_TAGS = frozenset({"rootca"})
 
@@ -332,7 +360,8 @@ CONFIG_VALUES: dict[str, Any] = {
 #: Defaults where a source gives one: ipsecexempt 3 is verified [S4]; the others are commonly cited.
 CONFIG_DEFAULTS = {"ipsecdiagnostics": "0", "ipsecloginterval": "3600", "ipsecexempt": "3", "bootmode": "stateful"}
 
-_BOOT_EXEMPTION = re.compile(r"^(ANY|ICMP|TCP|UDP|RAW|\d{1,3}):(\d{1,5}):(\d{1,5}):(INBOUND|OUTBOUND)$", re.I)
+_BOOT_EXEMPTION = re.compile(r"^(ANY|ICMP|TCP|UDP|RAW|\d{1,3}):(\d{1,5}):(\d{1,5}):(INBOUND|OUTBOUND)$",
+                            re.I | re.ASCII)
 
 
 def parse_bootexemptions(text: str) -> str:
@@ -386,6 +415,31 @@ class Command:
     cidr: dict[str, int] = field(default_factory=dict)
 
 
+_WORD = r'[^\s"=]+(?![^\s"])'  # a whole word without "=" (not the tag of the next value)
+_SECRET = re.compile(rf'(?i)(?<![\w-])(psk?\s*=\s*)("[^"]*"?|[^\s"]+(?:[ \t]+{_WORD})*)')
+
+
+def mask_secrets(text: str, values: tuple[str, ...] = ()) -> str:
+    """``text`` with preshared keys replaced by ``***``: ``psk=``/``ps=`` values, and any of ``values``.
+
+    Reports quote the script line as written; a key in the script must not
+    reach a terminal, a CSV or the issues table through them.
+    """
+    masked = _SECRET.sub(lambda m: m.group(1) + "***", text)
+    for value in values:
+        if value.strip():
+            masked = masked.replace(value, "***")
+    return masked
+
+
+def _shorten(words: list[str], limit: int = 60) -> str:
+    """The words as one quoted text, cut at ``limit`` characters (a trailing comment can be any length)."""
+    text = " ".join(words)
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(words)} words)"
+
+
 def bind(spec: CommandSpec, words: list[Word], origin: Origin) -> tuple[dict[str, Any] | None, dict[str, int],
                                                                        list[PolicyIssue]]:
     """Bind ``words`` to the tags of ``spec``: (typed args or None when netsh would refuse, cidr masks, issues)."""
@@ -411,10 +465,16 @@ def bind(spec: CommandSpec, words: list[Word], origin: Origin) -> tuple[dict[str
         return value
 
     def fail(code: str, message: str):
+        if len(message) > MAX_MESSAGE:  # a value can be 100 000 characters long; the line's text is kept anyway
+            message = message[:MAX_MESSAGE - 3] + "..."
         issues.append(issue_at(origin, "error", code, message))
         return None, cidr, issues
 
     joined: list[str] = []
+    # Trailing words (see the module docstring): only untagged words after the last tagged one can be trailing.
+    last_tagged = max((i for i, w in enumerate(words) if w.tag is not None), default=-1)
+    trailing: list[str] = []
+    trailing_reason = ""
     for position, word in enumerate(words):
         if word.tag is not None:
             try:
@@ -440,8 +500,12 @@ def bind(spec: CommandSpec, words: list[Word], origin: Origin) -> tuple[dict[str
             continue
         if free_text is not None:
             args[free_text] = f"{args[free_text]} {word.text}"
-            joined.append(word.text)
+            joined.append(word.text if free_text not in SECRET_TAGS else "")
             continue
+        if trailing:
+            trailing.append(word.text)
+            continue
+        in_tail = position > last_tagged
         # An untagged value: its own position if free, else the first free one.
         target = position if position < len(spec.slots) and position not in filled else None
         moved = False
@@ -449,12 +513,22 @@ def bind(spec: CommandSpec, words: list[Word], origin: Origin) -> tuple[dict[str
             target = next((i for i in range(len(spec.slots)) if i not in filled), None)
             moved = target is not None
         if target is None:
+            if in_tail:
+                trailing, trailing_reason = [word.text], "every position is taken"
+                continue
             return fail("unexpected-word", f"untagged {word.text!r} fits no tag of {spec.verb} {spec.noun}")
         slot = spec.slots[target]
         tag = "all" if "all" in slot and word.text.lower() == "all" and not word.quoted else slot[0]
+        optional = not any(set(slot) & set(alternatives) for alternatives in spec.required)
+        if in_tail and optional and position > 0 and words[position - 1].tag is not None:
+            trailing, trailing_reason = [word.text], f"after tagged values, not read as {tag}="
+            continue
         try:
             value = True if tag == "all" else convert(tag, word.text)
         except ValueError as exc:
+            if in_tail:
+                trailing, trailing_reason = [word.text], f"no value for {tag}=: {exc}"
+                continue
             return fail("bad-value", f"untagged {word.text!r} in the place of {tag}=: {exc}")
         if moved:
             issues.append(issue_at(origin, "warning", "positional-moved",
@@ -463,9 +537,15 @@ def bind(spec: CommandSpec, words: list[Word], origin: Origin) -> tuple[dict[str
         args[tag] = value
         filled.add(target)
     if joined:
+        shown = repr(" ".join(joined)) if all(joined) else "words (not shown: part of a preshared key)"
         issues.append(issue_at(origin, "warning", "unquoted-text",
-                               f"untagged {' '.join(joined)!r} joined to the unquoted value before it "
+                               f"untagged {shown} joined to the unquoted value before it "
                                "(quote values with spaces: netsh may refuse this line)"))
+    if trailing:
+        issues.append(issue_at(origin, "warning", "trailing-words",
+                               f"trailing {_shorten(trailing)} ignored ({trailing_reason}): taken for a comment, "
+                               "the command is kept (netsh's handling of extra words is unverified: it may "
+                               "refuse the line)"))
     for alternatives in spec.required:
         if not any(t in args for t in alternatives):
             return fail("missing-tag", f"{spec.verb} {spec.noun} needs {'|'.join(alternatives)}=")

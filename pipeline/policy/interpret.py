@@ -25,10 +25,16 @@ said so in the message or below):
 * ``dynamic set config`` records the property's value; ``dynamic delete all``
   and other dynamic commands are reported, not modelled.
 * ``guid=`` cannot be resolved (a script cannot know the GUIDs netsh made).
+
+Dispatch is one explicit table, :data:`HANDLERS`: (context, verb, noun) ->
+(the command's grammar, its handler).  What the interpreter models is read in
+one place, a handler cannot be reached by a misspelt or unexpected command
+name, and a test checks the table against the grammar.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,7 +50,9 @@ from .grammar import (
     STATIC_VERBS,
     Ambiguous,
     Command,
+    CommandSpec,
     bind,
+    mask_secrets,
     match_keyword,
     parse_config_value,
     walk_context,
@@ -69,6 +77,10 @@ from .tokenize import NetshLine
 
 _POLICY_FIELDS = ("description", "mmpfs", "qmpermm", "mmlifetime", "pollinginterval", "mmsecmethods")
 _ACTION_FIELDS = ("description", "qmpfs", "inpass", "soft", "action", "qmsecmethods")
+#: Dynamic commands netsh has; only those in :data:`HANDLERS` (``set config``) are modelled.
+DYNAMIC_NOUNS = {"set": ("config", "mmpolicy", "qmpolicy", "rule"),
+                 "delete": ("all", "mmpolicy", "qmpolicy", "rule", "sa"),
+                 "add": ("mmpolicy", "qmpolicy", "rule")}
 _RULE_FIELDS = {"description": "description", "tunnel": "tunnel", "conntype": "conntype", "activate": "active",
                 "kerberos": "kerberos", "psk": "psk"}
 
@@ -158,44 +170,50 @@ class Interpreter:
             elif verb == "exportpolicy":
                 self.report(origin, "info", "export-ignored", "exportpolicy writes a file: no change to the policy")
             return  # show, dump, help
-        spec = STATIC_SPECS[(verb, noun)]
-        args, cidr, issues = bind(spec, rest[2:], origin)
-        self.issues.extend(issues)
-        if args is None:
-            return
-        command = Command(origin, STATIC, verb, noun, args, cidr)
-        getattr(self, f"_{verb}_{noun}")(command)
+        self._run(origin, STATIC, verb, noun, rest[2:])
 
     def _dynamic(self, origin: Origin, rest: list) -> None:
-        nouns = {"set": ("config", "mmpolicy", "qmpolicy", "rule"), "delete": ("all", "mmpolicy", "qmpolicy", "rule",
-                                                                            "sa"),
-                 "add": ("mmpolicy", "qmpolicy", "rule")}
-        verb, noun = self._verb_noun(origin, rest, DYNAMIC_VERBS, nouns)
+        verb, noun = self._verb_noun(origin, rest, DYNAMIC_VERBS, DYNAMIC_NOUNS)
         if verb is None or noun is None:
             return
-        if (verb, noun) != ("set", "config"):
+        if (DYNAMIC, verb, noun) not in HANDLERS:
             self.report(origin, "warning", "dynamic-not-modelled",
                         f"dynamic {verb} {noun} changes the running (non-stored) policy: not modelled")
             return
-        args, _, issues = bind(CONFIG_SPEC, rest[2:], origin)
+        self._run(origin, DYNAMIC, verb, noun, rest[2:])
+
+    def _run(self, origin: Origin, context: tuple[str, ...], verb: str, noun: str, words: list) -> None:
+        """Bind ``words`` to the command's tags and call its handler from :data:`HANDLERS`."""
+        spec, handler = HANDLERS[(context, verb, noun)]
+        args, cidr, issues = bind(spec, words, origin)
+        if args and args.get("psk"):
+            # a key given by position escapes the tokenizer's psk= mask: mask its value, and bind again so the
+            # issues and the model's origins quote the masked line
+            masked = Origin(origin.file, origin.line, mask_secrets(origin.text, (args["psk"],)))
+            if masked != origin:
+                origin = masked
+                args, cidr, issues = bind(spec, words, origin)
         self.issues.extend(issues)
         if args is None:
             return
+        handler(self, Command(origin, context, verb, noun, args, cidr))
+
+    def _set_config(self, c: Command) -> None:
         try:
-            prop = match_keyword(args["property"], CONFIG_PROPERTIES)
+            prop = match_keyword(c.args["property"], CONFIG_PROPERTIES)
         except Ambiguous as exc:
-            self.report(origin, "error", "bad-value", f"set config property {exc}")
+            self.report(c.origin, "error", "bad-value", f"set config property {exc}")
             return
         if prop is None:
-            self.report(origin, "error", "bad-value", f"set config: {args['property']!r} is not one of "
-                                                      f"{', '.join(CONFIG_PROPERTIES)}")
+            self.report(c.origin, "error", "bad-value", f"set config: {c.args['property']!r} is not one of "
+                                                        f"{', '.join(CONFIG_PROPERTIES)}")
             return
         try:
-            value = parse_config_value(prop, args["value"])
+            value = parse_config_value(prop, c.args["value"])
         except ValueError as exc:
-            self.report(origin, "error", "bad-value", f"set config {prop}: {exc}")
+            self.report(c.origin, "error", "bad-value", f"set config {prop}: {exc}")
             return
-        self.model.settings[prop] = Setting(prop, value, origin)
+        self.model.settings[prop] = Setting(prop, value, c.origin)
 
     # -- lookups ----------------------------------------------------------------------------------------------
     def _find(self, table: dict, name: str, what: str, origin: Origin, *, missing: bool = True):
@@ -484,7 +502,7 @@ class Interpreter:
         note = (lambda *a: None) if quiet else (lambda sev, code, msg: self.report(c.origin, sev, code, msg))
         src: Address = args["srcaddr"]
         dst: Address = args["dstaddr"]
-        masks = {}
+        masks: dict[str, int | None] = {}
         for end in ("src", "dst"):
             mask = args.get(f"{end}mask")
             written = c.cidr.get(f"{end}addr")
@@ -505,7 +523,8 @@ class Interpreter:
                     src = ME
                 masks[other] = None
         for end, addr in (("src", src), ("dst", dst)):
-            if masks[end] is None:
+            mask = masks[end]
+            if mask is None:
                 continue
             if addr.kind in ("me", "any", "server", "dns", "variable", "range"):
                 if addr.kind == "any":
@@ -513,8 +532,8 @@ class Interpreter:
                 else:
                     note("warning", "mask-ignored", f"{end}mask does not apply to {addr}: ignored")
                 masks[end] = None
-            elif masks[end] > max_bits(address_family(addr) or 4):
-                self.report(c.origin, "error", "bad-mask", f"{end}mask /{masks[end]} is too long for {addr}")
+            elif mask > max_bits(address_family(addr) or 4):
+                self.report(c.origin, "error", "bad-mask", f"{end}mask /{mask} is too long for {addr}")
                 return None
         families = {address_family(a) for a in (src, dst)} - {None}
         if len(families) > 1:
@@ -527,6 +546,37 @@ class Interpreter:
         return Filter(src=src, dst=dst, src_mask=masks["src"], dst_mask=masks["dst"], protocol=protocol,
                       src_port=args.get("srcport"), dst_port=args.get("dstport"),
                       mirrored=args.get("mirrored", True), description=args.get("description", ""), origin=c.origin)
+
+
+#: A command's handler: applies one bound command to the interpreter's model.
+Handler = Callable[[Interpreter, Command], None]
+
+#: (context, verb, noun) -> (grammar of the command, its handler).  Every modelled command is listed here
+#: once, so what the interpreter can do is visible in one place (and a test checks it matches the grammar);
+#: a dynamic command that is not listed is reported as not modelled.
+HANDLERS: dict[tuple[tuple[str, ...], str, str], tuple[CommandSpec, Handler]] = {
+    **{(STATIC, verb, noun): (STATIC_SPECS[(verb, noun)], handler) for (verb, noun), handler in {
+        ("add", "policy"): Interpreter._add_policy,
+        ("add", "filterlist"): Interpreter._add_filterlist,
+        ("add", "filter"): Interpreter._add_filter,
+        ("add", "filteraction"): Interpreter._add_filteraction,
+        ("add", "rule"): Interpreter._add_rule,
+        ("set", "policy"): Interpreter._set_policy,
+        ("set", "filterlist"): Interpreter._set_filterlist,
+        ("set", "filteraction"): Interpreter._set_filteraction,
+        ("set", "rule"): Interpreter._set_rule,
+        ("set", "defaultrule"): Interpreter._set_defaultrule,
+        ("set", "store"): Interpreter._set_store,
+        ("set", "batch"): Interpreter._set_batch,
+        ("delete", "all"): Interpreter._delete_all,
+        ("delete", "policy"): Interpreter._delete_policy,
+        ("delete", "filterlist"): Interpreter._delete_filterlist,
+        ("delete", "filteraction"): Interpreter._delete_filteraction,
+        ("delete", "rule"): Interpreter._delete_rule,
+        ("delete", "filter"): Interpreter._delete_filter,
+    }.items()},
+    (DYNAMIC, "set", "config"): (CONFIG_SPEC, Interpreter._set_config),
+}
 
 
 def _full_mask(addr: Address, mask: int | None) -> int | None:

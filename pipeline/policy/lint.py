@@ -276,6 +276,8 @@ def _needed_services(rows: list[EffectiveFilter], host: HostConfig) -> list[Poli
             continue  # at least one of the host's addresses gets through
         query, reply = blocked[0]
         culprit = query if query is not None and query.action == "block" else reply
+        if culprit is None:
+            continue  # cannot happen: a blocked pair has a blocking verdict
         what = "queries" if culprit is query else "replies"
         origin = Origin(culprit.source_file, culprit.source_line, culprit.source_text)
         out.append(_at(origin, "warning", "blocks-needed-service",

@@ -98,7 +98,8 @@ def setting_rows(analysis: PolicyAnalysis) -> list[dict]:
 
 def as_json(analysis: PolicyAnalysis, lint: list | None = None) -> str:
     host = analysis.host.name if analysis.host else None
-    doc = {"file": analysis.file, "host": host, "kind": analysis.kind, "snapshot": analysis.snapshot,
+    doc = {"file": analysis.file, "host": host, "kind": analysis.kind, "encoding": analysis.encoding,
+           "encoding_source": analysis.encoding_source, "snapshot": analysis.snapshot,
            "script_sha256": analysis.script_sha256, "settings": setting_rows(analysis),
            "policies": policy_rows(analysis), "rules": rule_rows(analysis), "filters": filter_rows(analysis),
            "issues": [i.as_dict() for i in analysis.issues]}

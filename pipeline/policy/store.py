@@ -4,8 +4,10 @@ One snapshot per host and script (its content hash, plus the config facts the
 addresses were resolved with: a new DNS server in the config is a new
 snapshot).  Each table has one file per snapshot,
 ``<host>-<snapshot>.parquet``; the host name is escaped for the file name
-(only letters, digits, ``.``, ``_`` and ``-`` are kept, anything else becomes
-``%XX``), the snapshot is hex.  Tables:
+(:func:`safe_name`: only letters, digits, ``.``, ``_`` and ``-`` are kept,
+anything else becomes ``%XX``; a long name is cut and ends in a hash), the
+snapshot is hex.  The host itself is read from the rows, never from the file
+name.  Tables:
 
 * ``filters``: one row per direction and resolved address pair (see
   :mod:`effective`), address bounds as ``{hi, lo}`` unsigned 64-bit halves;
@@ -25,6 +27,7 @@ script became current again).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from dataclasses import dataclass
@@ -101,10 +104,44 @@ DATA_TABLES = ("filters", "policies", "rules", "filter_actions", "settings", "is
 TABLES = DATA_TABLES + ("snapshots",)
 
 
+#: Longest host part of a snapshot file name, in characters (all ASCII): with ``-<snapshot>.parquet`` and the
+#: temporary-file prefix and suffix the whole name stays far below the 255 bytes file systems allow.
+MAX_NAME = 96
+#: Device names Windows reserves whatever follows a dot (``CON.x`` opens the console, not a file).
+_RESERVED = frozenset({"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))})
+
+
 def safe_name(text: str) -> str:
-    """``text`` usable as (part of) a file name on any system: unsafe characters become ``%XX``."""
-    out = re.sub(r"[^A-Za-z0-9._-]", lambda m: "".join(f"%{b:02X}" for b in m.group(0).encode("utf-8")), text)
-    return ("%2E" + out[1:]) if out.startswith(".") else out or "%00"
+    """``text`` as a file-name component that is safe on any system and never names another folder.
+
+    Host names come from the config and may hold anything (``..\\x``, ``/``,
+    NUL, 300 characters).  Letters, digits, ``.``, ``_`` and ``-`` are kept;
+    every other character becomes ``%XX`` per UTF-8 byte (``%`` itself too, so
+    the escaping is one-to-one); a leading ``.`` is escaped (no ``..``, no
+    hidden file), and so is the first letter of a Windows device name
+    (``CON``, ``NUL.x``).  The result is ASCII without separators, so it
+    cannot leave the folder it is joined to.  A result longer than
+    :data:`MAX_NAME` is cut and ends in ``~`` and 16 hex digits of the name's
+    SHA-256: ``~`` never appears in an escaped name, so a shortened name cannot
+    equal an unshortened one, and distinct long names stay distinct.
+    """
+    out = re.sub(r"[^A-Za-z0-9._-]", lambda m: "".join(f"%{b:02X}" for b in m.group(0).encode("utf-8",
+                                                                                            "surrogatepass")),
+                 text)
+    if out.startswith("."):
+        out = "%2E" + out[1:]
+    elif out.split(".", 1)[0].lower() in _RESERVED:
+        out = f"%{ord(out[0]):02X}" + out[1:]
+    if not out:
+        return "%"  # the empty name: a lone "%" is no escape of any other text
+    if len(out) <= MAX_NAME:
+        return out
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    head = out[:MAX_NAME - 17]
+    cut = head.rfind("%", len(head) - 2)
+    if cut != -1:
+        head = head[:cut]  # never end inside a %XX escape
+    return f"{head}~{digest}"
 
 
 def _rows(analysis: PolicyAnalysis, table: str) -> list[dict]:

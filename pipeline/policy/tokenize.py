@@ -21,20 +21,30 @@ in a batch file) are skipped with a warning, as the program running the file
 would choke on them.  ``#`` after a word (an inline comment) is UNVERIFIED in
 netsh; it is treated as a comment, with a warning.
 
+A batch line longer than cmd.exe's 8191 characters (before or after ``%``
+expansion) is refused as cmd.exe refuses it.  What editors hide is reported:
+NUL characters (removed), a carriage return without a line feed (a line
+break here), text after a Ctrl-Z (not read).  The line text every report
+quotes has ``psk=`` values masked.
+
 Nothing is ever opened or run on the script's say-so.
 """
 
 from __future__ import annotations
 
-import codecs
 import re
 from dataclasses import dataclass, field
 
-from .grammar import GLOBAL_COMMANDS, Ambiguous, Word, match_keyword, walk_context
+from .decode import decode_script as decode_script  # re-exported: the old home of the decoder
+from .decode import line_breaks, split_lines
+from .grammar import GLOBAL_COMMANDS, Ambiguous, Word, mask_secrets, match_keyword, walk_context
 from .model import Origin, PolicyIssue, issue_at
 
 #: Environment variables a script may use in paths (e.g. ``%SystemRoot%\system32\netsh.exe``).
 DEFAULT_VARIABLES = {"systemroot": r"C:\WINDOWS", "windir": r"C:\WINDOWS", "systemdrive": "C:"}
+
+#: cmd.exe's limit on a command line, also after %-expansion (Microsoft KB830473: 8191 characters).
+CMD_LINE_LIMIT = 8191
 
 #: Batch commands that cannot change the IPSec policy: skipped without a word.
 QUIET_BATCH_COMMANDS = frozenset({
@@ -61,20 +71,8 @@ class Tokens:
     kind: str = "batch"  # or "netsh"
 
 
-def decode_script(data: bytes) -> str:
-    """Text of a script file: UTF-16 or UTF-8 with a BOM, else UTF-8, else Windows-1252 (ANSI)."""
-    for bom, encoding in ((codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"),
-                          (codecs.BOM_UTF8, "utf-8")):
-        if data.startswith(bom):
-            return data[len(bom):].decode(encoding, errors="replace")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")
-
-
 def physical_lines(text: str) -> list[str]:
-    return re.split(r"\r\n|\n|\r", text.split("\x1a", 1)[0])
+    return split_lines(text)
 
 
 _NETSH = re.compile(r"^(?:.*[\\/])?netsh(?:\.exe)?$", re.IGNORECASE)
@@ -188,12 +186,22 @@ def ends_with_caret(line: str) -> bool:
     return escaped_end
 
 
-def expand_percent(text: str, variables: dict[str, str], args: dict[str, str]) -> tuple[str, list[str]]:
-    """cmd.exe's ``%`` expansion: (text, the references left as written because nothing defines them)."""
+def expand_percent(text: str, variables: dict[str, str], args: dict[str, str],
+                   limit: int | None = None) -> tuple[str, list[str]]:
+    """cmd.exe's ``%`` expansion: (text, the references left as written because nothing defines them).
+
+    With ``limit``, expansion stops once the result is longer than that (the
+    caller refuses such a line), so ``set a=%a%%a%`` repeated cannot grow a
+    line without bound.
+    """
     out: list[str] = []
     unresolved: list[str] = []
+    size = 0
     i, n = 0, len(text)
     while i < n:
+        size += len(out[-1]) if out else 0  # every pass appends one piece: count the one before
+        if limit is not None and size > limit:
+            break
         c = text[i]
         if c != "%":
             out.append(c)
@@ -262,7 +270,7 @@ def split_batch_commands(text: str) -> list[str]:
             piped = c == "|" and not double
             i += 2 if double else 1
         elif c in "<>":
-            if cur and cur[-1].isdigit() and (len(cur) == 1 or cur[-2] in " \t"):
+            if cur and cur[-1] in "0123456789" and (len(cur) == 1 or cur[-2] in " \t"):
                 cur.pop()
             i += 1
             while i < n and text[i] in "<>":
@@ -301,8 +309,9 @@ class Scanner:
     def __init__(self, text: str, file: str, defines: dict[str, str] | None = None) -> None:
         self.file = file
         self.lines = physical_lines(text)
-        self.kind = script_kind(self.lines)
+        self.kind = script_kind([line.replace("\x00", "") for line in self.lines])
         self.tokens = Tokens(kind=self.kind)
+        self._odd_characters(text)
         defines = defines or {}
         self.args = {k: v for k, v in defines.items() if len(k) == 1 and (k.isdigit() or k == "*")}
         self.variables = dict(DEFAULT_VARIABLES)
@@ -313,6 +322,31 @@ class Scanner:
 
     def issue(self, origin: Origin, severity: str, code: str, message: str) -> None:
         self.tokens.issues.append(issue_at(origin, severity, code, message))
+
+    def _odd_characters(self, text: str) -> None:
+        """Report (and for NUL, remove) what text editors hide: NUL, a lone CR, text after a Ctrl-Z.
+
+        None of these is documented for cmd.exe or netsh (UNVERIFIED), so the
+        line is read as an editor shows it and the report says what was done.
+        """
+        for i, line in enumerate(self.lines):
+            if "\x00" in line:
+                self.lines[i] = line.replace("\x00", "")
+                self.issue(Origin(self.file, i + 1, mask_secrets(self.lines[i])), "warning", "nul-characters",
+                           f"{line.count(chr(0))} NUL character(s) removed; the rest of the line is read (a binary "
+                           "file, or UTF-16 read in another encoding?)")
+        head, eof, tail = text.partition("\x1a")
+        lone = [n for n, brk in enumerate(line_breaks(head), 1) if brk == "\r"]
+        if lone:
+            self.issue(Origin(self.file, lone[0], mask_secrets(self.lines[lone[0] - 1])), "warning", "lone-cr",
+                       f"{len(lone)} line(s) end in a carriage return without a line feed (first: this one): each "
+                       "is read as a line break, as editors show it (cmd.exe drops carriage returns and may join "
+                       "such lines: unverified)")
+        if eof and tail.strip():
+            at = len(self.lines)
+            self.issue(Origin(self.file, at, mask_secrets(self.lines[at - 1])), "warning", "after-eof-mark",
+                       f"a Ctrl-Z (0x1A, the DOS end-of-file mark) on this line: the {len(tail)} character(s) after "
+                       "it are not read (whether cmd.exe and netsh stop there too is unverified)")
 
     def _labels(self) -> dict[str, int]:
         labels: dict[str, int] = {}
@@ -332,7 +366,7 @@ class Scanner:
                 parts[-1] = parts[-1][:-1]
                 parts.append(self.lines[end])
                 end += 1
-        original = "\n".join(self.lines[index:end])
+        original = mask_secrets("\n".join(self.lines[index:end]))  # reports quote it: no preshared keys
         return _Logical(index, end, "".join(parts), Origin(self.file, index + 1, original))
 
     def run(self) -> Tokens:
@@ -358,7 +392,17 @@ class Scanner:
             self.issue(logical.origin, "warning", "comment-style",
                        "'#' comments belong to netsh -f scripts: cmd.exe would try to run this line; skipped")
             return None
-        expanded, unresolved = expand_percent(text, self.variables, self.args)
+        if len(text) > CMD_LINE_LIMIT:
+            self.issue(logical.origin, "error", "line-too-long",
+                       f"the line is {len(text)} characters long: cmd.exe runs at most {CMD_LINE_LIMIT} "
+                       "(\"The input line is too long\"); skipped")
+            return None
+        expanded, unresolved = expand_percent(text, self.variables, self.args, limit=CMD_LINE_LIMIT)
+        if len(expanded) > CMD_LINE_LIMIT:
+            self.issue(logical.origin, "error", "line-too-long",
+                       f"the line is longer than {CMD_LINE_LIMIT} characters once its %variables% are expanded, "
+                       "more than cmd.exe runs (\"The input line is too long\"); skipped")
+            return None
         for ref in dict.fromkeys(unresolved):
             self.issue(logical.origin, "warning", "unresolved-variable",
                        f"{ref} is not defined here: left as written (give it with --define "
@@ -461,6 +505,16 @@ class Scanner:
         if not rest:
             self.issue(origin, "warning", "interactive-netsh", "netsh without a command starts an interactive "
                                                                "shell: nothing to apply")
+            return
+        head = rest[0].text.lower() if rest[0].tag is None else ""
+        if not context and head in GLOBAL_COMMANDS + ("show",):
+            # netsh's own commands (netsh-ipsec.md §4): one netsh run, so nothing carries over to the next line
+            if head == "exec":
+                self.issue(origin, "warning", "script-not-followed",
+                           "netsh exec runs another script: its commands are not read (load that file too)")
+            elif head not in ("show", "dump", "help", "?"):
+                self.issue(origin, "info", "netsh-global", f"netsh {rest[0].text}: a command of netsh itself "
+                                                           "with no effect on the policy in a one-line netsh run")
             return
         self.tokens.lines.append(NetshLine(origin, context, tuple(rest)))
 

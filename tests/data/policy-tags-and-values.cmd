@@ -20,7 +20,7 @@ netsh ipsec static add filter filterlist=Web srcaddr=any srcaddr=me dstaddr=me
 netsh ipsec static add filter filterlist=Web srcaddr=any dstaddr=me mirrored=maybe
 netsh ipsec static add filter filterlist=Web srcaddr=any dstaddr=me protocol=tcp dstport=65536
 netsh ipsec static add filter filterlist=Web srcaddr=any
-netsh ipsec static add policy name="Other" assign=yes extra
-netsh ipsec static add filterlist A B C
+netsh ipsec static add filteraction "Other" "Other action" maybe action=block
+netsh ipsec static add filterlist A B C description=D
 netsh ipsec static s policy "Tag Policy (2026)" assign=y
 netsh ipsec static add policyfoo name=X
