@@ -41,7 +41,9 @@ import tomllib
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
+
+from .zones import iana_zone
 
 DEFAULT_CONFIG_NAME = "ipsec-drops.toml"
 SERVER_KEYS = ("dns", "wins", "dhcp", "gateway")
@@ -178,16 +180,38 @@ def _instant(label: Path, where: str, value: object, zone: str | None) -> dateti
     return value.astimezone(UTC)
 
 
+def _check_keys(label: Path, where: str, entry: dict, known: set[str]) -> None:
+    """``<file>: [hosts.WEB01] time_zone: unknown key (did you mean timezone?); known keys: ...``."""
+    import difflib
+
+    unknown = sorted(set(entry) - known, key=str)
+    if not unknown:
+        return
+    key = unknown[0]
+    close = difflib.get_close_matches(str(key).lower(), sorted(known), n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    more = f" (and {', '.join(map(str, unknown[1:]))})" if len(unknown) > 1 else ""
+    place = f"{where} " if where else ""
+    raise ConfigError(f"{label}: {place}{key}: unknown key{hint}{more}; known keys: {', '.join(sorted(known))}")
+
+
+def _zone_name(label: Path, where: str, value: object) -> str:
+    """An IANA zone name from an IANA or Windows name (``W. Europe Standard Time``, as ``tzutil /g`` prints)."""
+    if not isinstance(value, str):
+        raise ConfigError(f"{label}: {where} timezone must be a zone name (a string)")
+    try:
+        return iana_zone(value)
+    except LookupError as exc:
+        raise ConfigError(f"{label}: {where} timezone: {exc}") from None
+
+
 def _policy_history(label: Path, where: str, value: object, base: Path, zone: str | None) -> tuple[PolicyPeriod, ...]:
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
         raise ConfigError(f"{label}: {where} must be a list of {{script = ..., until = ...}} tables")
     out: list[PolicyPeriod] = []
     for i, entry in enumerate(value):
         at = f"{where}[{i}]"
-        unknown = set(entry) - HISTORY_KEYS
-        if unknown:
-            raise ConfigError(f"{label}: {at}: unknown key(s) {', '.join(sorted(unknown))}; "
-                              f"known keys are {', '.join(sorted(HISTORY_KEYS))}")
+        _check_keys(label, at, entry, HISTORY_KEYS)
         if not isinstance(entry.get("script"), str) or not entry["script"]:
             raise ConfigError(f"{label}: {at} script must be a path (a string)")
         if "until" not in entry:
@@ -208,10 +232,7 @@ def parse_config(text: str, path: Path | None = None) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{label}: not valid TOML: {exc}") from exc
     config = Config(path=Path(path).resolve() if path else None)
-    unknown_top = set(data) - TOP_KEYS
-    if unknown_top:
-        raise ConfigError(f"{label}: unknown key(s) {', '.join(sorted(unknown_top))}; "
-                          f"known top-level tables are {', '.join(sorted(TOP_KEYS))}")
+    _check_keys(label, "", data, TOP_KEYS)
     hosts = data.get("hosts", {})
     if not isinstance(hosts, dict):
         raise ConfigError(f"{label}: [hosts] must be a table of host tables")
@@ -219,20 +240,10 @@ def parse_config(text: str, path: Path | None = None) -> Config:
         where = f"[hosts.{name}]"
         if not isinstance(entry, dict):
             raise ConfigError(f"{label}: {where} must be a table")
-        unknown = set(entry) - HOST_KEYS
-        if unknown:
-            raise ConfigError(
-                f"{label}: {where}: unknown key(s) {', '.join(sorted(unknown))}; "
-                f"known keys are {', '.join(sorted(HOST_KEYS))}"
-            )
+        _check_keys(label, where, entry, HOST_KEYS)
         tz = entry.get("timezone")
         if tz is not None:
-            try:
-                ZoneInfo(str(tz))
-            except (ZoneInfoNotFoundError, ValueError) as exc:
-                raise ConfigError(
-                    f"{label}: {where} timezone {tz!r} is not an IANA zone name (e.g. 'Europe/Berlin')"
-                ) from exc
+            tz = _zone_name(label, where, tz)
         policy = entry.get("policy")
         if policy is not None and not isinstance(policy, str):
             raise ConfigError(f"{label}: {where} policy must be a path (a string)")

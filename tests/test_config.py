@@ -100,12 +100,12 @@ def test_bad_address_names_the_key():
 
 def test_unknown_key_names_the_key():
     message = _error('[hosts.WEB01]\ntimezone = "Europe/Berlin"\naddress = ["10.1.0.1"]\n')
-    assert "[hosts.WEB01]" in message and "unknown key(s) address;" in message
+    assert "[hosts.WEB01] address: unknown key (did you mean addresses?)" in message
 
 
 def test_unknown_top_level_table_names_the_key():
     message = _error('[host.WEB01]\ntimezone = "Europe/Berlin"\n')
-    assert "unknown key(s) host;" in message
+    assert "host: unknown key (did you mean hosts?)" in message
 
 
 def test_wrong_value_types_are_config_errors():
@@ -199,7 +199,7 @@ def test_policy_history_dates_are_read_in_the_host_zone(tmp_path):
 
 @pytest.mark.parametrize(("entry", "message"), [
     ('[{script = "a.cmd"}]', "until is missing"),
-    ('[{script = "a.cmd", until = 2026-09-01, why = "x"}]', "unknown key(s) why"),
+    ('[{script = "a.cmd", until = 2026-09-01, why = "x"}]', "policy_history[0] why: unknown key"),
     ('[{until = 2026-09-01}]', "script must be a path"),
     ('[{script = "a.cmd", until = "soon"}]', "'soon' is not a date"),
     ('[{script = "a.cmd", until = 12:00:00}]', "must be a date or date-time"),
@@ -211,3 +211,12 @@ def test_policy_history_errors_name_the_entry(entry, message):
         parse_config(f"[hosts.H]\npolicy_history = {entry}\n")
     assert message in str(info.value)
     assert "[hosts.H] policy_history" in str(info.value)
+
+
+def test_windows_zone_names_are_accepted_and_mapped_to_iana(tmp_path):
+    config = parse_config('[hosts.A]\ntimezone = "W. Europe Standard Time"\n')
+    assert config.host("A").timezone == "Europe/Berlin"
+    with pytest.raises(ConfigError, match=r"\[hosts.A\] timezone: 'Mars Standard Time' is neither an IANA"):
+        parse_config('[hosts.A]\ntimezone = "Mars Standard Time"\n')
+    with pytest.raises(ConfigError, match=r"\[hosts.WEB01\] time_zone: unknown key \(did you mean timezone\?\)"):
+        parse_config('[hosts.WEB01]\ntime_zone = "Europe/Berlin"\n')

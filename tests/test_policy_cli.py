@@ -18,6 +18,7 @@ REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "sample_logs" / "ipsec-drops.toml"
 WEB01 = REPO / "sample_logs" / "policies" / "web01.cmd"
 DB01 = REPO / "sample_logs" / "policies" / "db01.cmd"
+DATA = REPO / "tests" / "data"
 
 
 def run(*args: str):
@@ -177,3 +178,40 @@ def test_load_all_goes_on_past_a_missing_script(tmp_path):
     assert "B: cannot read" in result.stderr and "missing.cmd" in result.stderr
     assert [line.split(":")[0] for line in result.stdout.splitlines()] == ["A"]
     assert len(list((tmp_path / "wh" / "policy" / "snapshots").glob("*.parquet"))) == 1
+
+
+def test_lint_takes_the_host_from_the_config_and_lints_every_host_with_all():
+    with_host = run("policy", "lint", str(WEB01), "--host", "WEB01")
+    without = run("policy", "lint", str(WEB01))
+    assert without.stdout == with_host.stdout  # WEB01's policy: the Internet-facing checks ran
+    assert "ipsecexempt" in without.stdout
+    everyone = run("policy", "lint", "--all")
+    assert everyone.exit_code == 1
+    assert str(WEB01) in everyone.stdout and str(DB01) in everyone.stdout
+    assert run("policy", "lint", str(WEB01), "--all").exit_code == 2
+
+
+def test_show_a_host_s_stored_snapshot_from_the_warehouse(tmp_path):
+    wh = tmp_path / "wh"
+    assert run("policy", "load", "--all", "--warehouse", str(wh)).exit_code == 0
+    table = run("policy", "show", "--host", "web01", "--warehouse", str(wh))
+    assert table.exit_code == 0, table.output
+    assert "stored snapshot" in table.stdout and "Block rogue resolver" in table.stdout
+    doc = json.loads(run("policy", "show", "--host", "WEB01", "--warehouse", str(wh), "--format", "json").stdout)
+    assert doc["host"] == "WEB01" and len(doc["filters"]) == 42
+    weights = [f["weight"] for f in doc["filters"]]
+    assert weights == sorted(weights, reverse=True)
+    missing = run("policy", "show", "--host", "WEB01", "--warehouse", str(tmp_path / "empty"))
+    assert missing.exit_code == 2 and "no warehouse" in missing.stderr
+    assert run("policy", "show", "--host", "NOPE", "--warehouse", str(wh)).exit_code == 2
+
+
+def test_encoding_option_reads_a_gbk_script(tmp_path):
+    script = DATA / "policy-gbk-comments.cmd"
+    guessed = json.loads(run("policy", "show", str(script), "--format", "json").stdout)
+    given = json.loads(run("policy", "show", str(script), "--encoding", "gbk", "--format", "json").stdout)
+    assert given["encoding"] == "gbk"
+    assert "远程桌面" in {r["filter_list"] for r in given["rules"]}
+    assert [p["policy"] for p in given["policies"]] == ["服务器安全策略"]
+    assert run("policy", "show", str(script), "--encoding", "klingon").exit_code == 2
+    assert guessed["encoding"] in ("gbk", "cp1252")

@@ -10,11 +10,21 @@ from rich.table import Table
 from rich.text import Text
 
 from ..exit_codes import ExitCode
+from ..output import Column, json_text
 from ..policy import PolicyAnalysis, analyse_script
 from ..policy import show as policy_show
-from ..policy.jobs import host_scripts, lint_script, load_policies
+from ..policy.jobs import (
+    HostLoad,
+    StoredSnapshot,
+    host_for_script,
+    host_scripts,
+    lint_hosts,
+    lint_script,
+    load_policies,
+    stored_snapshot,
+)
 from ..warehouse import Warehouse
-from .common import Context, fail, global_options, handle_errors, print_issues, warehouse_option
+from .common import Context, fail, global_options, handle_errors, print_issues, print_rows, warehouse_option
 
 define_option = click.option(
     "--define", "-D", "defines", multiple=True, metavar="VAR=VALUE",
@@ -31,8 +41,18 @@ def parse_defines(values: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-def _analyse(obj: Context, script: Path, host: str | None, defines: tuple[str, ...]) -> PolicyAnalysis:
-    return analyse_script(script, host=host, config=obj.config(), defines=parse_defines(defines))
+encoding_option = click.option(
+    "--encoding", metavar="CODEC",
+    help="What the script is saved in (gbk, cp1252, 936 ...); default: detected (BOM, UTF-8), else the host's "
+         "config encoding, else Windows-1252.")
+
+
+def _analyse(obj: Context, script: Path, host: str | None, defines: tuple[str, ...],
+             encoding: str | None = None, *, host_from_config: bool = False) -> PolicyAnalysis:
+    config = obj.config()
+    if host is None and host_from_config:
+        host = host_for_script(config, script)  # the script is a config host's policy: lint it there
+    return analyse_script(script, host=host, config=config, defines=parse_defines(defines), encoding=encoding)
 
 
 def _print_policy_issues(obj: Context, issues: list) -> None:
@@ -54,20 +74,38 @@ def policy_group() -> None:
 
 
 @policy_group.command("show")
-@click.argument("script", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("script", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--host", help="Config host the script is for (resolves me, DNS, WINS, DHCP, GATEWAY).")
+@click.option("--warehouse", "-w", type=click.Path(file_okay=False, path_type=Path),
+              help="Without SCRIPT: show the host's current snapshot stored in this warehouse.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True,
               help="table: policies, rules, filters; json: everything; csv: the effective filters.")
+@encoding_option
 @define_option
 @global_options
 @click.pass_obj
 @handle_errors
-def policy_show_cmd(obj: Context, script: Path, host: str | None, fmt: str, defines: tuple[str, ...]) -> None:
+def policy_show_cmd(obj: Context, script: Path | None, host: str | None, warehouse: Path | None, fmt: str,
+                    encoding: str | None, defines: tuple[str, ...]) -> None:
     """Print the policies, rules and effective filters (most specific first) of SCRIPT.
 
-    Exit code 1 when netsh would have refused some of the script's commands.
+    Without SCRIPT: the --host's policy script from the config, or with --warehouse
+    the host's snapshot stored there. Exit code 1 when netsh would have refused some
+    of the script's commands.
     """
-    analysis = _analyse(obj, script, host, defines)
+    if script is None:
+        if not host:
+            fail("error: give SCRIPT, or --host H (its config policy, or with --warehouse its stored snapshot)")
+        entry = obj.config().host(host)
+        if warehouse is not None:
+            from ..correlate import require_warehouse
+
+            _stored_tables(obj, stored_snapshot(require_warehouse(warehouse), host), fmt)
+            return
+        if entry is None or entry.policy is None:
+            fail(f"error: {host} has no policy script in the config; give SCRIPT or --warehouse")
+        script = entry.policy
+    analysis = _analyse(obj, script, host, defines, encoding)
     if fmt == "json":
         click.echo(policy_show.as_json(analysis))
     elif fmt == "csv":
@@ -76,6 +114,33 @@ def policy_show_cmd(obj: Context, script: Path, host: str | None, fmt: str, defi
         _policy_tables(obj, analysis)
     _print_policy_issues(obj, analysis.issues)
     sys.exit(ExitCode.SKIPPED if analysis.errors else ExitCode.OK)
+
+
+STORED_FILTERS = (
+    Column("rule", 0, shrink=True), Column("action", 0), Column("mirror", 3), Column("src", 1), Column("dst", 1),
+    Column("protocol", 2, "protocol", header="proto"), Column("src_port", 2, "number", header="sport"),
+    Column("dst_port", 2, "number", header="dport"), Column("weight", 4, "number"),
+    Column("source_line", 1, "number", header="line"), Column("filter_list", 5, shrink=True),
+)
+
+
+def _stored_tables(obj: Context, stored: StoredSnapshot, fmt: str) -> None:
+    if fmt == "json":
+        click.echo(json_text({"host": stored.host, "snapshot": stored.snapshot, "source_file": stored.source_file,
+                              **{name: t.to_pylist() for name, t in stored.tables.items()}}))
+        return
+    if fmt == "csv":
+        print_rows(obj, stored.tables["filters"], "csv")
+        return
+    obj.out.print(Text(f"{stored.host}: stored snapshot {stored.snapshot} of {stored.source_file}", style="bold"))
+    print_rows(obj, stored.tables["policies"], "table",
+               (Column("policy", 0), Column("store", 1), Column("assigned", 0), Column("rules", 1, "number"),
+                Column("source_line", 2, "number", header="line")), title="policies")
+    print_rows(obj, stored.tables["rules"], "table",
+               (Column("policy", 1), Column("rule", 0), Column("filter_list", 1), Column("action", 0),
+                Column("active", 1), Column("filters", 2, "number"), Column("source_line", 2, "number", header="line")),
+               title="rules")
+    print_rows(obj, stored.tables["filters"], "table", STORED_FILTERS, title="effective filters, most specific first")
 
 
 def _policy_tables(obj: Context, analysis: PolicyAnalysis) -> None:
@@ -114,33 +179,47 @@ def _policy_tables(obj: Context, analysis: PolicyAnalysis) -> None:
 
 
 @policy_group.command("lint")
-@click.argument("script", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--host", help="Config host the script is for (needed for address and Internet-facing checks).")
+@click.argument("script", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--host", help="Config host the script is for (default: the host whose policy SCRIPT is).")
+@click.option("--all", "all_hosts", is_flag=True, help="Lint the policy script of every config host.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "csv"]), default="text", show_default=True)
+@encoding_option
 @define_option
 @global_options
 @click.pass_obj
 @handle_errors
-def policy_lint_cmd(obj: Context, script: Path, host: str | None, fmt: str, defines: tuple[str, ...]) -> None:
+def policy_lint_cmd(obj: Context, script: Path | None, host: str | None, all_hosts: bool, fmt: str,
+                    encoding: str | None, defines: tuple[str, ...]) -> None:
     """Report weaknesses of SCRIPT with their severity and the line to fix.
 
     Shadowed filters, rules with empty lists, unused filter actions, the
     exemption and boot settings the hardening guides warn about, block rules
     that block DNS. Exit code 1 when anything of warning or error severity is found.
     """
-    report = lint_script(_analyse(obj, script, host, defines))
-    if fmt == "json":
-        click.echo(policy_show.as_json(report.analysis, lint=report.findings))
-    elif fmt == "csv":
-        click.echo(policy_show.issues_csv(report.everything), nl=False)
-    else:
-        for issue in report.everything:
-            if issue.severity == "info" and not obj.verbose:
-                continue
-            style = {"error": "red", "warning": "yellow"}.get(issue.severity, "dim")
-            obj.out.print(Text(str(issue), style=style))
-        obj.out.print(Text(report.summary(verbose=bool(obj.verbose))))
-    sys.exit(ExitCode.SKIPPED if report.has_problems else ExitCode.OK)
+    if all_hosts == bool(script):
+        fail("error: give SCRIPT, or --all")
+    reports = (lint_hosts(obj.config(), encoding=encoding, defines=parse_defines(defines)) if all_hosts
+               else [lint_script(_analyse(obj, script, host, defines, encoding,  # type: ignore[arg-type]
+                                          host_from_config=True))])
+    problems = False
+    for report in reports:
+        if isinstance(report, HostLoad):
+            obj.err.print(Text(f"error: {report.host}: {report.error}", style="red"))
+            problems = True
+            continue
+        problems |= report.has_problems
+        if fmt == "json":
+            click.echo(policy_show.as_json(report.analysis, lint=report.findings))
+        elif fmt == "csv":
+            click.echo(policy_show.issues_csv(report.everything), nl=False)
+        else:
+            for issue in report.everything:
+                if issue.severity == "info" and not obj.verbose:
+                    continue
+                style = {"error": "red", "warning": "yellow"}.get(issue.severity, "dim")
+                obj.out.print(Text(str(issue), style=style))
+            obj.out.print(Text(report.summary(verbose=bool(obj.verbose))))
+    sys.exit(ExitCode.SKIPPED if problems else ExitCode.OK)
 
 
 @policy_group.command("load")
@@ -148,16 +227,18 @@ def policy_lint_cmd(obj: Context, script: Path, host: str | None, fmt: str, defi
 @click.option("--host", help="Config host the script is for.")
 @click.option("--all", "all_hosts", is_flag=True, help="Load the policy script of every config host that has one.")
 @warehouse_option
+@encoding_option
 @define_option
 @global_options
 @click.pass_obj
 @handle_errors
 def policy_load_cmd(obj: Context, script: Path | None, host: str | None, all_hosts: bool, warehouse: Path,
-                    defines: tuple[str, ...]) -> None:
+                    encoding: str | None, defines: tuple[str, ...]) -> None:
     """Store a policy snapshot (policies, rules, filter_actions, filters, settings) in the warehouse.
 
     One snapshot per host and script content; loading the same script again
-    stores nothing. Exit code 1 when a script had errors or could not be read.
+    stores nothing. With --all, --encoding applies to every host's script (instead of
+    their config encodings). Exit code 1 when a script had errors or could not be read.
     """
     config = obj.config()
     if all_hosts == bool(script or host):
@@ -166,11 +247,11 @@ def policy_load_cmd(obj: Context, script: Path | None, host: str | None, all_hos
         jobs = host_scripts(config)
         if not jobs:
             fail("error: no host in the config has a policy script")
-    elif not host or script is None:
-        fail("error: --host is needed: a snapshot belongs to a config host")
     else:
+        if not host or script is None:
+            fail("error: --host is needed: a snapshot belongs to a config host")
         jobs = [(host, script)]
-    loads = load_policies(jobs, Warehouse(warehouse), config, parse_defines(defines))
+    loads = load_policies(jobs, Warehouse(warehouse), config, parse_defines(defines), encoding=encoding)
     for load in loads.loads:
         if load.error:
             obj.err.print(Text(f"error: {load.host}: {load.error}", style="red"))

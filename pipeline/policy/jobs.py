@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyarrow as pa
+
 from ..config import Config
 from ..warehouse import Warehouse
 from . import PolicyAnalysis, analyse_script
@@ -75,12 +77,68 @@ def host_scripts(config: Config) -> list[tuple[str, Path]]:
     return [(h.name, h.policy) for h in config.hosts.values() if h.policy is not None]
 
 
+def host_for_script(config: Config, script: str | Path) -> str | None:
+    """The config host whose ``policy`` (or a ``policy_history`` script) is ``script``, when exactly one is."""
+    wanted = Path(script).resolve()
+    owners = {h.name for h in config.hosts.values()
+              for p in [h.policy, *(e.script for e in h.policy_history)]
+              if p is not None and Path(p).resolve() == wanted}
+    return owners.pop() if len(owners) == 1 else None
+
+
+def lint_hosts(config: Config, **analyse_options: object) -> list[LintReport | HostLoad]:
+    """Lint every config host's ``policy``: a report per host, or a :class:`HostLoad` with the read error."""
+    out: list[LintReport | HostLoad] = []
+    for host, script in host_scripts(config):
+        try:
+            analysis = analyse_script(script, host=host, config=config, **analyse_options)  # type: ignore[arg-type]
+        except OSError as exc:
+            out.append(HostLoad(host, Path(script), error=f"cannot read {script}: {exc.strerror or exc}"))
+            continue
+        out.append(lint_script(analysis))
+    return out
+
+
+@dataclass
+class StoredSnapshot:
+    """A host's current policy snapshot as the warehouse holds it: its tables, filters most specific first."""
+
+    host: str
+    snapshot: str
+    tables: dict[str, pa.Table]
+
+    @property
+    def source_file(self) -> str | None:
+        rows = self.tables["snapshots"].to_pylist()
+        return rows[-1]["source_file"] if rows else None
+
+
+def stored_snapshot(root: Path, host: str) -> StoredSnapshot:
+    """The current snapshot of ``host`` in the warehouse at ``root``; LookupError (naming the hosts) when none."""
+    import pyarrow.parquet as pq
+
+    from .store import SCHEMAS, TABLES, current_snapshots, snapshot_files
+
+    current = current_snapshots(root)
+    found = next((h for h in current if h.lower() == host.lower()), None)
+    if found is None:
+        known = ", ".join(sorted(current)) or "none"
+        raise LookupError(f"the warehouse at {root} holds no policy snapshot of {host!r} (hosts with one: {known}); "
+                          "load one with `ipsec-drops policy load`")
+    files = snapshot_files(root, found, current[found])
+    tables = {t: pq.read_table(files[t], schema=SCHEMAS[t]) if files[t].exists() else SCHEMAS[t].empty_table()
+              for t in TABLES}
+    tables["filters"] = tables["filters"].sort_by([("weight", "descending"), ("source_line", "ascending")])
+    return StoredSnapshot(found, current[found], tables)
+
+
 def load_policies(jobs: list[tuple[str, Path]], warehouse: Warehouse, config: Config,
                   defines: dict[str, str] | None = None, **analyse_options: object) -> PolicyLoads:
     """Analyse and store each (host, script); an unreadable script is recorded and the others go on.
 
-    Raises ``ValueError`` for a host that is not in the config and ``WarehouseLocked`` when
-    another run holds the warehouse.
+    ``analyse_options`` (e.g. ``encoding``) go to every script's :func:`analyse_script`.  Raises
+    ``ValueError`` for a host that is not in the config and ``WarehouseLocked`` when another run
+    holds the warehouse.
     """
     out = PolicyLoads()
     for host, script in jobs:
