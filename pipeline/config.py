@@ -49,7 +49,26 @@ DEFAULT_CONFIG_NAME = "ipsec-drops.toml"
 SERVER_KEYS = ("dns", "wins", "dhcp", "gateway")
 HOST_KEYS = {"timezone", "addresses", "policy", "policy_history", "inbox", "encoding", *SERVER_KEYS}
 HISTORY_KEYS = {"script", "until"}
-TOP_KEYS = {"hosts", "names"}
+TOP_KEYS = {"hosts", "names", "suggest"}
+SUGGEST_KEYS = {"min_days", "min_sources", "max_prefix", "ignore", "exclude_ports", "risky_ports", "scan_ports"}
+#: Service ports an inbound permit from the Internet must never open (remote administration, file
+#: sharing, databases, directory and RPC services, unauthenticated stores): ``exposure``.
+DEFAULT_RISKY_PORTS = (20, 21, 22, 23, 25, 69, 88, 110, 111, 135, 137, 138, 139, 143, 161, 162, 389, 445, 512,
+                       513, 514, 593, 623, 636, 873, 1433, 1434, 1521, 1723, 2049, 2375, 2376, 3268, 3269, 3306,
+                       3389, 5432, 5800, 5900, 5901, 5985, 5986, 6379, 9200, 11211, 27017, 47001)
+
+
+@dataclass(frozen=True)
+class SuggestConfig:
+    """``[suggest]``: the thresholds of filter suggestions (see :mod:`pipeline.suggest`)."""
+
+    min_days: int = 2
+    min_sources: int = 3
+    max_prefix: int = 24
+    ignore: tuple[str, ...] = ()  # networks never suggested (scanners, known-bad ranges)
+    exclude_ports: tuple[int, ...] = ()
+    risky_ports: tuple[int, ...] = DEFAULT_RISKY_PORTS
+    scan_ports: int = 20
 
 
 class ConfigError(ValueError):
@@ -92,6 +111,7 @@ class Config:
     path: Path | None = None
     hosts: dict[str, HostConfig] = field(default_factory=dict)
     names: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    suggest: SuggestConfig = field(default_factory=SuggestConfig)
 
     @property
     def base_dir(self) -> Path:
@@ -205,6 +225,43 @@ def _zone_name(label: Path, where: str, value: object) -> str:
         raise ConfigError(f"{label}: {where} timezone: {exc}") from None
 
 
+def _int(label: Path, where: str, value: object, low: int, high: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ConfigError(f"{label}: {where} must be a whole number from {low} to {high}")
+    return value
+
+
+def _suggest(label: Path, entry: object) -> SuggestConfig:
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{label}: [suggest] must be a table")
+    _check_keys(label, "[suggest]", entry, SUGGEST_KEYS)
+    out: dict[str, object] = {}
+    for key, low, high in (("min_days", 1, 3660), ("min_sources", 1, 1 << 20), ("max_prefix", 0, 32),
+                           ("scan_ports", 2, 65536)):
+        if key in entry:
+            out[key] = _int(label, f"[suggest] {key}", entry[key], low, high)
+    for key in ("exclude_ports", "risky_ports"):
+        if key in entry:
+            ports = entry[key]
+            if not isinstance(ports, list):
+                raise ConfigError(f"{label}: [suggest] {key} must be a list of port numbers")
+            out[key] = tuple(_int(label, f"[suggest] {key}", p, 0, 65535) for p in ports)
+    if "ignore" in entry:
+        nets = entry["ignore"]
+        if isinstance(nets, str):
+            nets = [nets]
+        if not isinstance(nets, list):
+            raise ConfigError(f"{label}: [suggest] ignore must be a list of networks (\"91.240.118.0/24\")")
+        parsed = []
+        for net in nets:
+            try:
+                parsed.append(str(ipaddress.ip_network(str(net).strip(), strict=False)))
+            except ValueError:
+                raise ConfigError(f"{label}: [suggest] ignore: {net!r} is not an address or network") from None
+        out["ignore"] = tuple(parsed)
+    return SuggestConfig(**out)  # type: ignore[arg-type]
+
+
 def _policy_history(label: Path, where: str, value: object, base: Path, zone: str | None) -> tuple[PolicyPeriod, ...]:
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
         raise ConfigError(f"{label}: {where} must be a list of {{script = ..., until = ...}} tables")
@@ -270,6 +327,7 @@ def parse_config(text: str, path: Path | None = None) -> Config:
         if any(key.lower() == str(name).lower() for key in config.hosts):
             raise ConfigError(f"{label}: host {name!r} is defined twice (host names are case-insensitive)")
         config.hosts[str(name)] = config_host
+    config.suggest = _suggest(label, data.get("suggest", {}))
     names = data.get("names", {})
     if not isinstance(names, dict):
         raise ConfigError(f"{label}: [names] must be a table of name = [addresses]")

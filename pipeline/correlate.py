@@ -273,6 +273,7 @@ class Session:
             con.register("drops", empty)
         period_rows, extra = _periods(self.root, config, dict(policies or {}), self.notes)
         self._tuples: dict[tuple, str] = {}
+        self._day0: dict[str, int] = {}
         self._candidates: set[tuple[str, str]] = set()
         for name in TABLES:
             data = _policy_table(self.root, name)
@@ -375,16 +376,19 @@ class Session:
                              {"host": host, "since": key[1], "until": key[2], "boot_window": boot_window,
                               "day0": days["day0"], "day1": days["day1"]})
             self._tuples[key] = name
+            self._day0[name] = days["day0"]
         return name
 
     def flows(self, *, host: str | None = None, since: datetime | str | None = None,
               until: datetime | str | None = None, verdict: str | None = None, top: int | None = None,
-              boot_window: int = BOOT_WINDOW, judge: Mapping[str, str] | None = None) -> pa.Table:
+              boot_window: int = BOOT_WINDOW, judge: Mapping[str, str] | None = None,
+              with_days: bool = False) -> pa.Table:
         """The flows view (``queries/flows.sql``): one row per flow and winning filter, most packets first.
 
         ``since``/``until`` are instants (naive = UTC; ``until`` exclusive); ``verdict`` one of
         :data:`VERDICTS`; ``top`` the number of rows.  ``judge`` (host -> snapshot) judges those
         hosts' drops by another snapshot than the one in force (what-if replay; see :meth:`replay`).
+        ``with_days`` adds ``seen_days``, the list of UTC dates the flow was seen on.
         """
         if verdict is not None and verdict not in VERDICTS:
             raise ValueError(f"unknown verdict {verdict!r}; one of {', '.join(VERDICTS)}")
@@ -395,7 +399,25 @@ class Session:
         judged = pa.table({"host": pa.array(list(judge or {}), pa.string()),
                            "snapshot": pa.array(list((judge or {}).values()), pa.string())})
         self.con.register("judge_snapshots", judged)
-        return self.run("flows", {"verdict": verdict, "top": top})
+        self.con.execute("CREATE OR REPLACE TEMP TABLE flows_result AS " + query("flows"),
+                         {"verdict": verdict, "top": top})
+        if not with_days:
+            return self.con.sql("SELECT * EXCLUDE (days) FROM flows_result").to_arrow_table()
+        day0 = self._day0[tuples]
+        return self.con.sql(
+            "SELECT * EXCLUDE (days), list_transform(list_filter(range(bit_length(days)), "
+            "lambda i: get_bit(days, i::INTEGER) = 1), lambda i: DATE '1970-01-01' + ($day0 + i)::INTEGER) "
+            "AS seen_days FROM flows_result", params={"day0": day0}).to_arrow_table()
+
+    def scan_sources(self, scan_ports: int, **period: Any) -> pa.Table:
+        """Remotes that touched ``scan_ports`` or more local ports of a host in one UTC day (``scan_sources.sql``)."""
+        tuples = self.tuples(**period)
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW flow_tuples AS SELECT * FROM {tuples}")
+        return self.run("scan_sources", {"scan_ports": scan_ports, "day0": self._day0[tuples]})
+
+    def periods_of(self, host: str) -> list[dict]:
+        """The policy periods of ``host`` (which snapshot is in force when)."""
+        return [r for r in self.periods.to_pylist() if r["host"].lower() == host.lower()]
 
     def add_policy(self, analysis: PolicyAnalysis) -> str:
         """Make a candidate policy's filters available to :meth:`flows` ``judge=``; returns its snapshot id."""

@@ -23,7 +23,8 @@
 --   permitted-by-policy (winner permits: this policy does not explain the drop).
 -- Relations: flow_tuples (flow_tuples.sql's rows), filters (policy filter tables),
 --   judge_snapshots(host, snapshot) (see above).
--- days_seen: the tuples' day bitmaps OR-ed per flow.
+-- days_seen: the tuples' day bitmaps OR-ed per flow (`days`, the bitmap itself: bit i = day $day0 + i;
+--   pipeline.correlate drops it from what it returns, and reads it for recurrence).
 -- Parameters: $verdict (NULL = all), $top (NULL = all rows).
 WITH
 keyed AS (
@@ -98,7 +99,7 @@ flows AS (
     SELECT host, direction, protocol, local_ip, local_service_port AS local_port, remote_ip,
            remote_service_port AS remote_port,
            sum(packets)::BIGINT AS packets, sum(events)::BIGINT AS events, min(first_seen) AS first_seen,
-           max(last_seen) AS last_seen, bit_count(bit_or(days)) AS days_seen,
+           max(last_seen) AS last_seen, bit_count(bit_or(days)) AS days_seen, bit_or(days) AS days,
            verdict, rule, filter_list, action, source_line,
            source_file, snapshot, weight, mirror,
            list_sort(list_distinct(flatten(list(wfp_ids)))) AS wfp_filter_ids,

@@ -50,7 +50,9 @@ __all__ = [
     "decide",
     "read_script",
     "in_force",
+    "analyse_amended",
     "parse_text",
+    "parse_texts",
     "render_script",
 ]
 
@@ -58,10 +60,47 @@ __all__ = [
 def parse_text(text: str, file: str = "<script>", defines: dict[str, str] | None = None
                ) -> tuple[PolicyModel, list[PolicyIssue], str]:
     """Parse and apply a script: (model, problems in line order, ``batch`` or ``netsh``)."""
-    tokens = tokenize(text, file, defines)
-    model, issues = interpret(tokens.lines)
-    merged = sorted(tokens.issues + issues, key=lambda i: i.line)
-    return model, merged, tokens.kind
+    return parse_texts([(text, file)], defines)
+
+
+def parse_texts(parts: list[tuple[str, str]], defines: dict[str, str] | None = None
+                ) -> tuple[PolicyModel, list[PolicyIssue], str]:
+    """Parse several scripts, each as its own file (batch or netsh -f), and apply their commands in turn.
+
+    This is what running them one after the other on the host does: a suggestion script run
+    after the host's policy script amends the policy the first one built.  The kind is the
+    first part's.
+    """
+    lines = []
+    problems: list[PolicyIssue] = []
+    kind = ""
+    for text, file in parts:
+        tokens = tokenize(text, file, defines)
+        lines += tokens.lines
+        problems += tokens.issues
+        kind = kind or tokens.kind
+    model, issues = interpret(lines)
+    order = {file: i for i, (_, file) in enumerate(parts)}
+    merged = sorted(problems + issues, key=lambda i: (order.get(i.file, 0), i.line))
+    return model, merged, kind or "batch"
+
+
+def analyse_amended(base: PolicyAnalysis, text: str, file: str = "<amendment>", *,
+                    config: Config | None = None) -> PolicyAnalysis:
+    """``base``'s script followed by ``text`` (e.g. suggested filters), analysed for the same host.
+
+    The base script is read again from its file (in the encoding it was read with), so
+    ``text`` is parsed by the project's own parser exactly as it would be run.
+    """
+    data = Path(base.file).read_bytes()
+    decoded = decode_bytes(data, base.file, encoding=base.encoding, host=base.host.name if base.host else None)
+    defines = dict(base.defines)
+    model, issues, kind = parse_texts([(decoded.text, base.file), (text, file)], defines)
+    names = _names_used(model, config)
+    rows, unresolved = effective_filters(model, base.host, config.names if config else {})
+    digest = hashlib.sha256(data + b"\0" + text.encode("utf-8")).hexdigest()
+    return PolicyAnalysis(f"{base.file} + {file}", kind, base.host, model, rows, issues + unresolved, digest, names,
+                          defines, encoding=base.encoding, encoding_source=base.encoding_source)
 
 
 @dataclass

@@ -128,6 +128,20 @@ def address_family(addr: Address) -> int | None:
     return None
 
 
+#: Not the Internet: private (RFC 1918, ULA), shared (RFC 6598), loopback and link-local.  The
+#: documentation ranges (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24) stand for public addresses
+#: in examples, so they count as public (Python's ``is_private`` calls them private).
+INTERNAL_NETWORKS = tuple(ipaddress.ip_network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+    "fc00::/7", "fe80::/10", "::1/128"))
+
+
+def is_internal(address: str | ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """An address of :data:`INTERNAL_NETWORKS` (anything else is public)."""
+    ip = ipaddress.ip_address(address) if isinstance(address, str) else address
+    return any(ip.version == net.version and ip in net for net in INTERNAL_NETWORKS)
+
+
 def max_bits(family: int) -> int:
     return 32 if family == 4 else 128
 

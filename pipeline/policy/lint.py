@@ -33,12 +33,10 @@ import ipaddress
 from collections import defaultdict
 
 from ..config import HostConfig
+from .addresses import INTERNAL_NETWORKS, is_internal  # noqa: F401 - INTERNAL_NETWORKS re-exported
 from .effective import EffectiveFilter, decide
 from .model import Origin, PolicyIssue, PolicyModel, issue_at
 
-INTERNAL_NETWORKS = tuple(ipaddress.ip_network(n) for n in (
-    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
-    "fc00::/7", "fe80::/10", "::1/128"))
 #: A client's source port for probes of services it needs (Windows Server 2003 uses 1025-5000).
 EPHEMERAL_PORT = 1025
 #: Box subtraction gives up past this many pieces (the answer is then "not shown to be shadowed").
@@ -51,7 +49,7 @@ def internet_facing(host: HostConfig | None) -> bool | None:
     """True when the host has a public address, False when all are internal, None when unknown."""
     if host is None or not host.addresses:
         return None
-    return any(not any(ipaddress.ip_address(a) in net for net in INTERNAL_NETWORKS) for a in host.addresses)
+    return any(not is_internal(a) for a in host.addresses)
 
 
 def lint(model: PolicyModel, rows: list[EffectiveFilter], host: HostConfig | None,

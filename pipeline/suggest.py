@@ -1,0 +1,723 @@
+"""Suggestions: least-privilege permit filters for recurring blocked flows, proven by replaying the stored drops.
+
+In the spirit of SELinux ``audit2allow``, for netsh ipsec: the flows the correlation
+found blocked become concrete, reviewable, ready-to-run ``netsh`` commands, with their
+evidence, and ``verify`` parses the generated text with the project's own policy parser,
+applies it to the host's current script and judges every stored drop again.
+
+**Candidates** are flows whose verdict is ``blocked-by-rule`` or ``no-matching-filter``,
+and ``no-policy`` flows that the Windows Firewall made (pfirewall ``DROP``, WFP 5152/5157),
+which get ``netsh advfirewall`` rules.  Never ``negotiation-required`` (an IPsec negotiation
+problem, not a missing permit), ``boot-or-block-mode`` or ``permitted-by-policy``; never a
+flow without protocol or remote address (nothing a filter could name).
+
+**One suggestion per (host, direction, protocol, service port)**, the remote addresses
+collapsed into the fewest CIDR blocks, then widened up to ``max_prefix`` (default /24) only
+where that merges blocks and the wider block holds no address that the host's scans,
+exposures or ignored traffic came from (nor an ignored network).  ``any`` only with
+``allow_any`` and evidence from at least ``min_sources`` distinct /24 (or /64) networks.
+
+**Recurrence**: at least ``min_days`` distinct UTC days, or (inbound) at least
+``min_sources`` distinct internal sources to the one local service port.
+
+**Never suggested** (``not_suggested``, with the reason and the evidence):
+
+* ``scan`` — a remote that touched ``scan_ports`` (20) or more local ports of the host in one
+  UTC day; every flow of that remote;
+* ``exposure`` — inbound from a public address (not private, shared, loopback or
+  link-local) to a risky service port (``risky_ports``); from internal sources such flows
+  are suggested, with a risk note;
+* ``ignored`` — the remote is inside an ``ignore`` network, or the service port is excluded;
+* ``blocked-on-purpose`` — the filter that blocks it is at least as specific as the permit
+  that would be added (the admin blocked exactly this flow: e.g. a rogue resolver), so a
+  permit could not win and should not try;
+* ``rare`` — below the recurrence thresholds.
+
+**Replay** (``verify``): the suggestions' netsh text is parsed with the project's parser
+after the host's current script (as running the suggestion script after the policy script
+would), and the period's stored drops are judged again against the amended policy and
+against the current one — from the same grouped tuples, never re-reading the drops.  Both
+sides use the *current* script for every drop, so a verdict that changes changes because of
+the suggestions.  Windows Firewall rules are not modelled by the correlation: an
+``advfirewall`` suggestion's replay matches the rule's own criteria against the stored
+firewall drops.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from .config import Config, SuggestConfig
+from .correlate import Session, WarehouseLike, analyse_config_script, open_session
+from .policy import PolicyAnalysis, analyse_amended
+from .policy.addresses import is_internal
+from .policy.weights import weight as filter_weight
+from .schema import protocol_name
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+CANDIDATE_VERDICTS = frozenset({"blocked-by-rule", "no-matching-filter", "no-policy"})
+#: Drop kinds the Windows Firewall (not the IPSec driver) makes.
+FIREWALL_KINDS = frozenset({"firewall-drop", "wfp-packet-blocked", "wfp-connection-blocked", "wfp-bind-blocked"})
+#: Verdicts after which a stored drop still counts as blocked.
+BLOCKED = frozenset({"blocked-by-rule", "negotiation-required", "no-matching-filter", "no-policy",
+                     "boot-or-block-mode"})
+
+#: Names for suggestion names and risk notes (service by port).
+SERVICES: dict[int, str] = {
+    20: "FTP data", 21: "FTP", 22: "SSH", 23: "Telnet", 25: "SMTP", 53: "DNS", 67: "DHCP", 69: "TFTP", 80: "HTTP",
+    88: "Kerberos", 110: "POP3", 111: "RPC portmapper", 123: "NTP", 135: "RPC", 137: "NetBIOS name",
+    138: "NetBIOS datagram", 139: "NetBIOS session", 143: "IMAP", 161: "SNMP", 162: "SNMP trap", 389: "LDAP",
+    443: "HTTPS", 445: "SMB", 500: "IKE", 514: "syslog", 593: "RPC over HTTP", 636: "LDAPS", 1433: "SQL Server",
+    1434: "SQL Browser", 1521: "Oracle", 2049: "NFS", 3268: "Global Catalog", 3306: "MySQL", 3389: "RDP",
+    5432: "PostgreSQL", 5900: "VNC", 5985: "WinRM", 5986: "WinRM HTTPS", 6379: "Redis", 8080: "HTTP proxy",
+    9100: "JetDirect", 10000: "backup agent", 27017: "MongoDB",
+}
+
+
+@dataclass(frozen=True)
+class SuggestOptions:
+    """The thresholds; from ``[suggest]`` of the config, each overridable (the command-line options)."""
+
+    min_days: int = 2
+    min_sources: int = 3
+    max_prefix: int = 24
+    allow_any: bool = False
+    ignore: tuple[str, ...] = ()
+    exclude_ports: tuple[int, ...] = ()
+    risky_ports: tuple[int, ...] = SuggestConfig().risky_ports
+    scan_ports: int = 20
+
+    @classmethod
+    def from_config(cls, config: Config | None, **overrides: Any) -> SuggestOptions:
+        base = config.suggest if config is not None else SuggestConfig()
+        options = cls(min_days=base.min_days, min_sources=base.min_sources, max_prefix=base.max_prefix,
+                      ignore=base.ignore, exclude_ports=base.exclude_ports, risky_ports=base.risky_ports,
+                      scan_ports=base.scan_ports)
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if "exclude_ports" in given:  # the command line adds to the config's list
+            given["exclude_ports"] = tuple(sorted({*options.exclude_ports, *given["exclude_ports"]}))
+        if "ignore" in given:
+            given["ignore"] = tuple(dict.fromkeys([*options.ignore, *given["ignore"]]))
+        options = replace(options, **given)
+        if not 0 <= options.max_prefix <= 32:
+            raise ValueError(f"max_prefix {options.max_prefix} is not between 0 and 32")
+        if options.min_days < 1 or options.min_sources < 1 or options.scan_ports < 2:
+            raise ValueError("min_days and min_sources must be at least 1, scan_ports at least 2")
+        return options
+
+    def networks_ignored(self) -> list[IPNetwork]:
+        return [ipaddress.ip_network(n, strict=False) for n in self.ignore]
+
+
+# -- addresses -------------------------------------------------------------------------------------------------
+
+def collapse(remotes: Iterable[IPAddress]) -> list[IPNetwork]:
+    """The fewest CIDR blocks that hold exactly ``remotes`` (per family, IPv4 first)."""
+    out: list[IPNetwork] = []
+    for version in (4, 6):
+        nets = [ipaddress.ip_network(a) for a in remotes if a.version == version]
+        out += list(ipaddress.collapse_addresses(nets))
+    return out
+
+
+def widen(blocks: Sequence[IPNetwork], max_prefix: int, forbidden: Sequence[IPAddress | IPNetwork]
+          ) -> list[IPNetwork]:
+    """Merge blocks into wider ones, down to ``max_prefix`` bits, where that lowers the number of blocks
+    and the wider block holds no forbidden address (or overlaps no forbidden network)."""
+    current = list(blocks)
+    bad_nets = [ipaddress.ip_network(f) if not isinstance(f, (ipaddress.IPv4Network, ipaddress.IPv6Network))
+                else f for f in forbidden]
+
+    def clean(net: IPNetwork) -> bool:
+        return not any(b.version == net.version and b.overlaps(net) for b in bad_nets)
+
+    for version in (4, 6):
+        width = 32 if version == 4 else 128
+        floor = max_prefix if version == 4 else min(128, max_prefix + 40)
+        for prefix in range(width - 1, floor - 1, -1):
+            groups: dict[IPNetwork, list[IPNetwork]] = defaultdict(list)
+            for net in current:
+                if net.version == version and net.prefixlen >= prefix:
+                    groups[net.supernet(new_prefix=prefix)].append(net)
+            merged = {sup: members for sup, members in groups.items() if len(members) >= 2 and clean(sup)}
+            if merged:
+                gone = {id(m) for members in merged.values() for m in members}
+                current = [n for n in current if id(n) not in gone] + list(merged)
+                current = list(ipaddress.collapse_addresses([n for n in current if n.version == 4])) + list(
+                    ipaddress.collapse_addresses([n for n in current if n.version == 6]))
+    return sorted(current, key=lambda n: (n.version, n.network_address))
+
+
+def _network_of(address: IPAddress) -> IPNetwork:
+    return ipaddress.ip_network(f"{address}/{24 if address.version == 4 else 64}", strict=False)
+
+
+# -- the plan --------------------------------------------------------------------------------------------------
+
+@dataclass
+class _Group:
+    host: str
+    direction: str
+    protocol: int
+    local_port: int | None
+    remote_port: int | None
+    kind: str  # ipsec | advfirewall
+    flows: list[dict] = field(default_factory=list)
+
+    @property
+    def service_port(self) -> int | None:
+        return self.local_port if self.direction == "inbound" else self.remote_port
+
+    def remotes(self) -> list[IPAddress]:
+        return sorted({ipaddress.ip_address(f["remote_ip"]) for f in self.flows},
+                      key=lambda a: (a.version, int(a)))
+
+    def days(self) -> set[date]:
+        return {d for f in self.flows for d in (f.get("seen_days") or ())}
+
+    def total(self, key: str) -> int:
+        return sum(int(f[key] or 0) for f in self.flows)
+
+    def evidence(self) -> dict:
+        return {"host": self.host, "direction": self.direction, "protocol": self.protocol,
+                "local_port": self.local_port, "remote_port": self.remote_port,
+                "remotes": [str(a) for a in self.remotes()], "events": self.total("events"),
+                "packets": self.total("packets"), "days": len(self.days()),
+                "first_seen": min(f["first_seen"] for f in self.flows),
+                "last_seen": max(f["last_seen"] for f in self.flows)}
+
+
+def _flow_kind(flow: dict) -> str | None:
+    kinds = set(flow.get("drop_kinds") or ())
+    firewall_made = bool(kinds) and kinds <= FIREWALL_KINDS
+    verdict = flow["verdict"]
+    if verdict == "no-policy":
+        return "advfirewall" if firewall_made else None
+    if verdict == "no-matching-filter" and firewall_made:
+        return "advfirewall"
+    if verdict in ("blocked-by-rule", "no-matching-filter"):
+        return "ipsec"
+    return None
+
+
+def _service(port: int | None, protocol: int) -> str:
+    if port is None:
+        return protocol_name(protocol)
+    return SERVICES.get(port, f"{protocol_name(protocol)} {port}")
+
+
+def _permit_weight(group: _Group, networks: Sequence[IPNetwork]) -> int:
+    """The weight the suggested permit filter would have in the direction of the blocked packets."""
+    widest = min((n.prefixlen + (96 if n.version == 4 else 0) for n in networks), default=0)
+    port = group.service_port
+    if group.direction == "inbound":  # remote network -> me, destination port
+        return filter_weight(widest, 128, group.protocol, None, port, "permit").value
+    return filter_weight(128, widest, group.protocol, None, port, "permit").value
+
+
+@dataclass
+class _HostPolicy:
+    """What the netsh text of a host's suggestions needs from its current policy."""
+
+    analysis: PolicyAnalysis | None
+    policy: str | None  # the assigned policy's name
+    store: str
+    permit_action: str | None  # an existing permit filter action
+    names: set[str]  # existing filter list / rule names, lower case
+
+
+def _host_policy(session: Session, config: Config | None, host: str) -> _HostPolicy:
+    entry = config.host(host) if config else None
+    analysis = None
+    if entry is not None and entry.policy is not None:
+        try:
+            analysis = analyse_config_script(entry.policy, entry, config)  # type: ignore[arg-type]
+        except (OSError, ValueError):
+            analysis = None
+    if analysis is None:
+        rows = session.con.sql(
+            "SELECT source_file FROM snapshots s JOIN policy_periods p ON p.snapshot = s.snapshot "
+            "WHERE lower(s.host) = lower($h) ORDER BY loaded_at DESC LIMIT 1", params={"h": host}).fetchall()
+        source = rows[0][0] if rows else None
+        if source and Path(source).is_file() and entry is not None:
+            try:
+                analysis = analyse_config_script(Path(source), entry, config)  # type: ignore[arg-type]
+            except (OSError, ValueError):
+                analysis = None
+    if analysis is None:
+        return _HostPolicy(None, None, "local", None, set())
+    assigned = [(loc, p) for loc, p in analysis.model.policies() if p.assigned]
+    loc, policy = assigned[0] if assigned else (analysis.model.policies() or [("local", None)])[0]
+    store = analysis.model.stores.get(loc)
+    permit = None
+    names: set[str] = set()
+    if store is not None:
+        permit = next((a.name for a in store.filter_actions.values() if a.action == "permit" and '"' not in a.name),
+                      None)
+        names = set(store.filter_lists) | {r.name.lower() for _, p in analysis.model.policies() for r in p.rules}
+    return _HostPolicy(analysis, policy.name if policy is not None else None, loc, permit, names)
+
+
+def _quoted(name: str) -> str:
+    if '"' in name or "\n" in name or "\r" in name:
+        raise ValueError(f"{name!r} cannot be quoted for netsh")
+    return f'"{name}"'
+
+
+def _mask(net: IPNetwork) -> str:
+    return str(net.netmask) if net.version == 4 else str(net.prefixlen)
+
+
+def _ipsec_lines(name: str, group: _Group, networks: Sequence[IPNetwork], hp: _HostPolicy,
+                 needs_action: bool) -> list[str]:
+    """netsh ipsec static commands (batch form, the source article's style) for one suggestion."""
+    proto = protocol_name(group.protocol) if group.protocol in (1, 6, 17) else str(group.protocol)
+    port = group.service_port
+    lines = []
+    if needs_action:
+        lines.append(f"netsh ipsec static add filteraction name={_quoted(hp.permit_action or 'Permit')} "
+                     "action=permit")
+    lines.append(f"netsh ipsec static add filterlist name={_quoted(name)} "
+                 f"description={_quoted('ipsec-drops suggestion')}")
+    for net in networks:
+        remote = "any" if net.prefixlen == 0 else str(net.network_address)
+        remote_mask = "" if net.prefixlen in (0, net.max_prefixlen) else None
+        if group.direction == "inbound":
+            ends = f"srcaddr={remote}" + (f" srcmask={_mask(net)}" if remote_mask is None else "") + " dstaddr=me"
+            ports = f" dstport={port}" if port is not None else ""
+        else:
+            ends = "srcaddr=me " + f"dstaddr={remote}" + (f" dstmask={_mask(net)}" if remote_mask is None else "")
+            ports = f" dstport={port}" if port is not None else ""
+        lines.append(f"netsh ipsec static add filter filterlist={_quoted(name)} {ends} protocol={proto}{ports} "
+                     f"mirrored=yes description={_quoted(str(net))}")
+    lines.append(f"netsh ipsec static add rule name={_quoted(name)} policy={_quoted(hp.policy or '')} "
+                 f"filterlist={_quoted(name)} filteraction={_quoted(hp.permit_action or 'Permit')}")
+    return lines
+
+
+def _advfirewall_lines(name: str, group: _Group, networks: Sequence[IPNetwork]) -> list[str]:
+    proto = {1: "ICMPv4", 6: "TCP", 17: "UDP", 58: "ICMPv6"}.get(group.protocol, str(group.protocol))
+    direction = "in" if group.direction == "inbound" else "out"
+    port = group.service_port
+    ports = ""
+    if port is not None:
+        ports = f" localport={port}" if group.direction == "inbound" else f" remoteport={port}"
+    remote = "any" if any(n.prefixlen == 0 for n in networks) else ",".join(
+        str(n.network_address) if n.prefixlen == n.max_prefixlen else str(n) for n in networks)
+    return [f"netsh advfirewall firewall add rule name={_quoted(name)} dir={direction} action=allow "
+            f"protocol={proto}{ports} remoteip={remote}"]
+
+
+def _risks(group: _Group, networks: Sequence[IPNetwork], options: SuggestOptions, config: Config | None,
+           remotes: Sequence[IPAddress]) -> list[str]:
+    out = []
+    port = group.service_port
+    service = _service(port, group.protocol)
+    if group.direction == "inbound" and port in options.risky_ports:
+        out.append(f"{service} ({protocol_name(group.protocol)} {port}) is a risky service port: opened to "
+                   "internal sources only")
+    entry = config.host(group.host) if config else None
+    if group.direction == "outbound" and port == 53:
+        dns = set(entry.dns) if entry else set()
+        others = [str(a) for a in remotes if str(a) not in dns]
+        if others:
+            out.append(f"outbound DNS to {', '.join(others)}, which is not the host's configured dns "
+                       f"({', '.join(sorted(dns)) or 'none configured'})")
+    covered = sum(n.num_addresses for n in networks)
+    if any(n.prefixlen == 0 for n in networks):
+        out.append("opens the port to any address")
+    elif covered > len(remotes):
+        out.append(f"widened beyond the observed addresses: {', '.join(map(str, networks))} cover {covered:,} "
+                   f"addresses, {len(remotes)} observed")
+    if any(n.version == 4 and 0 < n.prefixlen < 24 or n.version == 6 and 0 < n.prefixlen < 64 for n in networks):
+        out.append("a network wider than /24")
+    if group.kind == "ipsec" and any(n.version == 6 for n in networks):
+        out.append("an IPv6 filter: netsh ipsec on Windows Server 2003 filters IPv4 only")
+    return out
+
+
+def _blocked_by(group: _Group) -> str:
+    rules: Counter[str] = Counter()
+    for f in group.flows:
+        label = f["rule"] if f["rule"] else ("no policy" if f["verdict"] == "no-policy" else "no matching filter")
+        rules[label] += int(f["events"] or 0)
+    return rules.most_common(1)[0][0]
+
+
+def _name(group: _Group, networks: Sequence[IPNetwork], taken: set[str]) -> str:
+    service = _service(group.service_port, group.protocol)
+    way = "from" if group.direction == "inbound" else "to"
+    first = "any" if networks and networks[0].prefixlen == 0 else (
+        str(networks[0].network_address) if networks[0].prefixlen == networks[0].max_prefixlen else str(networks[0]))
+    more = f" +{len(networks) - 1}" if len(networks) > 1 else ""
+    name = f"Suggested: {service} {way} {first}{more}"
+    candidate, n = name, 2
+    while candidate.lower() in taken:
+        candidate = f"{name} ({n})"
+        n += 1
+    taken.add(candidate.lower())
+    return candidate
+
+
+def _rem(text: str) -> str:
+    """A ``rem`` line cmd.exe cannot mistake for more (no line breaks, no redirection or command characters)."""
+    clean = "".join(c if c.isprintable() and c not in "&|<>^%" else " " for c in text)
+    return "rem " + clean
+
+
+# -- the public API --------------------------------------------------------------------------------------------
+
+def suggest(warehouse: WarehouseLike, config: Config | None = None, *, host: str | None = None,
+            since: datetime | str | None = None, until: datetime | str | None = None, verify: bool = False,
+            session: Session | None = None, **options: Any) -> dict:
+    """Suggestions for the period's blocked flows, as plain data (see the module docstring).
+
+    ``options`` override ``[suggest]`` of the config: ``min_days``, ``min_sources``,
+    ``max_prefix``, ``allow_any``, ``ignore``, ``exclude_ports``, ``risky_ports``,
+    ``scan_ports``.  Returns ``{"suggestions": [...], "not_suggested": [...]}`` and, with
+    ``verify``, ``"replay"``; each suggestion carries its ``netsh`` lines (and ``rem``, the
+    comment line of the script).
+    """
+    opts = SuggestOptions.from_config(config, **options)
+    if session is None:
+        with open_session(warehouse, config) as own:
+            return suggest(warehouse, config, host=host, since=since, until=until, verify=verify, session=own,
+                           **options)
+    period = {"host": host, "since": since, "until": until}
+    flows = session.flows(with_days=True, **period).to_pylist()
+    scans = {(r["host"].lower(), r["remote_ip"]): r
+             for r in session.scan_sources(opts.scan_ports, **period).to_pylist()}
+    ignored_nets = opts.networks_ignored()
+    groups: dict[tuple, _Group] = {}
+    refused: dict[tuple, dict] = {}
+    forbidden: dict[str, list[Any]] = defaultdict(list)
+
+    def refuse(reason: str, key: tuple, flow: dict, **extra: Any) -> None:
+        entry = refused.get(key)
+        if entry is None:
+            entry = refused[key] = {"host": flow["host"], "reason": reason, "direction": extra.get("direction"),
+                                    "protocol": extra.get("protocol"), "local_port": extra.get("local_port"),
+                                    "remote_port": extra.get("remote_port"), "remotes": [], "events": 0,
+                                    "packets": 0, "days": set(), "detail": extra.get("detail", "")}
+        if flow["remote_ip"] and flow["remote_ip"] not in entry["remotes"]:
+            entry["remotes"].append(flow["remote_ip"])
+        entry["events"] += int(flow["events"] or 0)
+        entry["packets"] += int(flow["packets"] or 0)
+        entry["days"] |= set(flow.get("seen_days") or ())
+
+    for flow in flows:
+        kind = _flow_kind(flow) if flow["verdict"] in CANDIDATE_VERDICTS else None
+        if kind is None or flow["protocol"] is None or not flow["remote_ip"]:
+            continue
+        remote = ipaddress.ip_address(flow["remote_ip"])
+        h = flow["host"]
+        port = flow["local_port"] if flow["direction"] == "inbound" else flow["remote_port"]
+        spec = {"direction": flow["direction"], "protocol": flow["protocol"], "local_port": flow["local_port"],
+                "remote_port": flow["remote_port"]}
+        scan = scans.get((h.lower(), flow["remote_ip"]))
+        if scan is not None:
+            forbidden[h.lower()].append(remote)
+            refuse("scan", (h.lower(), "scan", flow["remote_ip"]), flow, direction="inbound",
+                   detail=f"touched {scan['ports']} local ports on {scan['day']}")
+            continue
+        if any(remote in net for net in ignored_nets) or (port is not None and port in opts.exclude_ports):
+            forbidden[h.lower()].append(remote)
+            why = "excluded port" if port in opts.exclude_ports else "ignored network"
+            refuse("ignored", (h.lower(), "ignored", *spec.values()), flow, **spec, detail=why)
+            continue
+        if flow["direction"] == "inbound" and port in opts.risky_ports and not is_internal(remote):
+            forbidden[h.lower()].append(remote)
+            refuse("exposure", (h.lower(), "exposure", *spec.values()), flow, **spec,
+                   detail=f"public sources to the risky port {port}")
+            continue
+        if kind == "ipsec" and flow["verdict"] == "blocked-by-rule" and flow["weight"] is not None:
+            single = _Group(h, flow["direction"], flow["protocol"], flow["local_port"], flow["remote_port"], kind)
+            if int(flow["weight"]) >= _permit_weight(single, [ipaddress.ip_network(remote)]):
+                forbidden[h.lower()].append(remote)
+                refuse("blocked-on-purpose", (h.lower(), "blocked-on-purpose", flow["rule"], *spec.values()), flow,
+                       **spec, detail=f"rule {flow['rule']!r} (line {flow['source_line']}) blocks exactly this "
+                                      "traffic; a permit could not outweigh it")
+                continue
+        key = (h.lower(), flow["direction"], flow["protocol"], flow["local_port"], flow["remote_port"], kind)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = _Group(h, flow["direction"], flow["protocol"], flow["local_port"],
+                                         flow["remote_port"], kind)
+        group.flows.append(flow)
+
+    host_policies: dict[str, _HostPolicy] = {}
+    suggestions: list[dict] = []
+    taken: dict[str, set[str]] = {}
+    actions_added: set[str] = set()
+    for group in sorted(groups.values(), key=lambda g: (-g.total("events"), g.host, g.direction, g.service_port or 0)):
+        remotes = group.remotes()
+        days = group.days()
+        internal = [a for a in remotes if is_internal(a)]
+        recurrent = len(days) >= opts.min_days or (group.direction == "inbound" and len(internal) >= opts.min_sources)
+        evidence = group.evidence()
+        if not recurrent:
+            refused[(group.host.lower(), "rare", group.direction, group.protocol, group.local_port,
+                     group.remote_port)] = {
+                "host": group.host, "reason": "rare", "direction": group.direction, "protocol": group.protocol,
+                "local_port": group.local_port, "remote_port": group.remote_port, "remotes": evidence["remotes"],
+                "events": evidence["events"], "packets": evidence["packets"], "days": days,
+                "detail": f"seen on {len(days)} day(s) from {len(internal)} internal source(s); needs "
+                          f"{opts.min_days} days or {opts.min_sources} internal sources"}
+            continue
+        networks = widen(collapse(remotes), opts.max_prefix, forbidden[group.host.lower()] + ignored_nets)
+        if opts.allow_any and len({_network_of(a) for a in remotes}) >= opts.min_sources:
+            networks = [ipaddress.ip_network("0.0.0.0/0" if remotes[0].version == 4 else "::/0")]
+        hp = host_policies.get(group.host.lower())
+        if hp is None and group.kind == "ipsec":
+            hp = host_policies[group.host.lower()] = _host_policy(session, config, group.host)
+        names = taken.setdefault(group.host.lower(), set(hp.names) if hp else set())
+        name = _name(group, networks, names)
+        risks = _risks(group, networks, opts, config, remotes)
+        if group.kind == "ipsec":
+            assert hp is not None
+            if hp.policy is None:
+                risks.append("the host's current policy script is not known (no policy in the config): the rule "
+                             "line names no policy; add policy=\"...\" before running it")
+            needs_action = hp.permit_action is None and group.host.lower() not in actions_added
+            if needs_action:
+                actions_added.add(group.host.lower())
+            lines = _ipsec_lines(name, group, networks, hp, needs_action)
+        else:
+            lines = _advfirewall_lines(name, group, networks)
+        first, last = evidence["first_seen"], evidence["last_seen"]
+        blocked_by = _blocked_by(group)
+        rem = _rem(f"{name}: {evidence['packets']} packets in {evidence['events']} events from "
+                   f"{len(remotes)} address(es) on {len(days)} day(s), {first:%Y-%m-%d} to {last:%Y-%m-%d}; "
+                   f"blocked today by {blocked_by}" + (f"; risks: {'; '.join(risks)}" if risks else ""))
+        suggestions.append({
+            "host": group.host, "kind": group.kind, "name": name, "direction": group.direction,
+            "protocol": group.protocol, "local_port": group.local_port, "remote_port": group.remote_port,
+            "remote_networks": [str(n) if n.prefixlen else "any" for n in networks],
+            "remotes": evidence["remotes"], "packets": evidence["packets"], "events": evidence["events"],
+            "days": len(days), "first_seen": first, "last_seen": last, "blocked_by": blocked_by,
+            "risks": risks, "rem": rem, "netsh": lines,
+            "_flows": [_flow_key(f) for f in group.flows], "_networks": networks,
+        })
+    not_suggested = []
+    for entry in sorted(refused.values(), key=lambda e: (e["host"], e["reason"], -e["events"])):
+        entry = dict(entry)
+        entry["days"] = len(entry["days"])
+        not_suggested.append(entry)
+    result: dict[str, Any] = {"suggestions": suggestions, "not_suggested": not_suggested}
+    if verify:
+        result["replay"] = _verify(session, config, suggestions, host_policies, period)
+    for s in suggestions:
+        s.pop("_flows")
+        s.pop("_networks")
+    return result
+
+
+def _flow_key(flow: dict) -> tuple:
+    return (flow["host"].lower(), flow["direction"], flow["protocol"], flow["local_ip"], flow["local_port"],
+            flow["remote_ip"], flow["remote_port"])
+
+
+def netsh_script(result: dict, *, header: str | None = None) -> str:
+    """The ``.cmd`` of the suggestions (IPSec and advfirewall), in the source article's style, CRLF line ends."""
+    lines = ["@echo off",
+             _rem(header or "Filters suggested by ipsec-drops: review each before running this script"),
+             _rem("Each rule permits traffic the stored drop logs show blocked; run on the host it names.")]
+    for host in sorted({s["host"] for s in result["suggestions"]}, key=str.lower):
+        lines += ["", _rem(f"=== {host} ===")]
+        for s in result["suggestions"]:
+            if s["host"] != host:
+                continue
+            lines += [s["rem"], *s["netsh"]]
+    return "\r\n".join(lines) + "\r\n"
+
+
+# -- replay ----------------------------------------------------------------------------------------------------
+
+def _blocked_events(rows: Iterable[dict]) -> dict[tuple, int]:
+    out: dict[tuple, int] = defaultdict(int)
+    for r in rows:
+        if r["verdict"] in BLOCKED:
+            out[_flow_key(r)] += int(r["events"] or 0)
+    return out
+
+
+def _replay_host(session: Session, config: Config | None, host: str, hp: _HostPolicy, extra: str,
+                 period: dict) -> tuple[list[dict], list[dict], list[str]]:
+    """(flows before, flows after, problems) of ``host``: its current script, and the script plus ``extra``."""
+    assert hp.analysis is not None
+    amended = analyse_amended(hp.analysis, extra, "suggestions.cmd", config=config)
+    problems = [str(i) for i in amended.issues if i.file == "suggestions.cmd" and i.severity in ("error", "warning")]
+    scope = {**period, "host": host}
+    single = session.periods_of(host)
+    if len(single) == 1 and single[0]["snapshot"] == hp.analysis.snapshot and single[0]["valid_from"] is None:
+        before = session.flows(**scope).to_pylist()  # the current script was in force all along
+    else:
+        before = session.replay({host: hp.analysis}, **scope).to_pylist()
+    after = session.replay({host: amended}, **scope).to_pylist()
+    return before, after, problems
+
+
+def _verify(session: Session, config: Config | None, suggestions: list[dict], host_policies: dict[str, _HostPolicy],
+            period: dict) -> dict:
+    blocked_before = blocked_after = 0
+    opened_beyond: list[dict] = []
+    problems: list[str] = []
+    by_host: dict[str, list[dict]] = defaultdict(list)
+    for s in suggestions:
+        by_host[s["host"]].append(s)
+    firewall_rows = [r for r in session.flows(**period).to_pylist()] if any(
+        s["kind"] == "advfirewall" for s in suggestions) else []
+    for host, items in by_host.items():
+        ipsec = [s for s in items if s["kind"] == "ipsec"]
+        hp = host_policies.get(host.lower())
+        if ipsec and hp is not None and hp.analysis is not None:
+            extra = "\r\n".join(line for s in ipsec for line in s["netsh"]) + "\r\n"
+            before, after, trouble = _replay_host(session, config, host, hp, extra, period)
+            problems += trouble
+            b, a = _blocked_events(before), _blocked_events(after)
+            blocked_before += sum(b.values())
+            blocked_after += sum(a.values())
+            own: set[tuple] = set()
+            for s in ipsec:
+                keys = set(s["_flows"])
+                own |= keys
+                opened = {k: b.get(k, 0) - a.get(k, 0) for k in keys if b.get(k, 0) > a.get(k, 0)}
+                s["replay"] = {"drops_permitted": sum(opened.values()), "flows_permitted": len(opened),
+                               "verified_by": "policy parser + correlation"}
+            after_rows = {_flow_key(r): r for r in after if r["verdict"] == "permitted-by-policy"}
+            for key, count in sorted(b.items(), key=lambda kv: -kv[1]):
+                if key not in own and a.get(key, 0) < count:
+                    row = after_rows.get(key, {})
+                    opened_beyond.append({"host": host, "direction": key[1], "protocol": key[2], "local_ip": key[3],
+                                          "local_port": key[4], "remote_ip": key[5], "remote_port": key[6],
+                                          "events": count - a.get(key, 0), "rule_after": row.get("rule")})
+        else:
+            for s in ipsec:
+                s["replay"] = {"drops_permitted": None, "flows_permitted": None,
+                               "verified_by": "not verified: the host's current policy script is not known"}
+        for s in items:
+            if s["kind"] != "advfirewall":
+                continue
+            rows = [r for r in firewall_rows if r["host"].lower() == host.lower() and r["verdict"] in BLOCKED
+                    and set(r.get("drop_kinds") or ()) <= FIREWALL_KINDS]
+            hit = [r for r in rows if _advfirewall_matches(s, r)]
+            own_keys = set(s["_flows"])
+            s["replay"] = {"drops_permitted": sum(int(r["events"]) for r in hit), "flows_permitted": len(hit),
+                           "verified_by": "the rule's criteria matched against the stored firewall drops "
+                                          "(the Windows Firewall itself is not modelled)"}
+            count = sum(int(r["events"]) for r in rows)
+            blocked_before += count
+            blocked_after += count - s["replay"]["drops_permitted"]
+            for r in hit:
+                if _flow_key(r) not in own_keys:
+                    opened_beyond.append({"host": host, "direction": r["direction"], "protocol": r["protocol"],
+                                          "local_ip": r["local_ip"], "local_port": r["local_port"],
+                                          "remote_ip": r["remote_ip"], "remote_port": r["remote_port"],
+                                          "events": int(r["events"]), "rule_after": s["name"]})
+    return {"drops_blocked_before": blocked_before, "drops_blocked_after": blocked_after,
+            "opened_beyond_suggested": opened_beyond, "problems": problems}
+
+
+def _advfirewall_matches(s: dict, row: dict) -> bool:
+    if row["direction"] != s["direction"] or row["protocol"] != s["protocol"] or not row["remote_ip"]:
+        return False
+    port = row["local_port"] if s["direction"] == "inbound" else row["remote_port"]
+    wanted = s["local_port"] if s["direction"] == "inbound" else s["remote_port"]
+    if wanted is not None and port != wanted:
+        return False
+    remote = ipaddress.ip_address(row["remote_ip"])
+    return any(remote.version == n.version and remote in n for n in s["_networks"])
+
+
+# -- what-if ---------------------------------------------------------------------------------------------------
+
+CHANGE_KEYS = ("host", "direction", "protocol", "local_ip", "local_port", "remote_ip", "remote_port")
+
+
+def whatif(warehouse: WarehouseLike, config: Config | None = None, *, host: str, script: str | os.PathLike[str]
+           | None = None, replace_with: str | os.PathLike[str] | None = None, since: datetime | str | None = None,
+           until: datetime | str | None = None, session: Session | None = None) -> dict:
+    """Every flow of ``host`` whose verdict or deciding rule changes under a candidate policy.
+
+    ``script``: commands appended to the host's current script; ``replace_with``: a whole new
+    script instead of it.  Both sides judge every stored drop of the period with one script
+    (the current one, the candidate), from the same grouped tuples.  Returns ``{"changed":
+    [...], "summary": {...}}``; each changed flow has ``verdict_before``/``rule_before`` and
+    ``verdict_after``/``rule_after`` with its events and packets.
+    """
+    if (script is None) == (replace_with is None):
+        raise ValueError("give script= (appended to the current script) or replace_with= (a whole new script)")
+    if session is None:
+        with open_session(warehouse, config) as own:
+            return whatif(warehouse, config, host=host, script=script, replace_with=replace_with, since=since,
+                          until=until, session=own)
+    from .policy import analyse_script
+
+    session.check_host(host)
+    entry = config.host(host) if config else None
+    hp = _host_policy(session, config, host)
+    period = {"host": host, "since": since, "until": until}
+    if replace_with is not None:
+        candidate = analyse_script(replace_with, host=entry or host, config=config)
+    else:
+        if hp.analysis is None:
+            raise LookupError(f"{host} has no current policy script (config policy, or a stored snapshot whose "
+                              "script is still on disk): use --replace with a whole script")
+        text = Path(script).read_bytes().decode("utf-8-sig", errors="replace")  # type: ignore[arg-type]
+        candidate = analyse_amended(hp.analysis, text, str(script), config=config)
+    current = session.periods_of(host)
+    if hp.analysis is not None and not (len(current) == 1 and current[0]["snapshot"] == hp.analysis.snapshot
+                                        and current[0]["valid_from"] is None):
+        before = session.replay({host: hp.analysis}, **period).to_pylist()
+    else:
+        before = session.flows(**period).to_pylist()
+    after = session.replay({host: candidate}, **period).to_pylist()
+    changed = compare_flows(before, after)
+    newly_blocked = [c for c in changed if c["verdict_after"] in BLOCKED and c["verdict_before"] not in BLOCKED]
+    newly_permitted = [c for c in changed if c["verdict_after"] not in BLOCKED and c["verdict_before"] in BLOCKED]
+    problems = [str(i) for i in candidate.issues if i.severity == "error"]
+    summary = {"host": host, "candidate": candidate.file, "flows_before": len(before), "flows_after": len(after),
+               "changed": len(changed), "newly_blocked": len(newly_blocked), "newly_permitted": len(newly_permitted),
+               "events_newly_blocked": sum(c["events"] for c in newly_blocked),
+               "events_newly_permitted": sum(c["events"] for c in newly_permitted),
+               "script_errors": problems}
+    return {"changed": changed, "summary": summary}
+
+
+def compare_flows(before: list[dict], after: list[dict]) -> list[dict]:
+    """Flows (by 5-tuple) whose verdict or deciding rule differs between two judgements, most events first."""
+    def index(rows: list[dict]) -> dict[tuple, dict]:
+        out: dict[tuple, dict] = {}
+        for r in rows:
+            key = tuple(r[k] for k in CHANGE_KEYS)
+            cur = out.get(key)
+            if cur is None or int(r["events"]) > int(cur["events"]):
+                out[key] = {**r, "events_total": int(r["events"]) + (int(cur["events_total"]) if cur else 0)}
+            else:
+                cur["events_total"] = int(cur["events_total"]) + int(r["events"])
+        return out
+
+    b, a = index(before), index(after)
+    changed = []
+    for key in b.keys() | a.keys():
+        x, y = b.get(key), a.get(key)
+        vb, va = (x["verdict"] if x else None), (y["verdict"] if y else None)
+        rb, ra = (x["rule"] if x else None), (y["rule"] if y else None)
+        if (vb, rb) == (va, ra):
+            continue
+        ref = x or y
+        assert ref is not None
+        changed.append({**{k: ref[k] for k in CHANGE_KEYS}, "events": int(ref["events_total"]),
+                        "packets": int(ref["packets"]), "days": ref.get("days_seen"),
+                        "first_seen": ref["first_seen"], "last_seen": ref["last_seen"],
+                        "verdict_before": vb, "rule_before": rb, "verdict_after": va, "rule_after": ra})
+    return sorted(changed, key=lambda c: (-c["events"], str(c["host"]), str(c["remote_ip"])))
