@@ -187,22 +187,28 @@ def test_replay_permits_exactly_the_suggested_flows_and_nothing_else(result):
     assert replay["problems"] == []
 
 
-def test_a_widened_network_that_opens_other_blocked_flows_is_reported(tmp_path):
+def test_other_blocked_flows_a_suggestion_would_open_are_reported(tmp_path):
     rows = scenario_drops()
-    # 10.40.1.12 is inside the /29 but sent only once (rare on its own): the /29 would open it
-    rows.append(drop(DAY + timedelta(hours=10), "10.40.1.12", 50100, ME, 5985))
+    # a WinRM reply to 10.40.1.12 (inside the /29), dropped once: not part of the suggestion's own flows,
+    # but the mirrored permit filter lets it through
+    rows.append(drop(DAY + timedelta(hours=10), ME, 5985, "10.40.1.12", 50100))
     write_drops(tmp_path, rows)
-    config = parse_config(config_text())
-    out = suggest(tmp_path, config, verify=True, min_sources=5)
+    out = suggest(tmp_path, parse_config(config_text()), verify=True)
     winrm = by_port(out["suggestions"])[("inbound", 5985)]
-    assert "10.40.1.12" in winrm["remotes"] and winrm["remote_networks"] == ["10.40.1.8/29"]
-    assert out["replay"]["opened_beyond_suggested"] == []  # its own flow: not beyond
-    # with 10.40.1.12 excluded as a scanner-like source (ignored), the /29 must not be used
-    out = suggest(tmp_path, config, verify=True, ignore=("10.40.1.12/32",), min_sources=5)
+    assert winrm["remote_networks"] == ["10.40.1.8/29"]
+    [opened] = out["replay"]["opened_beyond_suggested"]
+    assert (opened["remote_ip"], opened["direction"], opened["events"]) == ("10.40.1.12", "outbound", 1)
+    assert opened["rule_after"] == "Suggested: WinRM from 10.40.1.8/29"
+
+
+def test_an_ignored_address_inside_the_network_keeps_it_narrow(tmp_path):
+    write_drops(tmp_path, scenario_drops())
+    out = suggest(tmp_path, parse_config(config_text()), verify=True, ignore=("10.40.1.12/32",))
     winrm = by_port(out["suggestions"])[("inbound", 5985)]
-    assert "10.40.1.8/29" not in winrm["remote_networks"]
     nets = [ipaddress.ip_network(n) for n in winrm["remote_networks"]]
     assert not any(ipaddress.ip_address("10.40.1.12") in n for n in nets)
+    assert winrm["remote_networks"] == ["10.40.1.8/30", "10.40.1.14/32"]
+    assert winrm["replay"]["drops_permitted"] == 12
 
 
 def test_thresholds_and_any(site):
@@ -238,3 +244,44 @@ def test_whatif_replace_with_a_stricter_script_reports_the_flows_it_newly_blocks
     out = whatif(root, config, host="H", script=appended)
     assert out["summary"]["newly_permitted"] == 4 + 1 + 3  # the WinRM, DNS and internal RDP flows
     assert out["summary"]["newly_blocked"] == 0
+
+
+def test_the_command_line_prints_netsh_json_and_tables_and_writes_the_script(site, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from pipeline.cli import cli
+
+    root, _ = site
+    cfg = tmp_path / "site.toml"
+    cfg.write_text(config_text('[suggest]\nignore = ["91.240.118.0/24"]\n'), encoding="utf-8")
+    run = CliRunner().invoke
+    result = run(cli, ["--config", str(cfg), "suggest", "-w", str(root), "--verify", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert set(doc) == {"suggestions", "not_suggested", "replay"}
+    first = doc["suggestions"][0]
+    assert {"host", "direction", "protocol", "local_port", "remote_port", "remote_networks", "remotes", "packets",
+            "events", "days", "first_seen", "last_seen", "blocked_by", "risks", "netsh", "replay"} <= set(first)
+    assert first["first_seen"].endswith("Z") and set(first["replay"]) >= {"drops_permitted", "flows_permitted"}
+    assert set(doc["replay"]) >= {"drops_blocked_before", "drops_blocked_after", "opened_beyond_suggested"}
+    assert {"host", "reason", "direction", "protocol", "local_port", "remote_port", "remotes", "events"} <= set(
+        doc["not_suggested"][0])
+    without = json.loads(run(cli, ["--config", str(cfg), "suggest", "-w", str(root), "--format", "json"]).stdout)
+    assert "replay" not in without and all("replay" not in s for s in without["suggestions"])
+    out = tmp_path / "suggested.cmd"
+    result = run(cli, ["--config", str(cfg), "suggest", "-w", str(root), "--out", str(out), "--min-days", "3"])
+    assert result.exit_code == 0 and out.read_bytes().startswith(b"@echo off\r\n")
+    netsh = [line for line in out.read_text(encoding="utf-8").splitlines() if line.startswith("netsh")]
+    by_json = [line for s in without["suggestions"] if s["days"] >= 3 or s["local_port"] == 3389 for line in s["netsh"]]
+    assert netsh == by_json  # --min-days 3 keeps WinRM (3 days) and RDP (3 internal sources), not DNS (2 days)
+    table = run(cli, ["--config", str(cfg), "suggest", "-w", str(root), "--format", "table", "--exclude-port", "5985"],
+                env={"COLUMNS": "140"})
+    assert "10.7.0.20/30" in table.stdout and "10.40.1.8/29" not in table.stdout and "ignored" in table.stdout
+    what = run(cli, ["--config", str(cfg), "whatif", "-w", str(root), "--host", "H", "--script", str(out),
+                     "--format", "json"])
+    assert what.exit_code == 0, what.output
+    changed = json.loads(what.stdout)["changed"]
+    assert {c["verdict_after"] for c in changed} == {"permitted-by-policy"} and len(changed) == 4 + 3
+    assert run(cli, ["--config", str(cfg), "whatif", "-w", str(root), "--host", "H"]).exit_code == 2
