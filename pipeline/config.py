@@ -50,7 +50,8 @@ SERVER_KEYS = ("dns", "wins", "dhcp", "gateway")
 HOST_KEYS = {"timezone", "addresses", "policy", "policy_history", "inbox", "encoding", *SERVER_KEYS}
 HISTORY_KEYS = {"script", "until"}
 TOP_KEYS = {"hosts", "names", "suggest"}
-SUGGEST_KEYS = {"min_days", "min_sources", "max_prefix", "ignore", "exclude_ports", "risky_ports", "scan_ports"}
+SUGGEST_KEYS = {"min_days", "min_sources", "max_prefix", "ignore", "exclude_ports", "risky_ports", "scan_ports",
+                "max_networks"}
 #: Service ports an inbound permit from the Internet must never open (remote administration, file
 #: sharing, databases, directory and RPC services, unauthenticated stores): ``exposure``.
 DEFAULT_RISKY_PORTS = (20, 21, 22, 23, 25, 69, 88, 110, 111, 135, 137, 138, 139, 143, 161, 162, 389, 445, 512,
@@ -69,6 +70,7 @@ class SuggestConfig:
     exclude_ports: tuple[int, ...] = ()
     risky_ports: tuple[int, ...] = DEFAULT_RISKY_PORTS
     scan_ports: int = 20
+    max_networks: int = 8  # networks one suggestion may list (more: the rest are "scattered")
 
 
 class ConfigError(ValueError):
@@ -237,7 +239,7 @@ def _suggest(label: Path, entry: object) -> SuggestConfig:
     _check_keys(label, "[suggest]", entry, SUGGEST_KEYS)
     out: dict[str, object] = {}
     for key, low, high in (("min_days", 1, 3660), ("min_sources", 1, 1 << 20), ("max_prefix", 0, 32),
-                           ("scan_ports", 2, 65536)):
+                           ("scan_ports", 2, 65536), ("max_networks", 1, 4096)):
         if key in entry:
             out[key] = _int(label, f"[suggest] {key}", entry[key], low, high)
     for key in ("exclude_ports", "risky_ports"):

@@ -95,13 +95,14 @@ class SuggestOptions:
     exclude_ports: tuple[int, ...] = ()
     risky_ports: tuple[int, ...] = SuggestConfig().risky_ports
     scan_ports: int = 20
+    max_networks: int = 8
 
     @classmethod
     def from_config(cls, config: Config | None, **overrides: Any) -> SuggestOptions:
         base = config.suggest if config is not None else SuggestConfig()
         options = cls(min_days=base.min_days, min_sources=base.min_sources, max_prefix=base.max_prefix,
                       ignore=base.ignore, exclude_ports=base.exclude_ports, risky_ports=base.risky_ports,
-                      scan_ports=base.scan_ports)
+                      scan_ports=base.scan_ports, max_networks=base.max_networks)
         given = {k: v for k, v in overrides.items() if v is not None}
         if "exclude_ports" in given:  # the command line adds to the config's list
             given["exclude_ports"] = tuple(sorted({*options.exclude_ports, *given["exclude_ports"]}))
@@ -110,8 +111,8 @@ class SuggestOptions:
         options = replace(options, **given)
         if not 0 <= options.max_prefix <= 32:
             raise ValueError(f"max_prefix {options.max_prefix} is not between 0 and 32")
-        if options.min_days < 1 or options.min_sources < 1 or options.scan_ports < 2:
-            raise ValueError("min_days and min_sources must be at least 1, scan_ports at least 2")
+        if options.min_days < 1 or options.min_sources < 1 or options.scan_ports < 2 or options.max_networks < 1:
+            raise ValueError("min_days, min_sources and max_networks must be at least 1, scan_ports at least 2")
         return options
 
     def networks_ignored(self) -> list[IPNetwork]:
@@ -194,6 +195,23 @@ class _Group:
                 "packets": self.total("packets"), "days": len(self.days()),
                 "first_seen": min(f["first_seen"] for f in self.flows),
                 "last_seen": max(f["last_seen"] for f in self.flows)}
+
+
+def _keep_busiest(group: _Group, networks: list[IPNetwork], limit: int) -> tuple[_Group, list[IPNetwork], list[dict]]:
+    """The ``limit`` networks with the most events, the group of their flows, and the flows left out."""
+    events: Counter[IPNetwork] = Counter()
+    home: dict[int, IPNetwork] = {}
+    for i, f in enumerate(group.flows):
+        remote = ipaddress.ip_address(f["remote_ip"])
+        net = next(n for n in networks if n.version == remote.version and remote in n)
+        events[net] += int(f["events"] or 0)
+        home[i] = net
+    kept = set(sorted(networks, key=lambda n: (-events[n], n.version, n.network_address))[:limit])
+    inside = [f for i, f in enumerate(group.flows) if home[i] in kept]
+    outside = [f for i, f in enumerate(group.flows) if home[i] not in kept]
+    trimmed = _Group(group.host, group.direction, group.protocol, group.local_port, group.remote_port, group.kind,
+                     inside)
+    return trimmed, sorted(kept, key=lambda n: (n.version, n.network_address)), outside
 
 
 def _flow_kind(flow: dict) -> str | None:
@@ -476,6 +494,20 @@ def suggest(warehouse: WarehouseLike, config: Config | None = None, *, host: str
         networks = widen(collapse(remotes), opts.max_prefix, forbidden[group.host.lower()] + ignored_nets)
         if opts.allow_any and len({_network_of(a) for a in remotes}) >= opts.min_sources:
             networks = [ipaddress.ip_network("0.0.0.0/0" if remotes[0].version == 4 else "::/0")]
+        if len(networks) > opts.max_networks:
+            group, networks, rest = _keep_busiest(group, networks, opts.max_networks)
+            remotes, days = group.remotes(), group.days()
+            evidence = group.evidence()
+            refused[(group.host.lower(), "scattered", group.direction, group.protocol, group.local_port,
+                     group.remote_port)] = {
+                "host": group.host, "reason": "scattered", "direction": group.direction, "protocol": group.protocol,
+                "local_port": group.local_port, "remote_port": group.remote_port,
+                "remotes": sorted({f["remote_ip"] for f in rest}), "events": sum(int(f["events"]) for f in rest),
+                "packets": sum(int(f["packets"]) for f in rest),
+                "days": {d for f in rest for d in (f.get("seen_days") or ())},
+                "detail": f"the other sources of this service are spread over too many networks for one "
+                          f"least-privilege rule (at most {opts.max_networks}): review them, or widen with "
+                          "--max-prefix / --allow-any"}
         hp = host_policies.get(group.host.lower())
         if hp is None and group.kind == "ipsec":
             hp = host_policies[group.host.lower()] = _host_policy(session, config, group.host)

@@ -394,3 +394,41 @@ def test_random_input_never_raises_and_issues_point_at_lines():
             analysis = analyse_text(text, "fuzz.cmd", host=host, config=FUZZ_CONFIG, defines={"1": "a"})
             analysis.lint()
             assert all(i.file == "fuzz.cmd" and 1 <= i.line <= lines for i in analysis.issues), text
+
+
+def _reference_split(text: str):
+    """The character-by-character split the regex split replaced (kept here as the reference)."""
+    from pipeline.policy.tokenize import Word, _merge_equals
+
+    raw, i, n, in_quote = [], 0, len(text), False
+    while i < n:
+        while i < n and text[i] in " \t":
+            i += 1
+        if i >= n:
+            break
+        buf, tag, quoted, whole = [], None, False, []
+        while i < n and (in_quote or text[i] not in " \t"):
+            c = text[i]
+            if c == '"':
+                in_quote, quoted = not in_quote, True
+            elif c == "=" and not in_quote and tag is None:
+                tag, buf, quoted = "".join(buf), [], False
+                whole.append(c)
+            else:
+                buf.append(c)
+                whole.append(c)
+            i += 1
+        raw.append(Word("".join(whole), tag, "".join(buf), quoted))
+    return _merge_equals(raw), in_quote
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(alphabet=st.sampled_from(['a', 'b', '=', '"', ' ', '\t', 'x', '\u3000', '1', '%']), max_size=24))
+def test_split_words_agrees_with_the_character_by_character_reference(text):
+    from pipeline.policy.tokenize import split_words
+
+    assert split_words(text) == _reference_split(text)

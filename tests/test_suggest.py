@@ -285,3 +285,19 @@ def test_the_command_line_prints_netsh_json_and_tables_and_writes_the_script(sit
     changed = json.loads(what.stdout)["changed"]
     assert {c["verdict_after"] for c in changed} == {"permitted-by-policy"} and len(changed) == 4 + 3
     assert run(cli, ["--config", str(cfg), "whatif", "-w", str(root), "--host", "H"]).exit_code == 2
+
+
+def test_a_service_blocked_from_too_many_networks_keeps_the_busiest_and_reports_the_rest(tmp_path):
+    rows = []
+    for k in range(12):  # 12 unrelated internal networks, the later ones busier
+        for day in range(2):
+            for _ in range(k + 1):
+                rows.append(drop(DAY + timedelta(days=day, minutes=k), f"10.{100 + k}.0.5", 50000, ME, 8081))
+    write_drops(tmp_path, rows)
+    out = suggest(tmp_path, parse_config(config_text()), max_networks=8)
+    [s] = out["suggestions"]
+    assert len(s["remote_networks"]) == 8
+    assert set(s["remotes"]) == {f"10.{100 + k}.0.5" for k in range(4, 12)}  # the 8 busiest
+    [rest] = [n for n in out["not_suggested"] if n["reason"] == "scattered"]
+    assert set(rest["remotes"]) == {f"10.{100 + k}.0.5" for k in range(4)}
+    assert rest["events"] == 2 * (1 + 2 + 3 + 4)

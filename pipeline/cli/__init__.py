@@ -1,8 +1,8 @@
 """The ``ipsec-drops`` command line: one module per command group, each only parsing, calling and printing.
 
 Modules: ``ingest`` (ingest), ``warehouse`` (status, repair), ``policy`` (policy show/lint/load),
-``correlate`` (flows, explain, sql), ``suggest`` (suggest, whatif).  Shared options, error handling and row printing live in
-``common``; exit codes in :mod:`pipeline.exit_codes`.
+``correlate`` (flows, explain, sql), ``suggest`` (suggest, whatif).  Shared options, error handling
+and row printing live in ``common``; exit codes in :mod:`pipeline.exit_codes`.
 """
 
 from __future__ import annotations

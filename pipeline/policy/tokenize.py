@@ -99,40 +99,51 @@ def script_kind(lines: list[str]) -> str:
 
 # --- words -----------------------------------------------------------------------------------------------
 
+#: A word's pieces: a quoted stretch (to the next quote, or the end of the line), an ``=``, or other characters.
+_PIECES = re.compile(r'"[^"]*"?|=|[^ \t"=]+')
+_BLANKS_OR_WORD = re.compile(r'(?:"[^"]*"?|[^ \t"])+')  # blanks are spaces and tabs only, as for cmd.exe
+_TAG_QUOTED = re.compile(r'([^"=]*)="([^"]*)"')
+
+
 def split_words(text: str) -> tuple[list[Word], bool]:
     """Split on blanks outside double quotes; the first unquoted ``=`` separates tag and value.
 
     Returns the words (spaces around ``=`` merged: ``name = "x"`` is one word)
-    and whether a quote was left open.
+    and whether a quote was left open.  Quote characters are not part of the
+    words' text; a word that had any is ``quoted``.
     """
     raw: list[Word] = []
-    i, n = 0, len(text)
     in_quote = False
-    while i < n:
-        while i < n and text[i] in " \t":
-            i += 1
-        if i >= n:
-            break
-        buf: list[str] = []
+    for m in _BLANKS_OR_WORD.finditer(text):
+        word = m.group(0)
+        if '"' not in word:
+            tag_text, eq, value = word.partition("=")
+            raw.append(Word(word, tag_text, value, False) if eq else Word(word, None, word, False))
+            continue
+        simple = _TAG_QUOTED.fullmatch(word)
+        if simple:  # tag="value" (the common quoted form)
+            raw.append(Word(f"{simple.group(1)}={simple.group(2)}", simple.group(1), simple.group(2), True))
+            continue
         tag: str | None = None
-        quoted = False
+        buf: list[str] = []
         whole: list[str] = []
-        while i < n and (in_quote or text[i] not in " \t"):
-            c = text[i]
-            if c == '"':
-                in_quote = not in_quote
+        quoted = False
+        for piece in _PIECES.findall(word):
+            if piece.startswith('"'):
                 quoted = True
-            elif c == "=" and not in_quote and tag is None:
+                inner = piece[1:-1] if len(piece) > 1 and piece.endswith('"') else piece[1:]
+                in_quote = not (len(piece) > 1 and piece.endswith('"'))
+                buf.append(inner)
+                whole.append(inner)
+            elif piece == "=" and tag is None:
                 tag = "".join(buf)
                 buf = []
                 quoted = False
-                whole.append(c)
+                whole.append(piece)
             else:
-                buf.append(c)
-                whole.append(c)
-            i += 1
-        value = "".join(buf)
-        raw.append(Word("".join(whole), tag, value, quoted))
+                buf.append(piece)
+                whole.append(piece)
+        raw.append(Word("".join(whole), tag, "".join(buf), quoted))
     return _merge_equals(raw), in_quote
 
 
@@ -170,6 +181,8 @@ def strip_inline_comment(text: str) -> tuple[str, bool]:
 
 def ends_with_caret(line: str) -> bool:
     """True when the line ends in an unquoted, unescaped ``^`` (a cmd.exe continuation)."""
+    if "^" not in line:
+        return False
     in_quote = False
     i = 0
     escaped_end = False
@@ -194,6 +207,8 @@ def expand_percent(text: str, variables: dict[str, str], args: dict[str, str],
     caller refuses such a line), so ``set a=%a%%a%`` repeated cannot grow a
     line without bound.
     """
+    if "%" not in text:
+        return text, []
     out: list[str] = []
     unresolved: list[str] = []
     size = 0
@@ -238,8 +253,13 @@ def expand_percent(text: str, variables: dict[str, str], args: dict[str, str],
     return "".join(out), unresolved
 
 
+_BATCH_SPECIAL = re.compile(r"[&|<>^]")
+
+
 def split_batch_commands(text: str) -> list[str]:
     """Split at unquoted ``&``/``&&``/``||``, drop what a ``|`` pipes into, remove redirections and carets."""
+    if not _BATCH_SPECIAL.search(text):
+        return [text.strip()] if text.strip() else []
     commands: list[str] = []
     cur: list[str] = []
     in_quote = False
