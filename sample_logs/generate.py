@@ -1540,6 +1540,35 @@ def _service_ports(t: dict) -> tuple[int | None, int | None]:
     return (service, None) if local_is_service else (None, service)
 
 
+def _local_ip(t: dict) -> str:
+    """This host's end of a drop where the event tells it (expected-drops.csv column local_ip)."""
+    if t.get("direction") == "inbound":
+        return t.get("dst_ip", "")
+    if t.get("direction") == "outbound":
+        return t.get("src_ip", "")
+    return ""
+
+
+def expected_flows(drops: list[Row]) -> dict:
+    """How many rows the flows view has: one per host, direction, protocol, local address and service
+    port, remote address and service port (the client's ephemeral port is left out, see
+    :func:`_service_ports`), assuming every flow meets one filter (true on the sample site)."""
+    last: dict[tuple, datetime] = {}
+    for r in drops:
+        t = r.truth
+        if isinstance(t.get("src_port"), int) and isinstance(t.get("dst_port"), int):
+            lport, rport = _service_ports(t)
+        else:  # no ports (ICMP, count events, 4292): nothing to leave out
+            lport = rport = None
+        k = (r.host, t.get("direction"), t.get("protocol"), _local_ip(t), lport, t.get("remote_ip"), rport)
+        last[k] = max(last.get(k, r.utc), r.utc)
+    return {
+        "total": len(last),
+        "by_host": dict(sorted(Counter(k[0] for k in last).items())),
+        "by_last_utc_day": dict(sorted(Counter(t.date().isoformat() for t in last.values()).items())),
+    }
+
+
 def _scenario_drops(drops: list[Row], scenario: str, host: str) -> list[Row]:
     rows = [r for r in drops if r.scenario == scenario and r.host == host]
     if not rows:
@@ -1726,6 +1755,7 @@ def write_expected(out: Path, ledger: Ledger, info: dict) -> dict:
     s["repeated_hour_web01"] = repeated
     s["suggestions"], s["not_suggested"] = expected_suggestions(drops)
     s["suggest_config"] = SUGGEST_CONFIG
+    s["flows"] = expected_flows(drops)
     s["notes"] = {
         "identity": "IPSec drops: (host, EventLog, RecordNumber); an event exported twice counts once. "
         "pfirewall: every DROP line is one drop. EVTX: (host, Channel, EventRecordID) - the System EVTX "
@@ -1751,6 +1781,9 @@ def write_expected(out: Path, ledger: Ledger, info: dict) -> dict:
         "suggest_config": "the [suggest] table of the sample run (not in ipsec-drops.toml until the config "
         "knows [suggest])",
         "by_scenario_host": "distinct drops per scenario and host",
+        "flows": "rows of the flows view (one per host, direction, protocol, local address and service port, "
+        "remote address and service port; every flow here meets one filter): total, per host, and per UTC day "
+        "of the flow's last drop",
     }
     with open_out(out / "expected.json") as f:
         json.dump(s, f, indent=2)
@@ -1781,12 +1814,7 @@ def write_expected(out: Path, ledger: Ledger, info: dict) -> dict:
         for r in drops:
             t = r.truth
             utc_text = r.utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if r.utc.microsecond else "%Y-%m-%dT%H:%M:%SZ")
-            if t.get("direction") == "inbound":
-                local_ip = t.get("dst_ip", "")
-            elif t.get("direction") == "outbound":
-                local_ip = t.get("src_ip", "")
-            else:
-                local_ip = ""
+            local_ip = _local_ip(t)
             w.writerow(
                 [
                     r.host,
