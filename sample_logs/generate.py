@@ -3,9 +3,11 @@
 
 Why: the readers, extractors and warehouse need end-to-end input whose right answer is
 known.  This script plants a handful of scenarios in the System logs and firewall logs
-of two Windows Server 2003 hosts, writes them through :mod:`pipeline.synthetic` in the
-export variants an administrator would really produce (overlapping exports, appended
-runs, field subsets, all three W3C output modes, CSV, three pfirewall headers), and
+of two Windows Server 2003 hosts with IPSec policies (and, on the late days, the firewall
+log of a Windows Server 2008 R2 host without one), writes them through
+:mod:`pipeline.synthetic` in the export variants an administrator would really produce
+(overlapping exports, appended runs, field subsets, all three W3C output modes, CSV, all
+three pfirewall headers), and
 then COUNTS what it wrote to produce ``EXPECTED.md``, ``expected.json`` and
 ``expected-drops.csv`` (one line per distinct drop).  Nothing in the expected files is
 typed by hand.
@@ -1308,7 +1310,7 @@ def between(events: Iterable[Event], start: datetime, end: datetime) -> list[Eve
 
 
 def write_exports(out: Path) -> tuple[Ledger, dict]:
-    """Plan both hosts and write the eight export files; return the ledger of rows written."""
+    """Plan the three hosts and write their fourteen export files; return the ledger of rows written."""
     rng = random.Random(SEED)
     web, web_info = plan_web01(rng)
     db = plan_db01(rng)
