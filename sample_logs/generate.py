@@ -3,9 +3,11 @@
 
 Why: the readers, extractors and warehouse need end-to-end input whose right answer is
 known.  This script plants a handful of scenarios in the System logs and firewall logs
-of two Windows Server 2003 hosts, writes them through :mod:`pipeline.synthetic` in the
-export variants an administrator would really produce (overlapping exports, appended
-runs, field subsets, all three W3C output modes, CSV, three pfirewall headers), and
+of two Windows Server 2003 hosts with IPSec policies (and, on the late days, the firewall
+log of a Windows Server 2008 R2 host without one), writes them through
+:mod:`pipeline.synthetic` in the export variants an administrator would really produce
+(overlapping exports, appended runs, field subsets, all three W3C output modes, CSV, all
+three pfirewall headers), and
 then COUNTS what it wrote to produce ``EXPECTED.md``, ``expected.json`` and
 ``expected-drops.csv`` (one line per distinct drop).  Nothing in the expected files is
 typed by hand.
@@ -28,6 +30,14 @@ Time: every event is planned as a UTC instant and converted to the host's local 
 (``zoneinfo``), because Log Parser and pfirewall.log print local time only.  WEB01 is in
 Europe/Berlin, which leaves DST on 2026-10-25 at 03:00 -> 02:00; a few WEB01 events are
 planted in both passes of the repeated 02:00-03:00 hour, so the file's clock steps back.
+
+Late days (28-31 October, for the Suggestions feature): recurring blocked flows that a
+netsh permit filter should let through (i-l), next to attacks and noise that must not be
+suggested (m-p), planned with their own random generators and written to NEW files (a WEB01
+W3C export and EVTX, a DB01 CSV export, the pfirewall.log of a third host APP03 that has no
+IPSec policy), so the files and counts of scenarios a-h stay exactly as they were.  The
+expected suggestions are counted from the ledger like everything else (``expected.json``
+``suggestions``); recurrence is in distinct UTC days.
 """
 
 from __future__ import annotations
@@ -40,7 +50,9 @@ import sys
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from ipaddress import collapse_addresses, ip_address, ip_network
+from itertools import count
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -91,6 +103,9 @@ class Host:
     addresses: tuple[str, ...]
     dns: tuple[str, ...]
     role: str
+    system: str = "Windows Server 2003"
+    policy: bool = True  # has a netsh ipsec script (policies/<name>.cmd)
+    firewall_only: str = ""  # config comment for a host without a policy
 
     @property
     def tz(self) -> ZoneInfo:
@@ -107,7 +122,18 @@ class Host:
 
 WEB01 = Host("WEB01", "Europe/Berlin", ("198.51.100.10", "10.1.0.10"), ("10.1.0.2",), "IIS web server")
 DB01 = Host("DB01", "America/Chicago", ("10.1.0.20",), ("10.1.0.2",), "SQL server")
-HOSTS = (WEB01, DB01)
+APP03 = Host(
+    "APP03",
+    "Europe/London",
+    ("10.1.0.70",),
+    ("10.1.0.2",),
+    "application server",
+    system="Windows Server 2008 R2",
+    policy=False,
+    firewall_only="No IPSec policy: only the Windows Firewall (pfirewall.log) drops here; its flows have "
+    "the verdict no-policy.",
+)
+HOSTS = (WEB01, DB01, APP03)
 NAMES = {"wsus.example.net": ["10.1.0.30"]}
 
 DAYS = (23, 24, 25, 26, 27)  # October 2026, local dates
@@ -115,6 +141,38 @@ SCAN_PORTS = (22, 23, 135, 139, 445, 1433, 3389)
 ROGUE_DNS = "198.18.0.53"
 TS_ATTACKERS = ("203.0.113.77", "203.0.113.140")
 CLEARTEXT_HOST = "10.1.0.50"
+
+# Late days (28-31 Oct): the Suggestions scenarios i-p.
+LATE_DAYS = (28, 29, 30, 31)  # October 2026, local dates (all after the DST change: UTC day = local day)
+#: WinRM (TCP 5985) from the admin workstations: which days each one tries (i).
+ADMIN_NET = "10.40.1.8/29"
+ADMIN_DAYS = {"10.40.1.9": (28, 29, 30), "10.40.1.10": (28, 30, 31), "10.40.1.11": (29, 31), "10.40.1.14": (30, 31)}
+WINRM_PORT = 5985
+NEW_RESOLVER = "10.1.0.3"  # (j) an internal resolver WEB01 uses that is not its configured dns
+RESOLVER_DAYS = (29, 30, 31)
+BACKUP_SERVER = "10.1.0.60"  # (k) connects to the backup agent on DB01 every night
+BACKUP_PORT = 10000
+MONITORS = ("10.1.0.81", "10.1.0.82", "10.1.0.83")  # (l) monitoring servers checking APP03's agent
+MONITOR_PORT = 9100
+MONITOR_HOURS = {30: range(14, 18), 31: range(8, 18)}  # the agent was installed on 30 Oct, after lunch
+SCANNER = "45.155.205.66"  # (m) one wide port scan of WEB01
+SCAN_DAY = 29
+#: Ports of scenario m: none that WEB01 permits (80, 443) or that another scenario uses.
+WIDE_SCAN_PORTS = (
+    21, 22, 23, 25, 110, 111, 135, 139, 143, 445, 465, 587, 993, 995, 1025, 1433, 1521, 1723, 2049, 2082,
+    2222, 3306, 5000, 5060, 5555, 5900, 5901, 6000, 6379, 6667, 7001, 8000, 8081, 8291, 8443, 8888, 9000,
+    9200, 11211, 27017,
+)
+RDP_PROBE = "185.220.101.7"  # (n) Terminal Services from the Internet, recurring
+RDP_PROBE_DAYS = (28, 30, 31)
+IGNORED_NET = "91.240.118.0/24"  # (o) the sample run's [suggest] ignore
+IGNORED_DAYS = {"91.240.118.23": (28, 29), "91.240.118.57": (29, 31), "91.240.118.201": (31,)}
+IGNORED_PORT = 8080
+LATE_SCENARIOS = frozenset("ijklmnop")
+RARE_CLIENT = "10.1.0.99"  # (p) one attempt, one day, one source
+RARE_PORT = 5432
+#: WEB01 came up again at 22:16:41 local on 24 Oct (scenario e); 6013 counts the uptime from it.
+WEB01_BOOT = WEB01.utc(2026, 10, 24, 22, 16, 41)
 
 SCENARIOS = {
     "a": "Internet scans of WEB01 198.51.100.10 on ports 22/23/135/139/445/1433/3389 (IPSec 4290)",
@@ -131,6 +189,23 @@ SCENARIOS = {
     "h": "DB01 Security log (EVTX), 27 Oct: WFP 5152 inbound TCP 3389/445 from 192.0.2.x (SYN + retransmits), "
     "5157 blocked connections (inbound to SQL 1433 from 192.0.2.x, outbound sqlservr.exe to 203.0.113.80:443), "
     f"IPsec 4963 clear text from {CLEARTEXT_HOST}; noise 4624/4634/4672 logons, 5156 allowed connections",
+    "i": f"WinRM (TCP {WINRM_PORT}) from the admin workstations {', '.join(ADMIN_DAYS)} ({ADMIN_NET}) to WEB01 "
+    "10.1.0.10 on 28-31 Oct, SYN + retransmits (IPSec 4290, Block everything): to suggest",
+    "j": f"WEB01 10.1.0.10 asking the new internal resolver {NEW_RESOLVER} (UDP 53; its configured dns is "
+    "10.1.0.2) on 29-31 Oct (IPSec 4291, Block everything): to suggest, with a risk note",
+    "k": f"the backup server {BACKUP_SERVER} connecting to DB01's backup agent (TCP {BACKUP_PORT}) every night "
+    "28-31 Oct, SYN + retransmits (IPSec 4290, Block all: the Backup agent rule's list is empty): to suggest",
+    "l": f"APP03 (no IPSec policy, Windows Firewall): monitoring servers {', '.join(MONITORS)} checking its "
+    f"agent on TCP {MONITOR_PORT} hourly on 30-31 Oct (pfirewall DROP, verdict no-policy): to suggest "
+    "(netsh advfirewall)",
+    "m": f"a port scan of WEB01 198.51.100.10 from {SCANNER}: {len(WIDE_SCAN_PORTS)} TCP ports in one minute "
+    f"on {SCAN_DAY} Oct (IPSec 4290, Block everything): not to suggest (scan)",
+    "n": f"Terminal Services (TCP 3389) from {RDP_PROBE} to WEB01 198.51.100.10 on 28, 30 and 31 Oct "
+    "(IPSec 4290, Block everything): not to suggest (exposure)",
+    "o": f"TCP {IGNORED_PORT} from {', '.join(IGNORED_DAYS)} to WEB01 198.51.100.10 on 28, 29 and 31 Oct (IPSec 4290, "
+    f"Block everything): not to suggest (ignored: {IGNORED_NET})",
+    "p": f"one attempt from {RARE_CLIENT} to DB01 TCP {RARE_PORT} on 30 Oct (IPSec 4290, Block all): "
+    "not to suggest (rare)",
 }
 
 
@@ -845,6 +920,241 @@ def plan_db01_security(rng: random.Random) -> list[SecEvent]:
     return out
 
 
+# ------------------------------------------------------------------------------ late days (28-31 Oct)
+
+
+def oct_day(day: int) -> date:
+    """The date of an October 2026 day number (32 = 1 November)."""
+    return date(2026, 10, 1) + timedelta(days=day - 1)
+
+
+def late_utc(host: Host, day: int, h: int = 0, mi: int = 0, s: int = 0) -> datetime:
+    """UTC instant of a local wall-clock time on an October day number (32 = 1 November)."""
+    d = oct_day(day)
+    return host.utc(d.year, d.month, d.day, h, mi, s)
+
+
+def working_instant(rng: random.Random, host: Host, day: int, start: int = 8, end: int = 18) -> datetime:
+    """A uniformly drawn instant between ``start`` and ``end`` o'clock local on ``day``."""
+    lo, hi = late_utc(host, day, start), late_utc(host, day, end)
+    return lo + timedelta(seconds=rng.randrange(int((hi - lo).total_seconds())))
+
+
+def whole_day_instant(rng: random.Random, host: Host, day: int) -> datetime:
+    """A uniformly drawn instant of a local day (``day`` may be 31: the day after is 1 November)."""
+    lo, hi = late_utc(host, day), late_utc(host, day + 1)
+    return lo + timedelta(seconds=rng.randrange(int((hi - lo).total_seconds())))
+
+
+def client_port(rng: random.Random) -> int:
+    """A Windows Vista+ client port (the ephemeral range is 49152-65535)."""
+    return rng.randint(49152, 65535)
+
+
+def linux_port(rng: random.Random) -> int:
+    """A Linux client port (net.ipv4.ip_local_port_range 32768-60999)."""
+    return rng.randint(32768, 60999)
+
+
+def plan_web01_late(rng: random.Random, first_record: int) -> list[Event]:
+    """Scenarios i, j, m, n, o (and noise f) on WEB01's System log, 28-31 October (CET, UTC+1).
+
+    After the hotfix of 24 Oct the driver writes no %1 element and protocol names
+    (``src|dst|TCP|sport|dport``), as in the rest of the log after the reboot.
+    """
+    h = WEB01
+    log = SystemLog(h, first_record)
+    pub, internal = h.addresses
+    src_name = "IPSEC"
+    ident = count(0x5C01, 41)
+
+    def packet(
+        t: datetime, scenario: str, inbound: bool, proto: int, src: str, sport: int, dst: str, dport: int
+    ) -> bool:
+        i = next(ident) & 0xFFFF
+
+        def build(rn: int, gen: datetime, wrt: datetime) -> EvtRecord:
+            return ipsec_packet_drop(
+                rn,
+                gen,
+                h.name,
+                inbound,
+                src,
+                dst,
+                proto,
+                sport,
+                dport,
+                with_driver_name=False,
+                protocol_as_name=True,
+                source=src_name,
+                written=wrt,
+                ident=i,
+            )
+
+        p = Planned(t, scenario, build, _delay(rng), packet_truth(inbound, proto, src, sport, dst, dport))
+        return log.add(p, key=(4290 if inbound else 4291, src, sport, dst, dport, proto))
+
+    def attempts(t: datetime, scenario: str, src: str, sport: int, dst: str, dport: int, n: int) -> None:
+        """``n`` connection attempts, each a SYN and its retransmits after 3 s and 6 s more."""
+        for _ in range(n):
+            for retry in (0, 3, 9):
+                packet(t + timedelta(seconds=retry), scenario, True, 6, src, sport, dst, dport)
+            sport += 1
+            t += timedelta(seconds=rng.randint(20, 45))
+
+    def noise(t: datetime, source: str, eid: int, inserts: list[str] | None) -> None:
+        def build(rn: int, gen: datetime, wrt: datetime) -> EvtRecord:
+            return other_event(rn, gen, h.name, source, eid, inserts, written=wrt)
+
+        log.add(Planned(t, "f", build))
+
+    # f. WMF 2.0 was installed on the evening of 27 Oct: WinRM listens on 5985 from the 28th on.
+    noise(late_utc(h, 28, 7, 41, 12), "Service Control Manager", 7036,
+          ["Windows Remote Management (WS-Management)", "running"])
+    # i. The admins try WinRM from their workstations during working hours (the policy blocks it).
+    for admin, days in ADMIN_DAYS.items():
+        for day in days:
+            for _ in range(rng.randint(1, 2)):
+                attempts(working_instant(rng, h, day), "i", admin, client_port(rng), internal, WINRM_PORT,
+                         rng.randint(1, 3))
+    # j. The new resolver, WEB01's alternate DNS server since 29 Oct: queries, some asked again 2 s later.
+    for day in RESOLVER_DAYS:
+        for _ in range(rng.randint(4, 7)):
+            t = working_instant(rng, h, day, 7, 20)
+            sport = ephemeral(rng)
+            packet(t, "j", False, 17, internal, sport, NEW_RESOLVER, 53)
+            if rng.random() < 0.4:
+                packet(t + timedelta(seconds=2), "j", False, 17, internal, sport, NEW_RESOLVER, 53)
+    # m. One wide scan in the small hours: one source port, the ports in random order, a few
+    # probes sent again a second later (an unanswered probe is retransmitted once).
+    t = h.utc(2026, 10, SCAN_DAY, 3, 12, rng.randint(0, 30))
+    sport = linux_port(rng)
+    for port in rng.sample(WIDE_SCAN_PORTS, len(WIDE_SCAN_PORTS)):
+        packet(t, "m", True, 6, SCANNER, sport, pub, port)
+        if rng.random() < 0.25:
+            packet(t + timedelta(seconds=1), "m", True, 6, SCANNER, sport, pub, port)
+        t += timedelta(seconds=rng.randint(0, 1))
+    # n. Terminal Services from the Internet, any time of day.
+    for day in RDP_PROBE_DAYS:
+        for _ in range(rng.randint(1, 2)):
+            attempts(whole_day_instant(rng, h, day), "n", RDP_PROBE, linux_port(rng), pub, 3389, rng.randint(2, 4))
+    # o. A web proxy hunt from one /24.
+    for src, days in IGNORED_DAYS.items():
+        for day in days:
+            attempts(whole_day_instant(rng, h, day), "o", src, linux_port(rng), pub, IGNORED_PORT, rng.randint(1, 3))
+    # f. Daily noise.
+    for day in LATE_DAYS:
+        noon = late_utc(h, day, 12)
+        noise(noon, "EventLog", 6013, [str(int((noon - WEB01_BOOT).total_seconds()))])
+        for _ in range(rng.randint(2, 3)):
+            t = whole_day_instant(rng, h, day)
+            svc = rng.choice(("Background Intelligent Transfer Service", "Removable Storage"))
+            noise(t, "Service Control Manager", 7036, [svc, "running"])
+            noise(t + timedelta(seconds=rng.randint(60, 900)), "Service Control Manager", 7036, [svc, "stopped"])
+    return log.events()
+
+
+def plan_db01_late(rng: random.Random, first_record: int) -> list[Event]:
+    """Scenarios k and p (and noise f) on DB01's System log, 28-31 October (CDT, UTC-5).
+
+    APP02 was retired on 27 Oct: no more clear text (d) or SQL attempts (g) from 10.1.0.50.
+    """
+    h = DB01
+    log = SystemLog(h, first_record)
+    me = h.addresses[0]
+    src_name = "IPSec"
+    ident = count(0x2301, 53)
+
+    def packet(t: datetime, scenario: str, src: str, sport: int, dport: int) -> bool:
+        i = next(ident) & 0xFFFF
+
+        def build(rn: int, gen: datetime, wrt: datetime) -> EvtRecord:
+            return ipsec_packet_drop(
+                rn, gen, h.name, True, src, me, 6, sport, dport, source=src_name, written=wrt, ident=i,
+                with_driver_name=True, driver_name="",
+            )
+
+        truth = packet_truth(True, 6, src, sport, me, dport)
+        return log.add(Planned(t, scenario, build, _delay(rng), truth), key=(4290, src, sport, me, dport))
+
+    def noise(t: datetime, source: str, eid: int, inserts: list[str] | None) -> None:
+        def build(rn: int, gen: datetime, wrt: datetime) -> EvtRecord:
+            return other_event(rn, gen, h.name, source, eid, inserts, written=wrt)
+
+        log.add(Planned(t, "f", build))
+
+    for day in LATE_DAYS:
+        # f. the nightly shadow copy for the backup.
+        t = late_utc(h, day, 2, 0, rng.randint(0, 30))
+        noise(t, "Service Control Manager", 7036, ["Volume Shadow Copy", "running"])
+        noise(t + timedelta(seconds=rng.randint(300, 900)), "Service Control Manager", 7036,
+              ["Volume Shadow Copy", "stopped"])
+        # k. A few minutes later the backup server calls the agent, and tries again twice, 5 min apart.
+        t = late_utc(h, day, 2, rng.randint(3, 8), rng.randint(0, 59))
+        sport = ephemeral(rng)
+        for _ in range(3):
+            for retry in (0, 3, 9):
+                packet(t + timedelta(seconds=retry), "k", BACKUP_SERVER, sport, BACKUP_PORT)
+            sport += 1
+            t += timedelta(seconds=300 + rng.randint(0, 20))
+        noon = late_utc(h, day, 12)
+        noise(noon, "EventLog", 6013, [str(int((noon - h.utc(2026, 9, 28, 6, 0, 0)).total_seconds()))])
+    # p. Someone tries PostgreSQL on the SQL Server host, once.
+    packet(late_utc(h, 30, 14, 22, rng.randint(0, 59)), "p", RARE_CLIENT, ephemeral(rng), RARE_PORT)
+    return log.events()
+
+
+def plan_app03_firewall(rng: random.Random) -> list[FwPlanned]:
+    """APP03's pfirewall.log, 28-31 October (GMT): scenario l (DROP) among ALLOW noise (f).
+
+    Windows Server 2008 R2 logs ALLOW and DROP (no OPEN/CLOSE) with the Windows Firewall
+    header whose fields end with ``path`` (no ``pid``: that came with Windows 10).  The
+    monitoring servers run Linux: a SYN is retransmitted after 1 s and 2 s more.
+    """
+    h = APP03
+    me = h.addresses[0]
+    web = WEB01.addresses[1]
+    out: list[FwPlanned] = []
+    keys: set[tuple] = set()
+
+    def add(t: datetime, scenario: str, line: FirewallLine, truth: dict | None = None) -> None:
+        k = (h.local(t), line.action, line.protocol, line.src_ip, line.src_port, line.dst_ip, line.dst_port)
+        if k in keys:
+            return
+        keys.add(k)
+        out.append(FwPlanned(t, scenario, line, truth or {}))
+
+    def allow(t: datetime, proto: str, src: str, dst: str, sport: int, dport: int, path: str) -> None:
+        add(t, "f", FirewallLine(h.local(t), "ALLOW", proto, src, dst, sport, dport, 0, None, 0, 0, 0, path=path))
+
+    for day in LATE_DAYS:
+        # f. WEB01's application calls APP03's web service; APP03 asks DNS; the daily WSUS check.
+        for _ in range(rng.randint(6, 10)):
+            t = working_instant(rng, h, day, 7, 19)
+            allow(t, "TCP", web, me, ephemeral(rng), 443, "RECEIVE")
+            u = t + timedelta(seconds=rng.randint(1, 20))
+            allow(u, "UDP", me, h.dns[0], client_port(rng), 53, "SEND")
+        t = late_utc(h, day, 3, rng.randint(0, 59), rng.randint(0, 59))
+        allow(t, "UDP", me, h.dns[0], client_port(rng), 53, "SEND")
+        allow(t + timedelta(seconds=1), "TCP", me, NAMES["wsus.example.net"][0], client_port(rng), 80, "SEND")
+    # l. The monitoring servers check the new agent every hour, each at its own minute.
+    for day, hours in MONITOR_HOURS.items():
+        for k, monitor in enumerate(MONITORS):
+            for hour in hours:
+                t = late_utc(h, day, hour, 20 * k + rng.randint(0, 4), rng.randint(0, 59))
+                sport = linux_port(rng)
+                syn = rng.randrange(1 << 32)
+                for retry in (0, 1, 3):
+                    u = t + timedelta(seconds=retry)
+                    line = FirewallLine(
+                        h.local(u), "DROP", "TCP", monitor, me, sport, MONITOR_PORT, 60, "S", syn, 0, 29200,
+                        path="RECEIVE",
+                    )
+                    add(u, "l", line, packet_truth(True, 6, monitor, sport, me, MONITOR_PORT))
+    out.sort(key=lambda p: p.utc)
+    return out
+
+
 # ------------------------------------------------------------------------------ writing
 
 
@@ -1000,7 +1310,7 @@ def between(events: Iterable[Event], start: datetime, end: datetime) -> list[Eve
 
 
 def write_exports(out: Path) -> tuple[Ledger, dict]:
-    """Plan both hosts and write the eight export files; return the ledger of rows written."""
+    """Plan the three hosts and write their fourteen export files; return the ledger of rows written."""
     rng = random.Random(SEED)
     web, web_info = plan_web01(rng)
     db = plan_db01(rng)
@@ -1100,6 +1410,40 @@ def write_exports(out: Path) -> tuple[Ledger, dict]:
     sec = plan_db01_security(random.Random(SEED + 27))
     export_evtx_security(out, "exports/db01/security-20261027.evtx", ledger, sec)
 
+    # Late days (28-31 Oct) -------------------------------------------------------------
+    # New files only, each log's numbering continuing where its last export stopped; own random
+    # generators, so nothing above changes.
+    web_late = plan_web01_late(random.Random(SEED + 28), web[-1].record.RecordNumber + 1)
+    db_late = plan_db01_late(random.Random(SEED + 29), db[-1].record.RecordNumber + 1)
+    app_fw = plan_app03_firewall(random.Random(SEED + 30))
+    # WEB01, 28-29 Oct: -oDQuotes:ON with a field list, exported the next night.
+    export_w3c(
+        out,
+        "exports/web01/system-20261029-dquotes.log",
+        ledger,
+        "dquotes",
+        [
+            (
+                ["EventLog", "RecordNumber", "TimeGenerated", "EventID", "EventTypeName", "SourceName", "Strings",
+                 "ComputerName", "Message"],
+                datetime(2026, 10, 30, 0, 15, 2),
+                between(web_late, late_utc(w, 28), late_utc(w, 30)),
+            )
+        ],
+    )
+    # WEB01, 30-31 Oct: EVTX exported with a query (headers renumbered, EventRecordIDs kept).
+    export_evtx_system(
+        out, "exports/web01/system-20261031.evtx", ledger, between(web_late, late_utc(w, 30), late_utc(w, 32))
+    )
+    # DB01, 28-31 Oct: -o:CSV, SELECT *.
+    export_csv(out, "exports/db01/system-20261031.csv", ledger, between(db_late, late_utc(d, 28), late_utc(d, 32)))
+    # APP03: its whole pfirewall.log (Windows Firewall header with path, no pid).
+    export_pfirewall(out, "exports/app03/pfirewall.log", ledger, APP03, "xpsp2", app_fw)
+
+    late_files = {r.file for r in ledger.rows if r.scenario in LATE_SCENARIOS}
+    assert len(web_late) + len(db_late) + len(app_fw) == sum(1 for r in ledger.rows if r.file in late_files), (
+        "a late event was planned but not exported, or exported twice"
+    )
     info = {"web": web, "reboot_local": web_info["reboot_local"], "dst_window": web_info["dst_window"]}
     return ledger, info
 
@@ -1120,7 +1464,8 @@ def write_config(out: Path) -> None:
     ]
     for h in HOSTS:
         lines += [
-            f"# {h.name}: Windows Server 2003, {h.role}.",
+            f"# {h.name}: {h.system}, {h.role}.",
+            *([f"# {h.firewall_only}"] if h.firewall_only else []),
             f"[hosts.{h.name}]",
             "# IANA zone of the host's clock: Log Parser and pfirewall.log print local time only,",
             "# so this is what turns their timestamps into UTC (DST included).",
@@ -1129,8 +1474,11 @@ def write_config(out: Path) -> None:
             f"addresses = {arr(h.addresses)}",
             "# Its configured DNS servers: what the netsh keyword dstaddr=dns / srcaddr=dns means.",
             f"dns = {arr(h.dns)}",
-            "# The netsh ipsec script that builds its IPSec policy.",
-            f'policy = "policies/{h.name.lower()}.cmd"',
+            *(
+                ["# The netsh ipsec script that builds its IPSec policy.", f'policy = "policies/{h.name.lower()}.cmd"']
+                if h.policy
+                else []
+            ),
             "# Globs of the files exported from this host; a file matching no host's inbox is",
             "# attributed by the ComputerName inside it (pfirewall.log has none, hence this).",
             f'inbox = ["exports/{h.name.lower()}/*"]',
@@ -1145,6 +1493,181 @@ def write_config(out: Path) -> None:
     ]
     with open_out(out / "ipsec-drops.toml") as f:
         f.write("\n".join(lines))
+
+
+# ------------------------------------------------------------------------------ expected suggestions
+
+#: What the Suggestions feature must make of the late scenarios (and of scenario c at WEB01).
+#: Everything else of an entry (ports, remotes, days, events) is counted from the drops written.
+SUGGESTED = (
+    {"scenario": "i", "host": "WEB01", "kind": "ipsec", "remote_networks": [ADMIN_NET], "risk": None,
+     "note": "the observed remotes collapse to 10.40.1.9/32, 10.40.1.10/31, 10.40.1.14/32; widening them to "
+     f"{ADMIN_NET} is allowed because no attack (or any other) traffic comes from that /29"},
+    {"scenario": "j", "host": "WEB01", "kind": "ipsec", "remote_networks": None,
+     "risk": f"DNS to {NEW_RESOLVER}, which is not a configured dns server of WEB01 (dns = {', '.join(WEB01.dns)})",
+     "note": "outbound: the remote port is the service"},
+    {"scenario": "k", "host": "DB01", "kind": "ipsec", "remote_networks": None, "risk": None,
+     "note": "the Backup agent rule exists but its filter list is empty, so Block all blocks the agent"},
+    {"scenario": "l", "host": "APP03", "kind": "advfirewall", "remote_networks": None, "risk": None,
+     "note": "APP03 has no IPSec policy (verdict no-policy): a netsh advfirewall rule, remote addresses = the "
+     "observed sources"},
+)
+NOT_SUGGESTED = (
+    {"scenario": "m", "host": "WEB01", "reason": "scan",
+     "note": f"one source, {len(WIDE_SCAN_PORTS)} distinct TCP ports in one UTC day (scan beats rare)"},
+    {"scenario": "n", "host": "WEB01", "reason": "exposure",
+     "note": "recurring (2+ UTC days), but a public source to a risky port (3389)"},
+    {"scenario": "c", "host": "WEB01", "reason": "exposure",
+     "note": "the existing Terminal Services attempts from 203.0.113.x: public sources to 3389"},
+    {"scenario": "o", "host": "WEB01", "reason": "ignored",
+     "note": f"recurring, 3 sources, 2+ UTC days, but inside the sample run's ignore = [\"{IGNORED_NET}\"]"},
+    {"scenario": "p", "host": "DB01", "reason": "rare", "note": "one event, one UTC day, one source"},
+)
+#: The [suggest] table the sample run uses (for the lead to put into ipsec-drops.toml once the
+#: config knows [suggest]; the config written here does not have it yet).
+SUGGEST_CONFIG = {"ignore": [IGNORED_NET]}
+
+
+def _ip_key(a: str) -> tuple[int, int]:
+    ip = ip_address(a)
+    return ip.version, int(ip)
+
+
+def _service_ports(t: dict) -> tuple[int | None, int | None]:
+    """(local_port, remote_port) of a drop as the flows view keeps them (the service end only)."""
+    sport, dport = t["src_port"], t["dst_port"]
+    reply = isinstance(sport, int) and isinstance(dport, int) and sport < 1024 <= dport  # a service's reply
+    service = sport if reply else dport
+    local_is_service = (t["direction"] == "inbound") != reply
+    return (service, None) if local_is_service else (None, service)
+
+
+def _local_ip(t: dict) -> str:
+    """This host's end of a drop where the event tells it (expected-drops.csv column local_ip)."""
+    if t.get("direction") == "inbound":
+        return t.get("dst_ip", "")
+    if t.get("direction") == "outbound":
+        return t.get("src_ip", "")
+    return ""
+
+
+def expected_flows(drops: list[Row]) -> dict:
+    """How many rows the flows view has: one per host, direction, protocol, local address and service
+    port, remote address and service port (the client's ephemeral port is left out, see
+    :func:`_service_ports`), assuming every flow meets one filter (true on the sample site)."""
+    last: dict[tuple, datetime] = {}
+    for r in drops:
+        t = r.truth
+        if isinstance(t.get("src_port"), int) and isinstance(t.get("dst_port"), int):
+            lport, rport = _service_ports(t)
+        else:  # no ports (ICMP, count events, 4292): nothing to leave out
+            lport = rport = None
+        k = (r.host, t.get("direction"), t.get("protocol"), _local_ip(t), lport, t.get("remote_ip"), rport)
+        last[k] = max(last.get(k, r.utc), r.utc)
+    return {
+        "total": len(last),
+        "by_host": dict(sorted(Counter(k[0] for k in last).items())),
+        "by_last_utc_day": dict(sorted(Counter(t.date().isoformat() for t in last.values()).items())),
+    }
+
+
+def _scenario_drops(drops: list[Row], scenario: str, host: str) -> list[Row]:
+    rows = [r for r in drops if r.scenario == scenario and r.host == host]
+    if not rows:
+        raise RuntimeError(f"scenario {scenario} wrote no drops at {host}")
+    return rows
+
+
+def expected_suggestions(drops: list[Row]) -> tuple[list[dict], list[dict]]:
+    """The ``suggestions`` and ``not_suggested`` entries of expected.json, counted from the drops.
+
+    Also checks what the scenarios promise: recurrence in distinct UTC days, the legitimate
+    remotes never among any other drop's remotes, nothing but scenario i inside the admin /29
+    and nothing but scenario o inside the ignored /24.
+    """
+
+    def days(rows: list[Row]) -> list[str]:
+        return sorted({r.utc.date().isoformat() for r in rows})
+
+    def remotes(rows: list[Row]) -> list[str]:
+        return sorted({r.truth["remote_ip"] for r in rows}, key=_ip_key)
+
+    def shape(rows: list[Row], scenario: str, ports: bool) -> tuple:
+        found = {
+            (r.truth["direction"], r.truth["protocol"], *(_service_ports(r.truth) if ports else ())) for r in rows
+        }
+        if len(found) != 1:
+            raise RuntimeError(f"scenario {scenario} is not one service: {found}")
+        return found.pop()
+
+    suggestions = []
+    for spec in SUGGESTED:
+        rows = _scenario_drops(drops, spec["scenario"], spec["host"])
+        direction, protocol, lport, rport = shape(rows, spec["scenario"], True)
+        rem = remotes(rows)
+        nets = spec["remote_networks"] or [str(n) for n in collapse_addresses(ip_network(a) for a in rem)]
+        if not all(any(ip_address(a) in ip_network(n) for n in nets) for a in rem):
+            raise RuntimeError(f"scenario {spec['scenario']}: a remote outside {nets}")
+        suggestions.append(
+            {
+                "scenario": spec["scenario"],
+                "host": spec["host"],
+                "kind": spec["kind"],
+                "direction": direction,
+                "protocol": protocol,
+                "local_port": lport,
+                "remote_port": rport,
+                "remote_networks": nets,
+                "remotes": rem,
+                "days": days(rows),
+                "events": len(rows),
+                "packets": sum(r.truth["packets"] for r in rows),
+                "risk": spec["risk"],
+                "note": spec["note"],
+            }
+        )
+    not_suggested = []
+    for spec in NOT_SUGGESTED:
+        rows = _scenario_drops(drops, spec["scenario"], spec["host"])
+        direction, protocol = shape(rows, spec["scenario"], False)
+        not_suggested.append(
+            {
+                "scenario": spec["scenario"],
+                "host": spec["host"],
+                "reason": spec["reason"],
+                "direction": direction,
+                "protocol": protocol,
+                "local_ports": sorted({p for r in rows if (p := _service_ports(r.truth)[0]) is not None}),
+                "remotes": remotes(rows),
+                "days": days(rows),
+                "events": len(rows),
+                "note": spec["note"],
+            }
+        )
+
+    # The promises of the brief, checked on what was written.
+    by = {e["scenario"]: e for e in suggestions + not_suggested}
+    assert len(by["i"]["days"]) >= 3 and len(by["i"]["remotes"]) == 4
+    assert len(by["j"]["days"]) >= 2 and by["j"]["remotes"] == [NEW_RESOLVER]
+    assert by["k"]["days"] == [oct_day(d).isoformat() for d in LATE_DAYS]
+    assert len(by["l"]["remotes"]) >= 3 and all(ip_address(a).is_private for a in by["l"]["remotes"])
+    assert len(by["m"]["days"]) == 1 and len(by["m"]["local_ports"]) >= 30
+    assert len(by["n"]["days"]) >= 2 and by["n"]["local_ports"] == [3389]
+    assert len(by["o"]["days"]) >= 2 and len(by["o"]["remotes"]) >= 2
+    assert (by["p"]["events"], len(by["p"]["days"]), len(by["p"]["remotes"])) == (1, 1, 1)
+    legit = {a for e in suggestions for a in e["remotes"]}
+    admin, ignored = ip_network(ADMIN_NET), ip_network(IGNORED_NET)
+    for r in drops:
+        a = r.truth.get("remote_ip")
+        if not a or r.scenario in {e["scenario"] for e in suggestions}:
+            continue
+        if a in legit:
+            raise RuntimeError(f"legitimate remote {a} also in scenario {r.scenario}")
+        if ip_address(a) in admin:
+            raise RuntimeError(f"{a} of scenario {r.scenario} is inside the admin subnet {ADMIN_NET}")
+        if ip_address(a) in ignored and r.scenario != "o":
+            raise RuntimeError(f"{a} of scenario {r.scenario} is inside the ignored {IGNORED_NET}")
+    return suggestions, not_suggested
 
 
 # ------------------------------------------------------------------------------ expected
@@ -1186,6 +1709,10 @@ def summarise(ledger: Ledger) -> dict:
         "by_file": {f: by_file.get(f, 0) for f in rows_by_file},
         "by_event_id": dict(sorted(Counter(key_of(r) for r in drops).items())),
         "by_scenario": dict(sorted(Counter(r.scenario for r in drops).items())),
+        "by_scenario_host": {
+            sc: dict(sorted(Counter(r.host for r in drops if r.scenario == sc).items()))
+            for sc in sorted({r.scenario for r in drops})
+        },
         "duplicate_rows": duplicate_rows,
         "rows_by_file": rows_by_file,
         "_drops": drops,
@@ -1228,6 +1755,9 @@ def write_expected(out: Path, ledger: Ledger, info: dict) -> dict:
                 }
             )
     s["repeated_hour_web01"] = repeated
+    s["suggestions"], s["not_suggested"] = expected_suggestions(drops)
+    s["suggest_config"] = SUGGEST_CONFIG
+    s["flows"] = expected_flows(drops)
     s["notes"] = {
         "identity": "IPSec drops: (host, EventLog, RecordNumber); an event exported twice counts once. "
         "pfirewall: every DROP line is one drop. EVTX: (host, Channel, EventRecordID) - the System EVTX "
@@ -1243,6 +1773,19 @@ def write_expected(out: Path, ledger: Ledger, info: dict) -> dict:
         "evtx_times": "EVTX TimeCreated is UTC; Security events carry microseconds (event_time_utc has them too)",
         "event_log": "expected-drops.csv column event_log: System, Security or pfirewall (the identity's log)",
         "local_ip": "expected-drops.csv column local_ip: this host's end of the flow where the event tells it",
+        "suggestions": "what the Suggestions feature must propose for the late scenarios i-l: one permit per "
+        "entry (kind ipsec = a netsh ipsec filter in the host's policy, advfirewall = a netsh advfirewall rule "
+        "for a host without one); local_port/remote_port as the flows view keeps them (the service end); "
+        "remotes = the observed remote addresses, remote_networks = what the permit should name; days = "
+        "distinct UTC days; protocol is the IP protocol number",
+        "not_suggested": "recurring or not, these must not become suggestions, for the given reason (scan, "
+        "exposure, ignored, rare); local_ports = the service ports they touched",
+        "suggest_config": "the [suggest] table of the sample run (not in ipsec-drops.toml until the config "
+        "knows [suggest])",
+        "by_scenario_host": "distinct drops per scenario and host",
+        "flows": "rows of the flows view (one per host, direction, protocol, local address and service port, "
+        "remote address and service port; every flow here meets one filter): total, per host, and per UTC day "
+        "of the flow's last drop",
     }
     with open_out(out / "expected.json") as f:
         json.dump(s, f, indent=2)
@@ -1273,12 +1816,7 @@ def write_expected(out: Path, ledger: Ledger, info: dict) -> dict:
         for r in drops:
             t = r.truth
             utc_text = r.utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if r.utc.microsecond else "%Y-%m-%dT%H:%M:%SZ")
-            if t.get("direction") == "inbound":
-                local_ip = t.get("dst_ip", "")
-            elif t.get("direction") == "outbound":
-                local_ip = t.get("src_ip", "")
-            else:
-                local_ip = ""
+            local_ip = _local_ip(t)
             w.writerow(
                 [
                     r.host,
@@ -1305,6 +1843,59 @@ def write_expected(out: Path, ledger: Ledger, info: dict) -> dict:
     with open_out(out / "EXPECTED.md") as f:
         f.write(md)
     return s
+
+
+def render_suggestions(s: dict) -> list[str]:
+    """EXPECTED.md section: what the Suggestions feature must make of scenarios i-p."""
+
+    def port(v: int | None) -> str:
+        return "-" if v is None else str(v)
+
+    def ports(vs: list[int]) -> str:
+        return ", ".join(map(str, vs)) if len(vs) <= 3 else f"{len(vs)} ports ({vs[0]}-{vs[-1]})"
+
+    proto = {1: "ICMP", 6: "TCP", 17: "UDP"}
+    ignore = ", ".join(f'"{n}"' for n in s["suggest_config"]["ignore"])
+    return [
+        "## Suggestions (scenarios i-p, 28-31 Oct)",
+        "",
+        "Recurring blocked flows that a permit should let through, next to attacks and noise that must",
+        "not become permits.  Recurrence counts distinct UTC days.  The sample run uses",
+        f"`[suggest] ignore = [{ignore}]` (`expected.json` `suggest_config`); `ipsec-drops.toml` does not",
+        "have that table yet (the config does not know `[suggest]`), so put it there when it does.",
+        "",
+        "Expected suggestions (`expected.json` `suggestions`; kind `ipsec` = a netsh ipsec permit filter in",
+        "the host's policy, `advfirewall` = a `netsh advfirewall` rule for a host without an IPSec policy):",
+        "",
+        "| scenario | host | kind | direction | protocol | local port | remote port | remote networks | remotes "
+        "| UTC days | events | risk |",
+        "|---|---|---|---|---|---:|---:|---|---|---:|---:|---|",
+        *(
+            f"| {e['scenario']} | {e['host']} | {e['kind']} | {e['direction']} | {proto[e['protocol']]} | "
+            f"{port(e['local_port'])} | {port(e['remote_port'])} | {', '.join(e['remote_networks'])} | "
+            f"{', '.join(e['remotes'])} | {len(e['days'])} | {e['events']} | {e['risk'] or '-'} |"
+            for e in s["suggestions"]
+        ),
+        "",
+        *(f"* {e['scenario']}: {e['note']}." for e in s["suggestions"]),
+        "",
+        "Not to suggest (`expected.json` `not_suggested`), with the reason each must get:",
+        "",
+        "| scenario | host | reason | protocol | local ports | remotes | UTC days | events |",
+        "|---|---|---|---|---|---|---:|---:|",
+        *(
+            f"| {e['scenario']} | {e['host']} | `{e['reason']}` | {proto[e['protocol']]} | "
+            f"{ports(e['local_ports'])} | "
+            f"{', '.join(e['remotes'])} | {len(e['days'])} | {e['events']} |"
+            for e in s["not_suggested"]
+        ),
+        "",
+        *(f"* {e['scenario']}: {e['note']}." for e in s["not_suggested"]),
+        "",
+        "Scenarios a-h appear here only as c at WEB01; the Suggestions feature's verdict on their other flows",
+        "(e.g. the short scans of a, which also touch 3389) is not written down here.",
+        "",
+    ]
 
 
 def render_markdown(s: dict, shf: dict, info: dict) -> str:
@@ -1339,6 +1930,7 @@ def render_markdown(s: dict, shf: dict, info: dict) -> str:
         "|---|---|---:|",
         *(f"| {k} | {SCENARIOS[k]} | {s['by_scenario'].get(k, 0)} |" for k in SCENARIOS),
         "",
+        *render_suggestions(s),
         "Drop rows per scenario, host and file (an event in two files is counted in both):",
         "",
         "| scenario | host | file | drop rows |",
@@ -1392,6 +1984,19 @@ def render_markdown(s: dict, shf: dict, info: dict) -> str:
         "  (EventData `RemoteAddress`, `SPI`: names UNVERIFIED), among 4624/4634/4672 and 5156 noise.",
         "  Typed values as in real logs: ProcessId/FilterRTID/LayerRTID UInt64, Protocol UInt32 (JSON",
         "  numbers in the Rust engine), ports and addresses strings, Direction/LayerName `%%NNNNN` tokens.",
+        "",
+        "Late days (28-31 Oct, scenarios i-p and their noise), in files of their own:",
+        "",
+        "* `web01/system-20261029-dquotes.log`: `-oDQuotes:ON` with fields `EventLog RecordNumber",
+        "  TimeGenerated EventID EventTypeName SourceName Strings ComputerName Message`, days 28-29; the",
+        "  RecordNumbers continue those of the earlier WEB01 exports.",
+        "* `web01/system-20261031.evtx`: EVTX of WEB01's System log, days 30-31 local, exported with a",
+        "  query like `system-20261026.evtx` (headers renumbered 1..N, EventRecordID = RecordNumber); no",
+        "  record of it is in any other file.",
+        "* `db01/system-20261031.csv`: `-o:CSV`, `SELECT *`, DB01's days 28-31 (Strings with the empty %1).",
+        "* `app03/pfirewall.log`: APP03 (Windows Server 2008 R2, Europe/London, no IPSec policy): Windows",
+        "  Firewall header whose fields end with `path` (no `pid`), ALLOW/DROP, days 28-31.  The config's",
+        "  inbox glob maps it to APP03; APP03 has no `policy`, so its flows have the verdict `no-policy`.",
         "",
         "## The repeated hour on WEB01 (Europe/Berlin, 2026-10-25 03:00 CEST -> 02:00 CET)",
         "",

@@ -1,7 +1,8 @@
 """Tables that fit the terminal, summaries first, row caps, honest errors (the Readable command line issue).
 
-The sample warehouse (built once per session) has 161 flows; the expectations about which
-flows come first are the sample site's planted scenarios (sample_logs/EXPECTED.md).
+The sample warehouse (built once per session) has the flows and drops counted in
+sample_logs/expected.json; the expectations about which flows come first are the sample site's
+planted scenarios (sample_logs/EXPECTED.md).
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ import re
 
 import pytest
 from click.testing import CliRunner
-from conftest import SAMPLE_CONFIG
+from conftest import SAMPLE, SAMPLE_CONFIG
 
 from pipeline.cli import cli
 
+EXPECTED = json.loads((SAMPLE / "expected.json").read_text())
+FLOWS = EXPECTED["flows"]["total"]
+HOSTS = tuple(EXPECTED["by_host"])  # APP03, DB01, WEB01
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 ADDRESS = re.compile(r"(?<![\w.:])(\d{1,3}(?:\.\d{1,3}){3}|[0-9a-f]*:[0-9a-f:]+:[0-9a-f]*)(?![\w.])", re.I)
 
@@ -43,8 +47,8 @@ def test_flows_table_fits_the_width_keeps_addresses_whole_and_names_what_it_left
     for line in table_lines[3:]:
         for text in ADDRESS.findall(line):
             ipaddress.ip_address(text)
-    assert len([line for line in table_lines[3:] if line.strip()]) == 161  # one line per flow
-    assert all(line.startswith(("WEB01", "DB01")) for line in table_lines[3:])
+    assert len([line for line in table_lines[3:] if line.strip()]) == FLOWS  # one line per flow
+    assert all(line.startswith(HOSTS) for line in table_lines[3:])
     footer = [line for line in lines if line.startswith("not shown")]
     assert footer and "--wide shows every column" in " ".join(lines[lines.index(footer[0]):])
     assert all(len(line) <= width for line in lines[lines.index(footer[0]):])  # the footer wraps too
@@ -62,36 +66,41 @@ def test_wide_shows_every_column(sample_warehouse):
 def test_a_terminal_shows_the_top_20_first_and_says_how_many_more(sample_warehouse):
     result, out = run("flows", "--warehouse", str(sample_warehouse), columns=120, terminal=True)
     assert result.exit_code == 0
-    rows = [line for line in out.splitlines()[3:] if line.startswith(("WEB01", "DB01"))]
+    rows = [line for line in out.splitlines()[3:] if line.startswith(HOSTS)]
     assert len(rows) == 20
-    assert "… 141 more; --all or --top N" in out
+    assert f"… {FLOWS - 20} more; --all or --top N" in out
     # most packets first: the clear-text flood from 10.1.0.50 (720 packets) leads
     assert rows[0].split()[0] == "DB01" and "10.1.0.50" in rows[0] and "720" in rows[0]
     piped = json.loads(run("flows", "--warehouse", str(sample_warehouse), "--format", "json", terminal=True)[0].stdout)
-    assert len(piped) == 161  # machine formats always carry every row
+    assert len(piped) == FLOWS  # machine formats always carry every row
 
 
 def test_flows_by_verdict_and_by_rule_summarise(sample_warehouse):
     result, _ = run("flows", "--warehouse", str(sample_warehouse), "--by", "verdict", "--format", "json")
     groups = {g["verdict"]: g for g in json.loads(result.stdout)}
-    assert sum(g["flows"] for g in groups.values()) == 161
-    assert sum(g["events"] for g in groups.values()) == 377
-    assert set(groups) == {"blocked-by-rule", "negotiation-required", "boot-or-block-mode"}
+    assert sum(g["flows"] for g in groups.values()) == FLOWS
+    assert sum(g["events"] for g in groups.values()) == EXPECTED["total_drops"]
+    assert set(groups) == {"blocked-by-rule", "negotiation-required", "boot-or-block-mode", "no-policy"}
     result, _ = run("flows", "--warehouse", str(sample_warehouse), "--by", "rule", "--format", "json")
     rules = {(g["host"], g["rule"]): g["events"] for g in json.loads(result.stdout)}
-    assert rules[("WEB01", "Block everything")] == 167 and rules[("WEB01", "Block rogue resolver")] == 30
+    at_web01 = {sc: hosts.get("WEB01", 0) for sc, hosts in EXPECTED["by_scenario_host"].items()}
+    # scans, Terminal Services, WinRM, the new resolver, TCP 8080: WEB01's block-all rule
+    assert rules[("WEB01", "Block everything")] == sum(at_web01[sc] for sc in "acijmno")
+    assert rules[("WEB01", "Block rogue resolver")] == 30
     result, _ = run("flows", "--warehouse", str(sample_warehouse), "--by", "remote-network", "--format", "json")
     nets = {g["remote_network"]: g for g in json.loads(result.stdout)}
     assert "203.0.113.0/24" in nets and nets["198.18.0.0/24"]["events"] == 30
     result, _ = run("flows", "--warehouse", str(sample_warehouse), "--by", "port", "--format", "json")
     ports = {(g["direction"], g["protocol"], g["port"]): g for g in json.loads(result.stdout)}
-    assert ports[("outbound", 17, 53)]["events"] == 30  # numbers, not names, in JSON
+    # numbers, not names, in JSON; DNS to the rogue resolver (b) and to the new one (j)
+    assert ports[("outbound", 17, 53)]["events"] == EXPECTED["by_scenario"]["b"] + EXPECTED["by_scenario"]["j"]
 
 
 def test_protocol_names_in_tables_numbers_in_csv(sample_warehouse):
-    _, table = run("flows", "--warehouse", str(sample_warehouse), "--top", "5", columns=120)
+    first_days = ("--until", "2026-10-28")  # the top 5 of 23-27 Oct hold a UDP flow (DNS to 198.18.0.53)
+    _, table = run("flows", "--warehouse", str(sample_warehouse), "--top", "5", *first_days, columns=120)
     assert " UDP " in table and " TCP " in table and " 17 " not in table
-    result, _ = run("flows", "--warehouse", str(sample_warehouse), "--top", "5", "--format", "csv")
+    result, _ = run("flows", "--warehouse", str(sample_warehouse), "--top", "5", *first_days, "--format", "csv")
     assert ",17," in result.stdout and "UDP" not in result.stdout
 
 
@@ -103,13 +112,13 @@ def test_sql_table_stops_at_max_rows_and_ndjson_streams_every_row(sample_warehou
     result, _ = run("sql", "--warehouse", str(sample_warehouse), "--max-rows", "7", "--format", "ndjson",
                     "select source_record, event_time from drops")
     rows = [json.loads(line) for line in result.stdout.splitlines()]
-    assert len(rows) == 377 and rows[0]["event_time"].endswith("Z")
+    assert len(rows) == EXPECTED["total_drops"] and rows[0]["event_time"].endswith("Z")
 
 
 def test_sql_knows_flows_and_names_the_relations_when_one_is_unknown(sample_warehouse):
     result, _ = run("sql", "--warehouse", str(sample_warehouse), "--host", "WEB01", "--format", "json",
                     "select count(*) as n, count(distinct host) as h from flows")
-    assert json.loads(result.stdout) == [{"n": 132, "h": 1}]
+    assert json.loads(result.stdout) == [{"n": EXPECTED["flows"]["by_host"]["WEB01"], "h": 1}]
     result, _ = run("sql", "--warehouse", str(sample_warehouse), "select * from flow")
     assert result.exit_code == 2
     assert "drops, flows, filters" in result.stderr
@@ -142,6 +151,6 @@ def test_a_missing_warehouse_and_an_unknown_host_are_errors_not_empty_answers(tm
         assert result.exit_code == 2, command
         assert "no warehouse at" in result.stderr and "run `ipsec-drops ingest` first" in result.stderr
     result, _ = run("flows", "--warehouse", str(sample_warehouse), "--host", "WEB99")
-    assert result.exit_code == 2 and "unknown host 'WEB99'" in result.stderr and "DB01, WEB01" in result.stderr
+    assert result.exit_code == 2 and "unknown host 'WEB99'" in result.stderr and "APP03, DB01, WEB01" in result.stderr
     result, _ = run("flows", "--warehouse", str(sample_warehouse), "--host", "web01.example.net", "--format", "json")
     assert result.exit_code == 0  # an FQDN matches its first label

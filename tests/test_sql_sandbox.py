@@ -6,18 +6,19 @@ stored drop is still there and no file was written.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import duckdb
 import pytest
 from click.testing import CliRunner
-from conftest import SAMPLE_CONFIG
+from conftest import SAMPLE, SAMPLE_CONFIG
 
 from pipeline.cli import cli
 from pipeline.correlate import QueryRefused, sql
 
-EXPECTED_DROPS = 377
+EXPECTED_DROPS = json.loads((SAMPLE / "expected.json").read_text())["total_drops"]
 
 
 @pytest.fixture
