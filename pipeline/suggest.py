@@ -79,7 +79,7 @@ SERVICES: dict[int, str] = {
     443: "HTTPS", 445: "SMB", 500: "IKE", 514: "syslog", 593: "RPC over HTTP", 636: "LDAPS", 1433: "SQL Server",
     1434: "SQL Browser", 1521: "Oracle", 2049: "NFS", 3268: "Global Catalog", 3306: "MySQL", 3389: "RDP",
     5432: "PostgreSQL", 5900: "VNC", 5985: "WinRM", 5986: "WinRM HTTPS", 6379: "Redis", 8080: "HTTP proxy",
-    9100: "JetDirect", 10000: "backup agent", 27017: "MongoDB",
+    10000: "backup agent", 27017: "MongoDB",
 }
 
 

@@ -1490,6 +1490,10 @@ def write_config(out: Path) -> None:
         "[names]",
         *(f'"{name}" = {arr(addrs)}' for name, addrs in NAMES.items()),
         "",
+        "# Filter suggestions (ipsec-drops suggest): the scanners' network seen at WEB01 is never suggested.",
+        "[suggest]",
+        f"ignore = {arr(SUGGEST_CONFIG['ignore'])}",
+        "",
     ]
     with open_out(out / "ipsec-drops.toml") as f:
         f.write("\n".join(lines))
@@ -1508,9 +1512,10 @@ SUGGESTED = (
      "note": "outbound: the remote port is the service"},
     {"scenario": "k", "host": "DB01", "kind": "ipsec", "remote_networks": None, "risk": None,
      "note": "the Backup agent rule exists but its filter list is empty, so Block all blocks the agent"},
-    {"scenario": "l", "host": "APP03", "kind": "advfirewall", "remote_networks": None, "risk": None,
-     "note": "APP03 has no IPSec policy (verdict no-policy): a netsh advfirewall rule, remote addresses = the "
-     "observed sources"},
+    {"scenario": "l", "host": "APP03", "kind": "advfirewall", "remote_networks": ["10.1.0.80/30"], "risk": None,
+     "note": "APP03 has no IPSec policy (verdict no-policy): a netsh advfirewall rule; the observed sources "
+     "collapse to 10.1.0.81/32, 10.1.0.82/31, and widening them to 10.1.0.80/30 (one block instead of two) "
+     "is allowed because no attack traffic of APP03 comes from that /30"},
 )
 NOT_SUGGESTED = (
     {"scenario": "m", "host": "WEB01", "reason": "scan",
@@ -1523,8 +1528,7 @@ NOT_SUGGESTED = (
      "note": f"recurring, 3 sources, 2+ UTC days, but inside the sample run's ignore = [\"{IGNORED_NET}\"]"},
     {"scenario": "p", "host": "DB01", "reason": "rare", "note": "one event, one UTC day, one source"},
 )
-#: The [suggest] table the sample run uses (for the lead to put into ipsec-drops.toml once the
-#: config knows [suggest]; the config written here does not have it yet).
+#: The [suggest] table of the sample site's ipsec-drops.toml.
 SUGGEST_CONFIG = {"ignore": [IGNORED_NET]}
 
 
@@ -1860,9 +1864,8 @@ def render_suggestions(s: dict) -> list[str]:
         "## Suggestions (scenarios i-p, 28-31 Oct)",
         "",
         "Recurring blocked flows that a permit should let through, next to attacks and noise that must",
-        "not become permits.  Recurrence counts distinct UTC days.  The sample run uses",
-        f"`[suggest] ignore = [{ignore}]` (`expected.json` `suggest_config`); `ipsec-drops.toml` does not",
-        "have that table yet (the config does not know `[suggest]`), so put it there when it does.",
+        "not become permits.  Recurrence counts distinct UTC days.  `ipsec-drops.toml` has",
+        f"`[suggest] ignore = [{ignore}]` (`expected.json` `suggest_config`).",
         "",
         "Expected suggestions (`expected.json` `suggestions`; kind `ipsec` = a netsh ipsec permit filter in",
         "the host's policy, `advfirewall` = a `netsh advfirewall` rule for a host without an IPSec policy):",
