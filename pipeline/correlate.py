@@ -43,7 +43,7 @@ import pyarrow.parquet as pq
 from .config import Config, HostConfig
 from .policy import PolicyAnalysis, analyse_script
 from .policy.addresses import ip_number
-from .policy.store import SCHEMAS, TABLES, current_snapshots, policy_dir, snapshot_files
+from .policy.store import DATA_TABLES, SCHEMAS, TABLES, current_snapshots, policy_dir, snapshot_files, snapshot_row
 from .policy.store import table as policy_table
 from .policy.weights import CLASS_ORDER, Weight
 from .queries import query
@@ -128,17 +128,19 @@ def analyse_config_script(script: Path, host: HostConfig, config: Config) -> Pol
 
 
 def _periods(root: Path, config: Config | None, overrides: Mapping[str, PolicyAnalysis],
-             notes: list[str]) -> tuple[list[dict], list[pa.Table]]:
-    """Policy periods per host, and the filters of scripts whose snapshot is not in the warehouse."""
+             notes: list[str]) -> tuple[list[dict], dict[str, list[pa.Table]]]:
+    """Policy periods per host, and the policy tables of scripts whose snapshot is not in the warehouse."""
     rows: list[dict] = []
-    extra: list[pa.Table] = []
+    extra: dict[str, list[pa.Table]] = {name: [] for name in TABLES}
     covered: set[str] = set()
     seen: set[tuple[str, str]] = set()
 
     def add_filters(host_name: str, analysis: PolicyAnalysis) -> None:
         snap = analysis.snapshot
         if (host_name, snap) not in seen and not snapshot_files(root, host_name, snap)["filters"].exists():
-            extra.append(policy_table(analysis, "filters"))
+            for name in DATA_TABLES:
+                extra[name].append(policy_table(analysis, name))
+            extra["snapshots"].append(snapshot_row(analysis, datetime.now(UTC)))
         seen.add((host_name, snap))
 
     for name, analysis in overrides.items():
@@ -277,9 +279,9 @@ class Session:
         self._candidates: set[tuple[str, str]] = set()
         for name in TABLES:
             data = _policy_table(self.root, name)
+            if extra[name]:
+                data = pa.concat_tables([data, *extra[name]])
             if name == "filters":
-                if extra:
-                    data = pa.concat_tables([data, *extra])
                 self._filters = data
             con.register(name, data)
         self.periods = pa.Table.from_pylist(period_rows, schema=PERIODS_SCHEMA)

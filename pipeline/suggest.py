@@ -753,3 +753,8 @@ def compare_flows(before: list[dict], after: list[dict]) -> list[dict]:
                         "first_seen": ref["first_seen"], "last_seen": ref["last_seen"],
                         "verdict_before": vb, "rule_before": rb, "verdict_after": va, "rule_after": ra})
     return sorted(changed, key=lambda c: (-c["events"], str(c["host"]), str(c["remote_ip"])))
+
+
+from ._callable import callable_module  # noqa: E402
+
+callable_module(__name__, suggest)
