@@ -561,3 +561,8 @@ def _ingest_evtx_hashed(path: Path, result: FileResult, run: _Run, size: int, ha
                   run=run.writer.run_id, ingested_at=datetime.now(UTC).isoformat(timespec="seconds"))
     )
     return result
+
+
+from ._callable import callable_module  # noqa: E402
+
+callable_module(__name__, ingest)
