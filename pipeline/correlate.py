@@ -47,11 +47,9 @@ from .policy.store import DATA_TABLES, SCHEMAS, TABLES, current_snapshots, polic
 from .policy.store import table as policy_table
 from .policy.weights import CLASS_ORDER, Weight
 from .queries import query
-from .schema import DROPS_SCHEMA, protocol_number
+from .schema import DROPS_SCHEMA, GROUP_KEYS, VERDICTS, protocol_number  # noqa: F401 - re-exported
 from .warehouse import Warehouse
 
-VERDICTS = ("blocked-by-rule", "negotiation-required", "permitted-by-policy", "no-matching-filter", "no-policy",
-            "boot-or-block-mode")
 FLOW_COLUMNS = ("host", "direction", "protocol", "local_ip", "local_port", "remote_ip", "remote_port", "packets",
                 "events", "first_seen", "last_seen", "days_seen", "verdict", "rule", "filter_list", "action",
                 "source_line")
@@ -68,14 +66,6 @@ READ_ONLY_STATEMENTS = frozenset({"SELECT"})
 WarehouseLike = Warehouse | str | os.PathLike[str]
 
 
-#: Keys of :meth:`Session.flow_groups` and the columns each gives (before the counts).
-GROUP_KEYS: dict[str, tuple[str, ...]] = {
-    "verdict": ("verdict",),
-    "rule": ("host", "rule", "verdict"),
-    "host": ("host",),
-    "port": ("direction", "protocol", "port"),
-    "remote-network": ("remote_network",),
-}
 GROUP_COUNTS = ("flows", "events", "packets", "hosts", "remotes", "first_seen", "last_seen")
 #: The relations ``sql`` offers (``flows`` is computed only when a query names it).
 RELATIONS = ("drops", "flows", *TABLES, "policy_periods")

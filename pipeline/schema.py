@@ -8,36 +8,45 @@ live here too, so readers and extractors never spell them twice.
 
 from __future__ import annotations
 
-import pyarrow as pa
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-#: Columns of the ``drops`` dataset, in order.  ``date`` (the partition) is not a
-#: column of the files: it is the Hive directory ``date=YYYY-MM-DD`` (UTC date of
-#: ``event_time``).
-DROPS_SCHEMA = pa.schema(
-    [
-        pa.field("event_time", pa.timestamp("us", tz="UTC"), nullable=False),
-        pa.field("host", pa.string(), nullable=False),
-        pa.field("source_format", pa.string(), nullable=False),
-        pa.field("source_file", pa.string(), nullable=False),
-        pa.field("source_record", pa.int64()),
-        pa.field("event_id", pa.int32()),
-        pa.field("drop_kind", pa.string(), nullable=False),
-        pa.field("direction", pa.string()),
-        pa.field("protocol", pa.int16()),
-        pa.field("src_ip", pa.string()),
-        pa.field("src_port", pa.int32()),
-        pa.field("dst_ip", pa.string()),
-        pa.field("dst_port", pa.int32()),
-        pa.field("local_ip", pa.string()),
-        pa.field("remote_ip", pa.string()),
-        pa.field("packets", pa.int64(), nullable=False),
-        pa.field("wfp_filter_id", pa.int64()),
-        pa.field("wfp_layer", pa.string()),
-        pa.field("process_id", pa.int64()),
-        pa.field("application", pa.string()),
-        pa.field("message", pa.string()),
-    ]
-)
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+@cache
+def _drops_schema() -> pa.Schema:
+    """``DROPS_SCHEMA``: the columns of the ``drops`` dataset, in order.  ``date`` (the partition) is
+    not a column of the files: it is the Hive directory ``date=YYYY-MM-DD`` (UTC date of
+    ``event_time``)."""
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            pa.field("event_time", pa.timestamp("us", tz="UTC"), nullable=False),
+            pa.field("host", pa.string(), nullable=False),
+            pa.field("source_format", pa.string(), nullable=False),
+            pa.field("source_file", pa.string(), nullable=False),
+            pa.field("source_record", pa.int64()),
+            pa.field("event_id", pa.int32()),
+            pa.field("drop_kind", pa.string(), nullable=False),
+            pa.field("direction", pa.string()),
+            pa.field("protocol", pa.int16()),
+            pa.field("src_ip", pa.string()),
+            pa.field("src_port", pa.int32()),
+            pa.field("dst_ip", pa.string()),
+            pa.field("dst_port", pa.int32()),
+            pa.field("local_ip", pa.string()),
+            pa.field("remote_ip", pa.string()),
+            pa.field("packets", pa.int64(), nullable=False),
+            pa.field("wfp_filter_id", pa.int64()),
+            pa.field("wfp_layer", pa.string()),
+            pa.field("process_id", pa.int64()),
+            pa.field("application", pa.string()),
+            pa.field("message", pa.string()),
+        ]
+    )
+
 
 SOURCE_FORMATS = ("logparser-w3c", "logparser-csv", "pfirewall", "evtx")
 
@@ -98,7 +107,28 @@ FIREWALL_LOG = "pfirewall"
 
 def empty_drops() -> pa.Table:
     """An empty table with the drops schema (handy for tests and notebooks)."""
-    return DROPS_SCHEMA.empty_table()
+    return _drops_schema().empty_table()
+
+
+#: Correlation verdicts (queries/flows.sql), most telling first.
+VERDICTS = ("blocked-by-rule", "negotiation-required", "permitted-by-policy", "no-matching-filter", "no-policy",
+            "boot-or-block-mode")
+#: Keys of the flows summary (``flows --by``) and the columns each gives before the counts.
+GROUP_KEYS: dict[str, tuple[str, ...]] = {
+    "verdict": ("verdict",),
+    "rule": ("host", "rule", "verdict"),
+    "host": ("host",),
+    "port": ("direction", "protocol", "port"),
+    "remote-network": ("remote_network",),
+}
+
+
+def __getattr__(name: str) -> Any:
+    # DROPS_SCHEMA is built on first use: importing this module (the command line's vocabulary)
+    # must not load pyarrow, so that ``ipsec-drops --help`` starts fast.
+    if name == "DROPS_SCHEMA":
+        return _drops_schema()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 #: Protocol number -> the name tables show (the first name listed for a number above).

@@ -37,3 +37,16 @@ def test_unknown_protocol_name_is_a_usage_error(sample_warehouse):
     result = run("--config", str(SAMPLE_CONFIG), "explain", "--warehouse", str(sample_warehouse), "--host", "WEB01",
                  "--src", "10.1.0.99", "--dst", "10.1.0.10", "--proto", "tcpx")
     assert result.exit_code == 2 and "unknown protocol 'tcpx'" in result.stderr
+
+
+def test_help_and_version_load_neither_arrow_nor_duckdb():
+    """Start-up is what an admin waits for on every command: --help must not import the engines."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from pipeline.cli import cli\n"
+            "try:\n    cli(['--help'], standalone_mode=False)\nexcept SystemExit:\n    pass\n"
+            "heavy = sorted(m for m in ('pyarrow', 'duckdb', 'pandas', 'numpy', 'matplotlib') if m in sys.modules)\n"
+            "print(','.join(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == ""

@@ -90,14 +90,17 @@ def format_option(choices: Sequence[str] = ROW_FORMATS, default: str = "table", 
 
 def handle_errors(fn: F) -> F:
     """Turn the library's exceptions into a message and an exit code (never a traceback)."""
-    from ..warehouse import WarehouseLocked
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except WarehouseLocked as exc:
-            fail(f"warehouse locked: {exc}", ExitCode.LOCKED)
+        except RuntimeError as exc:
+            from ..warehouse import WarehouseLocked  # only now: importing it loads Arrow
+
+            if isinstance(exc, WarehouseLocked):
+                fail(f"warehouse locked: {exc}", ExitCode.LOCKED)
+            raise
         except ConfigError as exc:
             fail(f"config error: {exc}", ExitCode.USAGE)
         except (ValueError, LookupError) as exc:

@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 from rich.text import Text
 
-from .. import correlate
 from ..output import Column, json_text
+from ..schema import GROUP_KEYS, VERDICTS
 from .common import (
     Context,
     format_option,
@@ -69,8 +69,8 @@ def _page(table, fmt: str, top: int | None, all_rows: bool, is_terminal: bool):
 @click.option("--since", help="Drops at or after this time: " + time_help)
 @click.option("--until", help="Drops before this time (same forms as --since).")
 @tz_option
-@click.option("--verdict", type=click.Choice(list(correlate.VERDICTS)), help="Only flows with this verdict.")
-@click.option("--by", type=click.Choice(list(correlate.GROUP_KEYS)),
+@click.option("--verdict", type=click.Choice(list(VERDICTS)), help="Only flows with this verdict.")
+@click.option("--by", type=click.Choice(list(GROUP_KEYS)),
               help="Summarise: one row per verdict, rule, host, service port or remote network.")
 @click.option("--top", type=click.IntRange(min=0),
               help=f"Only the N rows with the most packets (a terminal shows {DEFAULT_TOP} unless --all).")
@@ -88,6 +88,8 @@ def flows_cmd(obj: Context, warehouse: Path, host: str | None, since: str | None
     force at its time (config policy / policy_history, else the warehouse's
     current snapshot). --by summarises instead.
     """
+    from .. import correlate
+
     config = obj.config()
     root = correlate.require_warehouse(warehouse)
     with correlate.open_session(root, config) as session:
@@ -127,6 +129,8 @@ def flows_cmd(obj: Context, warehouse: Path, host: str | None, since: str | None
 def explain_cmd(obj: Context, warehouse: Path, host: str, src: str, dst: str, proto: str, sport: int | None,
                 dport: int | None, at: str | None, tz: str | None, wide: bool, fmt: str) -> None:
     """Every filter that matches a packet, by weight, and why the winner wins."""
+    from .. import correlate
+
     config = obj.config()
     root = correlate.require_warehouse(warehouse)
     with correlate.open_session(root, config) as session:
@@ -169,6 +173,8 @@ def sql_cmd(obj: Context, text: str, warehouse: Path, host: str | None, since: s
     """
     import duckdb
     import pyarrow as pa
+
+    from .. import correlate
 
     config = obj.config()
     root = correlate.require_warehouse(warehouse)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich import box
@@ -11,8 +12,9 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 from rich.text import Text
 
-from ..ingest import IngestReport, expand_inputs, ingest
-from ..warehouse import Warehouse
+if TYPE_CHECKING:
+    from ..ingest import IngestReport
+
 from .common import Context, global_options, handle_errors, print_issues, warehouse_option
 
 
@@ -33,6 +35,9 @@ def ingest_cmd(obj: Context, paths: tuple[Path, ...], warehouse: Path, host: str
     Unchanged files are skipped, files that grew are read past what was read
     before, and an event exported twice is stored once.
     """
+    from ..ingest import expand_inputs, ingest
+    from ..warehouse import Warehouse
+
     config = obj.config()
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
                         console=obj.err, transient=True, disable=obj.quiet or not obj.err.is_terminal)

@@ -4,31 +4,35 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.table import Table
 from rich.text import Text
 
+from .._lazy import lazy_module
 from ..exit_codes import ExitCode
 from ..output import Column, json_text
-from ..policy import PolicyAnalysis, analyse_script
-from ..policy import show as policy_show
-from ..policy.jobs import (
-    HostLoad,
-    StoredSnapshot,
-    host_for_script,
-    host_scripts,
-    lint_hosts,
-    lint_script,
-    load_policies,
-    stored_snapshot,
-)
-from ..warehouse import Warehouse
 from .common import Context, fail, global_options, handle_errors, print_issues, print_rows, warehouse_option
+
+if TYPE_CHECKING:
+    from ..policy import PolicyAnalysis
+    from ..policy.jobs import StoredSnapshot
+
+# The library, imported when a command runs (not when --help is printed).
+policy_show = lazy_module("pipeline.policy.show")
+jobs = lazy_module("pipeline.policy.jobs")
+policy = lazy_module("pipeline.policy")
 
 define_option = click.option(
     "--define", "-D", "defines", multiple=True, metavar="VAR=VALUE",
     help="Value of a batch variable the script uses (%VAR%, or %1 with -D 1=VALUE); repeatable.")
+
+
+def _warehouse(root: Path):  # noqa: ANN202 - a pipeline.warehouse.Warehouse
+    from ..warehouse import Warehouse
+
+    return Warehouse(root)
 
 
 def parse_defines(values: tuple[str, ...]) -> dict[str, str]:
@@ -51,8 +55,8 @@ def _analyse(obj: Context, script: Path, host: str | None, defines: tuple[str, .
              encoding: str | None = None, *, host_from_config: bool = False) -> PolicyAnalysis:
     config = obj.config()
     if host is None and host_from_config:
-        host = host_for_script(config, script)  # the script is a config host's policy: lint it there
-    return analyse_script(script, host=host, config=config, defines=parse_defines(defines), encoding=encoding)
+        host = jobs.host_for_script(config, script)  # the script is a config host's policy: lint it there
+    return policy.analyse_script(script, host=host, config=config, defines=parse_defines(defines), encoding=encoding)
 
 
 def _print_policy_issues(obj: Context, issues: list) -> None:
@@ -100,7 +104,7 @@ def policy_show_cmd(obj: Context, script: Path | None, host: str | None, warehou
         if warehouse is not None:
             from ..correlate import require_warehouse
 
-            _stored_tables(obj, stored_snapshot(require_warehouse(warehouse), host), fmt)
+            _stored_tables(obj, jobs.stored_snapshot(require_warehouse(warehouse), host), fmt)
             return
         if entry is None or entry.policy is None:
             fail(f"error: {host} has no policy script in the config; give SCRIPT or --warehouse")
@@ -198,12 +202,12 @@ def policy_lint_cmd(obj: Context, script: Path | None, host: str | None, all_hos
     """
     if all_hosts == bool(script):
         fail("error: give SCRIPT, or --all")
-    reports = (lint_hosts(obj.config(), encoding=encoding, defines=parse_defines(defines)) if all_hosts
-               else [lint_script(_analyse(obj, script, host, defines, encoding,  # type: ignore[arg-type]
+    reports = (jobs.lint_hosts(obj.config(), encoding=encoding, defines=parse_defines(defines)) if all_hosts
+               else [jobs.lint_script(_analyse(obj, script, host, defines, encoding,  # type: ignore[arg-type]
                                           host_from_config=True))])
     problems = False
     for report in reports:
-        if isinstance(report, HostLoad):
+        if isinstance(report, jobs.HostLoad):
             obj.err.print(Text(f"error: {report.host}: {report.error}", style="red"))
             problems = True
             continue
@@ -244,14 +248,14 @@ def policy_load_cmd(obj: Context, script: Path | None, host: str | None, all_hos
     if all_hosts == bool(script or host):
         fail("error: give SCRIPT --host H, or --all")
     if all_hosts:
-        jobs = host_scripts(config)
-        if not jobs:
+        work = jobs.host_scripts(config)
+        if not work:
             fail("error: no host in the config has a policy script")
     else:
         if not host or script is None:
             fail("error: --host is needed: a snapshot belongs to a config host")
-        jobs = [(host, script)]
-    loads = load_policies(jobs, Warehouse(warehouse), config, parse_defines(defines), encoding=encoding)
+        work = [(host, script)]
+    loads = jobs.load_policies(work, _warehouse(warehouse), config, parse_defines(defines), encoding=encoding)
     for load in loads.loads:
         if load.error:
             obj.err.print(Text(f"error: {load.host}: {load.error}", style="red"))

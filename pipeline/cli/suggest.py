@@ -6,13 +6,11 @@ import sys
 from pathlib import Path
 
 import click
-import pyarrow as pa
 from rich.text import Text
 
-from .. import correlate
+from .._lazy import lazy_module
 from ..exit_codes import ExitCode
 from ..output import Column, json_text
-from ..suggest import netsh_script, suggest, whatif
 from .common import (
     Context,
     format_option,
@@ -24,6 +22,11 @@ from .common import (
     tz_option,
     warehouse_option,
 )
+
+# The library, imported when a command runs (not when --help is printed).
+pa = lazy_module("pyarrow")
+correlate = lazy_module("pipeline.correlate")
+suggestions = lazy_module("pipeline.suggest")
 
 SUGGESTION_TABLE = (
     Column("host", 0), Column("kind", 5), Column("direction", 2, "direction", header="dir"),
@@ -97,13 +100,13 @@ def suggest_cmd(obj: Context, warehouse: Path, host: str | None, since: str | No
     with correlate.open_session(root, config) as session:
         session.check_host(host)
         start, end, _ = time_window(obj, since, until, tz, host)
-        result = suggest(root, config, host=host, since=start, until=end, verify=verify, session=session,
+        result = suggestions.suggest(root, config, host=host, since=start, until=end, verify=verify, session=session,
                          min_days=min_days, min_sources=min_sources, max_prefix=max_prefix, allow_any=allow_any,
                          exclude_ports=exclude_ports or None)
     if fmt == "json":
         _emit(obj, json_text(result) + "\n", out)
     elif fmt == "netsh":
-        _emit(obj, netsh_script(result), out, newline="")
+        _emit(obj, suggestions.netsh_script(result), out, newline="")
         counts = f"{len(result['suggestions'])} suggestion(s), {len(result['not_suggested'])} not suggested"
         obj.err.print(Text(counts + (" (see --format table)" if result["not_suggested"] else ""), style="dim"))
     else:
@@ -163,8 +166,8 @@ def whatif_cmd(obj: Context, warehouse: Path, host: str, script: Path | None, re
         raise click.UsageError("give --script EXTRA.cmd (appended) or --replace NEW.cmd (instead)")
     with correlate.open_session(root, config) as session:
         start, end, zone = time_window(obj, since, until, tz, host)
-        result = whatif(root, config, host=host, script=script, replace_with=replace_with, since=start, until=end,
-                        session=session)
+        result = suggestions.whatif(root, config, host=host, script=script, replace_with=replace_with, since=start,
+                                    until=end, session=session)
     summary = result["summary"]
     if fmt == "json":
         click.echo(json_text(result))

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 
-from ..warehouse import Warehouse
 from .common import Context, global_options, handle_errors, warehouse_option
 
 
@@ -17,6 +16,8 @@ from .common import Context, global_options, handle_errors, warehouse_option
 @handle_errors
 def status_cmd(obj: Context, warehouse: Path) -> None:
     """Show what the warehouse holds and the last runs."""
+    from ..warehouse import Warehouse
+
     wh = Warehouse(warehouse)
     manifest = wh.manifest()
     files = wh.drop_files()
