@@ -47,6 +47,6 @@ def test_help_and_version_load_neither_arrow_nor_duckdb():
     code = ("import sys; from pipeline.cli import cli\n"
             "try:\n    cli(['--help'], standalone_mode=False)\nexcept SystemExit:\n    pass\n"
             "heavy = sorted(m for m in ('pyarrow', 'duckdb', 'pandas', 'numpy', 'matplotlib') if m in sys.modules)\n"
-            "print(','.join(heavy))")
+            "print('heavy:' + ','.join(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip().splitlines()[-1] == ""
+    assert out.strip().splitlines()[-1] == "heavy:"
