@@ -931,11 +931,15 @@ class _EvtxSource:
         errors = issues.counts["read-error"] - self.errors_before
         if errors:
             self.result.note = f"{errors} damaged record(s) or chunk(s) skipped"
-        if run.engine == "python-evtx" and self.skip_through is None:
+        if self.skip_through is None and self.stored_through is None:
             listed = expected_records(self.path)
-            if self.records + errors < listed:
+            if self.records + errors < listed and run.engine == "python-evtx":
                 issues.warning("", f"python-evtx recovered {self.records} of the {listed} records the chunk headers "
                                "list; --engine evtx reads damaged files more completely")
+            elif self.records + errors < listed:
+                # A chunk cut short (an incomplete copy, a log still being written) yields nothing and no error.
+                issues.warning("", f"{self.records} of the {listed} records the chunk headers list were read "
+                               f"({errors} damaged): the rest are missing (file cut short or still being written?)")
         for key, (record, when) in self.top.items():
             mark = run.manifest.watermarks.get(key)
             if mark is None or record > mark["record"]:
