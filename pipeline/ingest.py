@@ -49,6 +49,7 @@ from .readers.pfirewall import FirewallState, read_pfirewall
 from .readers.textfile import TextLayout, sniff_layout
 from .warehouse import FileEntry, Manifest, RunWriter, Warehouse, WarehouseError, hash_file, hash_identities
 from .warehouse.errors import describe_os_error, wrap_os_error
+from .warehouse.store import data_path_of, keys_path_of
 
 #: Extensions never taken for exports when a folder is walked (configs, policies, docs).
 NOT_EXPORTS = {".toml", ".md", ".json", ".py", ".cmd", ".bat", ".ps1", ".parquet", ".ipynb"}
@@ -255,8 +256,7 @@ def _ingest_locked(plan: IngestPlan, wh: Warehouse, config: Config, host: str | 
     try:
         for item in plan.files:
             report.files.append(_ingest_file(item, run))
-        report.damage = [f"{path}: its data part is missing, yet its keys mark {n:,} rows as stored (those rows "
-                         "cannot be stored again)" for path, n in writer.keys.orphans]
+        report.damage = _damage(wh, manifest, writer)
         skipped_csv = skipped.close()
         manifest.runs.append(
             {
@@ -286,6 +286,20 @@ def _ingest_locked(plan: IngestPlan, wh: Warehouse, config: Config, host: str | 
     if skipped_csv:
         report.skipped_csv = str(wh.runs_dir / skipped_csv.name)
     return report
+
+
+def _damage(wh: Warehouse, manifest: Manifest, writer: RunWriter) -> list[str]:
+    """Data parts gone behind the warehouse's back: the manifest's (one stat each, cheap enough for every run)
+    and those whose key files this run loaded.  Their rows count as stored, so no ingest restores them."""
+    found: dict[str, str] = {}
+    for name, part in (manifest.parts or {}).items():
+        if not (wh.root / name).exists():
+            found[name] = f"{wh.root / name}: data part missing ({part.rows:,} rows lost"
+    for keys, n in writer.keys.orphans:
+        name = data_path_of(wh.rel(keys))
+        found.setdefault(name, f"{wh.root / name}: data part missing ({n:,} rows lost")
+    return [f"{text}; its keys keep them from being stored again)" if (wh.root / keys_path_of(name)).exists()
+            else f"{text})" for name, text in sorted(found.items())]
 
 
 def _failed(exc: WarehouseError, writer: RunWriter) -> WarehouseError:

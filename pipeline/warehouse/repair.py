@@ -44,9 +44,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+import pyarrow.parquet as pq
+
 from .errors import ManifestVersionError, WarehouseError, wrap_os_error
 from .manifest import Manifest, PartEntry
-from .status import scan_parts
+from .status import PartState, scan_parts
 from .store import Warehouse, keys_path_of
 
 
@@ -153,8 +156,9 @@ def _repair(wh: Warehouse) -> RepairReport:
     states = scan_parts(wh, manifest.parts)
     kept: dict[str, PartEntry] = {}
     lost_sources: set[str] = set()
+    duplicating = _duplicating(wh, states)
     for s in states:
-        if s.good:
+        if s.good and s.path not in duplicating:
             assert s.data_rows is not None
             entry = s.listed or PartEntry(rows=s.data_rows, run="", sources=[])
             if s.listed is None:
@@ -169,7 +173,10 @@ def _repair(wh: Warehouse) -> RepairReport:
         if s.data_present:
             target = f"{quarantine}/{s.path}"
             moves.append([s.path, target])
-            if s.data_error:
+            if s.path in duplicating:
+                reason = (f"not in the manifest and {duplicating[s.path]:,} of its rows are held by other parts "
+                          "(a copy?): set aside")
+            elif s.data_error:
                 reason = f"data file unreadable ({s.data_error}): set aside"
             elif not s.keys_present:
                 reason = "key file lost: rows cannot be de-duplicated, set aside"
@@ -206,6 +213,35 @@ def _repair(wh: Warehouse) -> RepairReport:
     })
     wh.commit(run_id, wh.staging_dir / run_id, manifest, moves, deletes)
     return report
+
+
+def _duplicating(wh: Warehouse, states: list[PartState]) -> dict[str, int]:
+    """Good parts the manifest does not list whose keys other parts hold too (a copied part): adopting one
+    would show its rows twice.  Returns part -> keys held elsewhere.  Parts the manifest lists never overlap
+    (an ingest stores a key once per date), so only unlisted ones are compared, in name order."""
+    unlisted = [s for s in states if s.good and s.listed is None]
+    out: dict[str, int] = {}
+    held: dict[str, np.ndarray] = {}
+    for date in sorted({_date(s.path) for s in unlisted}):
+        held[date] = np.concatenate([np.zeros(0, np.uint64)] + [
+            _keys(wh, s.path) for s in states if s.good and s.listed is not None and _date(s.path) == date])
+    for s in unlisted:
+        date = _date(s.path)
+        keys = _keys(wh, s.path)
+        overlap = int(np.isin(keys, held[date]).sum())
+        if overlap:
+            out[s.path] = overlap
+        else:
+            held[date] = np.concatenate([held[date], keys])
+    return out
+
+
+def _date(part: str) -> str:
+    return part.split("/")[1]
+
+
+def _keys(wh: Warehouse, part: str) -> np.ndarray:
+    return pq.read_table(wh.root / keys_path_of(part), columns=["key"]).column("key").to_numpy()
 
 
 def _settle_journal(wh: Warehouse, report: RepairReport, quarantine: str) -> None:
