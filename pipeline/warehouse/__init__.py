@@ -1,6 +1,6 @@
 """The Parquet warehouse: partitioned drops, de-duplication keys, manifest, lock, atomic publish, check, repair."""
 
-from .errors import WarehouseError, WarehouseLocked
+from .errors import ManifestVersionError, WarehouseError, WarehouseLocked
 from .keys import KeyIndex, hash_identities
 from .manifest import MANIFEST_VERSION, FileEntry, Manifest, PartEntry, hash_file
 from .repair import RepairReport, repair
@@ -14,6 +14,7 @@ __all__ = [
     "Finding",
     "KeyIndex",
     "Manifest",
+    "ManifestVersionError",
     "PartEntry",
     "RepairReport",
     "RunWriter",

@@ -231,11 +231,17 @@ class Warehouse:
                       deletes: Iterable[str] = ()) -> dict:
         """Stage the new manifest and write the journal: the commit point.  Returns the journal."""
         manifest_stage = stage / "_manifest.json"
-        stage.mkdir(parents=True, exist_ok=True)
-        write_atomically(manifest_stage, manifest.to_json())
+        try:
+            stage.mkdir(parents=True, exist_ok=True)
+            write_atomically(manifest_stage, manifest.to_json())
+        except OSError as exc:
+            raise wrap_os_error(exc, "cannot write", manifest_stage) from exc
         _maybe_crash("before-commit")
         journal = {"run": run_id, "moves": moves, "deletes": list(deletes), "manifest": self.rel(manifest_stage)}
-        write_atomically(self.journal_path, json.dumps(journal))
+        try:
+            write_atomically(self.journal_path, json.dumps(journal))
+        except OSError as exc:
+            raise wrap_os_error(exc, "cannot write", self.journal_path) from exc
         return journal
 
     def apply_journal(self, journal: dict) -> None:
@@ -280,10 +286,7 @@ class Warehouse:
         :class:`WarehouseError` on failure; before the commit point nothing changed, after it the
         next writer's :meth:`recover` completes the publish.
         """
-        try:
-            journal = self.write_journal(run_id, stage, manifest, moves, deletes)
-        except OSError as exc:
-            raise wrap_os_error(exc, "cannot write") from exc
+        journal = self.write_journal(run_id, stage, manifest, moves, deletes)
         if on_commit is not None:
             on_commit()
         _maybe_crash("after-commit")
