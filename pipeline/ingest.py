@@ -542,6 +542,14 @@ class _Source(Protocol):
 
 
 def _ingest_file(item: InputFile, run: _Run) -> FileResult:
+    try:
+        return _recognise_and_ingest(item, run)
+    finally:
+        if run.progress:  # every file reaches its size, read or not, so the bar ends full
+            run.progress(str(item.path), item.size, item.size)
+
+
+def _recognise_and_ingest(item: InputFile, run: _Run) -> FileResult:
     path, name = item.path, str(item.path)
     refusals = _Refusals(run.sink)
     issues = IssueLog(name, sink=refusals.sink)
@@ -562,12 +570,7 @@ def _ingest_file(item: InputFile, run: _Run) -> FileResult:
             result.note = "not an export"
         return result
     source: _Source = _EvtxSource(path, result, run) if fmt == "evtx" else _TextSource(path, fmt, result, run)
-    job = _FileJob(path, result, run, source, refusals)
-    try:
-        return job.execute()
-    finally:
-        if run.progress:
-            run.progress(name, item.size, item.size)
+    return _FileJob(path, result, run, source, refusals).execute()
 
 
 class _FileJob:
