@@ -185,3 +185,13 @@ def test_version_1_warehouse_is_upgraded_by_the_next_ingest(site: Warehouse) -> 
     upgraded = json.loads(site.manifest_path.read_text())
     assert upgraded["version"] == 2 and sum(p["rows"] for p in upgraded["parts"].values()) == EXPECTED
     assert check(site).ok and not check(site).findings
+
+
+def test_no_warehouse_at_all(tmp_path: Path) -> None:
+    from pipeline.warehouse import WarehouseError
+
+    status = check(tmp_path / "none")
+    assert not status.exists and "no warehouse here" in status.summary()
+    with pytest.raises(WarehouseError, match="not a warehouse"):
+        repair(tmp_path / "none")
+    assert not (tmp_path / "none").exists()

@@ -124,6 +124,8 @@ def repair(warehouse: Warehouse | str | os.PathLike[str]) -> RepairReport:
     when the warehouse cannot be written or its manifest is of a newer version.
     """
     wh = warehouse if isinstance(warehouse, Warehouse) else Warehouse(warehouse)
+    if not wh.root.is_dir():
+        raise WarehouseError(f"{wh.root} is not a warehouse (no such folder): nothing to repair", wh.root)
     lock = wh.lock()
     try:
         return _repair(wh)

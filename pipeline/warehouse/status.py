@@ -57,6 +57,7 @@ class WarehouseStatus:
     dates: int  # date partitions holding them
     last_runs: list[dict] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    exists: bool = True  # False: no such folder (the CLI's "no warehouse where one was expected")
 
     @property
     def ok(self) -> bool:
@@ -71,6 +72,8 @@ class WarehouseStatus:
         return EXIT_OK if self.ok else EXIT_SKIPPED
 
     def summary(self) -> str:
+        if not self.exists:
+            return f"{self.root}: no warehouse here (no such folder)"
         damage = [f for f in self.findings if f.damage]
         head = (f"{self.root}: {self.parts} data part(s), {self.rows:,} drops in {self.dates} day(s), "
                 f"{self.files_ingested} ingested file record(s)")
@@ -173,6 +176,8 @@ def part_findings(wh: Warehouse, states: list[PartState], tracked: bool) -> list
 def check(warehouse: Warehouse | str | Path) -> WarehouseStatus:
     """Compare the warehouse with its manifest and keys; never raises for what it finds."""
     wh = warehouse if isinstance(warehouse, Warehouse) else Warehouse(warehouse)
+    if not wh.root.is_dir():
+        return WarehouseStatus(str(wh.root), None, 0, 0, 0, 0, exists=False)
     findings: list[Finding] = []
     manifest: Manifest | None
     try:
