@@ -15,6 +15,7 @@ import pytest
 
 import pipeline.warehouse.store as store
 from pipeline import Warehouse, ingest, parse_config
+from pipeline.warehouse import WarehouseError
 
 INGEST = sys.modules["pipeline.ingest"]  # (``pipeline.ingest`` the attribute is the function)
 CONFIG = """
@@ -92,9 +93,10 @@ def test_a_failed_parquet_write_fails_the_run_and_leaves_the_warehouse_as_it_was
     monkeypatch.setattr(store, "_write_part", failing)
     more = tmp_path / "second.log"
     more.write_text(HEADER + "".join(line(f"2026-06-02 10:{m:02d}:00", m) for m in range(60)), newline="")
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(WarehouseError, match="No space left.*nothing was published"):
         ingest([more], Warehouse(good), parse_config(CONFIG, tmp_path / "c.toml"))
     assert calls, "the write was attempted"
+    assert not (good / ".staging").exists()
     assert stored(good, "SELECT count(*) FROM DROPS") == before
     monkeypatch.undo()
     report = ingest([more], Warehouse(good), parse_config(CONFIG, tmp_path / "c.toml"))

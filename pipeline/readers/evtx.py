@@ -41,6 +41,35 @@ _XML_CANDIDATE = re.compile(rf"<EventID[^>]*>(?:{_ID_ALTERNATION})</EventID>")
 _CANDIDATE_TEXT = frozenset(str(i) for i in CANDIDATE_IDS)  # all four digits long
 _SEARCH_WINDOW = 1024  # the EventID is near the start of a record's text
 _ERROR_WHERE = re.compile(r"(chunk|record) number (\d+)")
+#: An EVTX file starts with a 4 KiB file header; chunks follow it.
+HEADER_SIZE = 4096
+
+
+class EvtxUnreadable(ValueError):
+    """The file cannot be opened as EVTX at all (e.g. cut inside its file header): refuse it, go on."""
+
+
+def check_header(path: str | os.PathLike[str]) -> None:
+    """Raise :class:`EvtxUnreadable` when the file is too short to hold its 4 KiB file header.
+
+    Both engines fail on such a file before yielding anything (the Rust one with
+    ``failed to read EVTX file header block``), which would otherwise end the run.
+    """
+    size = os.path.getsize(path)
+    if size < HEADER_SIZE:
+        raise EvtxUnreadable(f"cut inside its {HEADER_SIZE // 1024} KiB EVTX file header ({size} of {HEADER_SIZE} "
+                             "bytes): an incomplete copy? Copy the log again")
+
+
+def _rust_parser(path: str | os.PathLike[str]):
+    """The Rust engine's parser of ``path``; :class:`EvtxUnreadable` when it cannot open the file."""
+    from evtx import PyEvtxParser
+
+    check_header(path)
+    try:
+        return PyEvtxParser(str(path))
+    except OSError as exc:
+        raise EvtxUnreadable(f"not readable as EVTX: {str(exc).splitlines()[0][:300]}") from exc
 
 
 @dataclass
@@ -146,12 +175,10 @@ def read_evtx_rust(
 
     Records numbered up to ``skip_through`` (already stored) are passed over undecoded and uncounted.
     """
-    from evtx import PyEvtxParser
-
     size = os.path.getsize(path)
     listed = max(expected_records(path), 1)
     total = 0
-    parser = PyEvtxParser(str(path))
+    parser = _rust_parser(path)
     records = parser.records_json()
     events: list[EvtxEvent] = []
     seen = 0
@@ -290,6 +317,7 @@ def read_evtx_python(
     from Evtx.Evtx import Evtx
 
     binary_parser.parse_filetime = _exact_filetime  # exact timestamps, same as the Rust engine
+    check_header(path)
     size = os.path.getsize(path)
     listed = max(expected_records(path), 1)
     total = 0
@@ -357,10 +385,11 @@ def _safe_timestamp(record) -> datetime | None:
 
 
 def peek_identity(path: str | os.PathLike[str]) -> EvtxEvent | None:
-    """The first readable record, fully decoded: which host and channel the file holds."""
-    from evtx import PyEvtxParser
+    """The first readable record, fully decoded: which host and channel the file holds.
 
-    records = PyEvtxParser(str(path)).records_json()
+    :class:`EvtxUnreadable` when the file cannot be opened as EVTX (its header is cut, say).
+    """
+    records = _rust_parser(path).records_json()
     for _ in range(64):
         try:
             record = next(records)

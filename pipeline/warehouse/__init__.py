@@ -1,17 +1,30 @@
-"""The Parquet warehouse: partitioned drops, de-duplication keys, manifest, lock, atomic publish."""
+"""The Parquet warehouse: partitioned drops, de-duplication keys, manifest, lock, atomic publish, check, repair."""
 
+from .errors import ManifestVersionError, WarehouseError, WarehouseLocked
 from .keys import KeyIndex, hash_identities
-from .manifest import FileEntry, Manifest, hash_file
-from .store import CRASH_ENV, RunWriter, Warehouse, WarehouseLocked
+from .manifest import MANIFEST_VERSION, FileEntry, Manifest, PartEntry, hash_file
+from .repair import RepairReport, repair
+from .status import Finding, WarehouseStatus, check
+from .store import CRASH_ENV, RunWriter, Warehouse, WriterLock
 
 __all__ = [
     "CRASH_ENV",
+    "MANIFEST_VERSION",
     "FileEntry",
+    "Finding",
     "KeyIndex",
     "Manifest",
+    "ManifestVersionError",
+    "PartEntry",
+    "RepairReport",
     "RunWriter",
     "Warehouse",
+    "WarehouseError",
     "WarehouseLocked",
+    "WarehouseStatus",
+    "WriterLock",
+    "check",
     "hash_file",
     "hash_identities",
+    "repair",
 ]

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..queries import query
+from .errors import WarehouseError
 
 KEYS_SCHEMA = pa.schema([pa.field("key", pa.uint64(), nullable=False)])
 
@@ -101,20 +102,32 @@ class DateKeys:
 
 
 class KeyIndex:
-    """Keys of every date partition touched so far, loaded on first use."""
+    """Keys of every date partition touched so far, loaded on first use.
 
-    def __init__(self, keys_dir: Path) -> None:
+    A key file whose data part is gone still marks its rows as stored: those rows
+    would never be stored again.  Such files are noted in :attr:`orphans` (path, keys)
+    for the run summary; ``repair`` removes them.
+    """
+
+    def __init__(self, keys_dir: Path, drops_dir: Path | None = None) -> None:
         self.keys_dir = keys_dir
+        self.drops_dir = drops_dir
         self.dates: dict[str, DateKeys] = {}
+        self.orphans: list[tuple[Path, int]] = []
 
     def for_date(self, date: str) -> DateKeys:
         if date not in self.dates:
             folder = self.keys_dir / f"date={date}"
             files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
-            if files:
-                arrays = [pq.read_table(f, columns=["key"]).column("key").to_numpy() for f in files]
-                keys = np.concatenate(arrays)
-            else:
-                keys = np.zeros(0, dtype=np.uint64)
-            self.dates[date] = DateKeys(keys)
+            arrays = []
+            for f in files:
+                try:
+                    keys = pq.read_table(f, columns=["key"]).column("key").to_numpy()
+                except (OSError, ValueError) as exc:
+                    raise WarehouseError(f"the key file {f} cannot be read ({exc}): duplicates cannot be told "
+                                         "apart; run `ipsec-drops repair`", f) from exc
+                arrays.append(keys)
+                if self.drops_dir is not None and not (self.drops_dir / f"date={date}" / f.name).exists():
+                    self.orphans.append((f, len(keys)))
+            self.dates[date] = DateKeys(np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.uint64))
         return self.dates[date]

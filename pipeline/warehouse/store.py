@@ -1,23 +1,32 @@
-"""The warehouse folder: Parquet drops, their keys, the manifest, the lock.
+"""The warehouse folder: Parquet drops, their keys, the manifest, the lock, the publish journal.
 
 Layout::
 
     warehouse/
       drops/date=YYYY-MM-DD/part-<run>-<n>.parquet  the drops (zstd), Hive-partitioned by UTC date
       _keys/date=YYYY-MM-DD/part-<run>-<n>.parquet  their de-duplication keys (same names)
-      _manifest.json                             what was ingested (written last)
+      _manifest.json                             what was ingested and published (written last)
       _runs/<run>-skipped.csv                    every skipped line of a run that skipped any
-      .lock                                      held by the one ingest that may write
+      _quarantine/<repair>/...                   data parts a repair set aside (no keys: not de-duplicable)
+      .lock, .lock.info                          held by the one writer; who holds it
+      _publish.json                              the journal of a publish in progress (commit point)
+      .staging/<run>/                            a run's files before they are published
 
 Crash safety.  A run writes everything into ``.staging/<run>/`` first.  When all
-of it is written and flushed, a journal (``_publish.json``) listing the moves is
-written atomically: that is the commit point.  The files are then renamed into
-place and the manifest replaced; the journal is removed last.  A run killed
-before the commit point left only staging files, which the next run deletes:
-the warehouse is as it was.  A run killed after it is completed by the next
-writer (the moves are idempotent): the warehouse is as if the run had finished.
-Published files are never rewritten, so readers need no lock and never see a
-partial file.
+of it is written and flushed, a journal (``_publish.json``) listing the moves and
+deletions is written atomically: that is the commit point.  The files are then
+renamed into place, the deletions done and the manifest replaced; the journal is
+removed last.  A run killed before the commit point left only staging files,
+which the next run deletes: the warehouse is as it was.  A run killed after it is
+completed by the next writer (moves and deletions are idempotent: a move whose
+source is gone and a deletion whose file is gone were done): the warehouse is as
+if the run had finished.  Published files are never rewritten, so readers need no
+lock and never see a partial file.
+
+Failures.  Any error writing the warehouse (disk full, read-only, a refused name)
+raises :class:`WarehouseError` naming the file; a run that fails before its commit
+point removes its staging files, one that fails after it leaves the journal for
+the next writer to complete.
 """
 
 from __future__ import annotations
@@ -28,11 +37,14 @@ import os
 import shutil
 import signal
 import socket
+import time
 import uuid
 from collections import deque
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import Any
 
 import filelock
 import numpy as np
@@ -40,23 +52,54 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..schema import DROPS_SCHEMA
+from .errors import WarehouseError, WarehouseLocked, wrap_os_error
 from .keys import KEYS_SCHEMA, KeyIndex
-from .manifest import Manifest, fsync_dir, write_atomically
+from .manifest import Manifest, PartEntry, fsync_dir, write_atomically
 
 ROW_GROUP_ROWS = 128 * 1024
 MAX_OPEN_WRITERS = 4
 #: Row groups handed to the writer thread and not yet written (each up to ROW_GROUP_ROWS rows).
 WRITES_IN_FLIGHT = 1
 CRASH_ENV = "IPSEC_DROPS_TEST_KILL_AT"  # test hook: simulate a kill at a named point of publishing
-
-
-class WarehouseLocked(RuntimeError):
-    """Another ingest holds the warehouse lock."""
+#: How long a writer refused by the lock waits for the holder to name itself (it writes ``.lock.info``
+#: right after taking the lock, so only a race of a few milliseconds needs it), or for the lock to be free.
+LOCK_INFO_WAIT = 2.0
 
 
 def _maybe_crash(point: str) -> None:
     if os.environ.get(CRASH_ENV) == point:
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def keys_path_of(data_rel: str) -> str:
+    """``drops/date=D/x.parquet`` -> ``_keys/date=D/x.parquet`` (a part's keys have its name)."""
+    parts = PurePosixPath(data_rel).parts
+    return str(PurePosixPath("_keys", *parts[1:]))
+
+
+def data_path_of(keys_rel: str) -> str:
+    parts = PurePosixPath(keys_rel).parts
+    return str(PurePosixPath("drops", *parts[1:]))
+
+
+class WriterLock:
+    """The held writer lock; :meth:`release` (or leaving a ``with`` block) gives it back."""
+
+    def __init__(self, warehouse: Warehouse, lock: filelock.FileLock, token: str) -> None:
+        self._wh, self._lock, self._token = warehouse, lock, token
+
+    def release(self) -> None:
+        with contextlib.suppress(OSError, ValueError):  # the info is a courtesy: never fail a release over it
+            info = json.loads(self._wh.lock_info_path.read_text(encoding="utf-8"))
+            if info.get("token") == self._token:
+                self._wh.lock_info_path.unlink()
+        self._lock.release()
+
+    def __enter__(self) -> WriterLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 class Warehouse:
@@ -70,41 +113,80 @@ class Warehouse:
         self.journal_path = self.root / "_publish.json"
         self.staging_dir = self.root / ".staging"
         self.runs_dir = self.root / "_runs"
+        self.quarantine_dir = self.root / "_quarantine"
         self.lock_path = self.root / ".lock"
         self.lock_info_path = self.root / ".lock.info"
 
     # -- reading ---------------------------------------------------------------------------
     def manifest(self) -> Manifest:
+        """The manifest; :class:`WarehouseError` (naming the file and the way out) if it is damaged."""
         return Manifest.load(self.manifest_path)
 
     def drop_files(self) -> list[Path]:
         return sorted(self.drops_dir.glob("date=*/*.parquet")) if self.drops_dir.is_dir() else []
 
+    def key_files(self) -> list[Path]:
+        return sorted(self.keys_dir.glob("date=*/*.parquet")) if self.keys_dir.is_dir() else []
+
+    def rel(self, path: Path) -> str:
+        """``path`` relative to the root, with ``/`` (how the manifest and journal name files)."""
+        return path.relative_to(self.root).as_posix()
+
     def drops_glob(self) -> str:
         """The glob a reader (DuckDB, pyarrow) uses for the drops dataset."""
         return str(self.drops_dir / "**" / "*.parquet")
 
-    # -- writing ---------------------------------------------------------------------------
-    def lock(self) -> filelock.FileLock:
-        """Take the writer lock or raise :class:`WarehouseLocked` naming the holder."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        lock = filelock.FileLock(str(self.lock_path), timeout=0)
-        try:
-            lock.acquire()
-        except filelock.Timeout:
-            holder = ""
-            try:
-                info = json.loads(self.lock_info_path.read_text(encoding="utf-8"))
-                holder = f" (pid {info.get('pid')} on {info.get('host')}, since {info.get('since')})"
-            except (OSError, ValueError):
-                pass
-            raise WarehouseLocked(
-                f"another ingest is writing to {self.root}{holder}; wait for it to finish and run again"
-            ) from None
-        info = {"pid": os.getpid(), "host": socket.gethostname(), "since": _now()}
-        self.lock_info_path.write_text(json.dumps(info), encoding="utf-8")
-        return lock
+    # -- the lock --------------------------------------------------------------------------
+    def lock(self) -> WriterLock:
+        """Take the writer lock, or raise :class:`WarehouseLocked` naming the holder.
 
+        The holder writes who it is into ``.lock.info`` just after taking the lock.  A
+        writer refused in between would find no (or a dead predecessor's) information,
+        so it waits up to :data:`LOCK_INFO_WAIT` for a live holder to name itself; if the
+        lock comes free meanwhile, it takes it.
+        """
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise wrap_os_error(exc, "cannot create the warehouse folder", self.root) from exc
+        lock = filelock.FileLock(str(self.lock_path), timeout=0)
+        deadline = time.monotonic() + LOCK_INFO_WAIT
+        while True:
+            try:
+                lock.acquire()
+                break
+            except filelock.Timeout:
+                holder = self._holder()
+                if holder is not None or time.monotonic() >= deadline:
+                    raise WarehouseLocked(
+                        f"another ingest is writing to {self.root}{_describe_holder(holder)}; "
+                        "wait for it to finish and run again") from None
+                time.sleep(0.02)
+            except OSError as exc:
+                raise wrap_os_error(exc, "cannot take the writer lock", self.lock_path) from exc
+        token = uuid.uuid4().hex
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "since": _now(), "token": token}
+        try:
+            _write_lock_info(self.lock_info_path, json.dumps(info))
+        except OSError as exc:
+            lock.release()
+            raise wrap_os_error(exc, "cannot write", self.lock_info_path) from exc
+        return WriterLock(self, lock, token)
+
+    def _holder(self) -> dict | None:
+        """Who holds the lock, from ``.lock.info``; None when it names nobody alive (yet)."""
+        try:
+            info = json.loads(self.lock_info_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(info, dict):
+            return None
+        pid = info.get("pid")
+        if info.get("host") == socket.gethostname() and isinstance(pid, int) and not _alive(pid):
+            return None  # left by a holder that was killed: the new one has not written yet
+        return info
+
+    # -- publishing ------------------------------------------------------------------------
     def recover(self) -> str | None:
         """Finish a publish that passed its commit point, drop staging files of runs that did not.
 
@@ -112,25 +194,80 @@ class Warehouse:
         """
         done = None
         if self.journal_path.exists():
-            journal = json.loads(self.journal_path.read_text(encoding="utf-8"))
-            self._apply_moves(journal)
+            journal = self.read_journal()
+            try:
+                self.apply_journal(journal)
+            except OSError as exc:
+                raise wrap_os_error(
+                    exc, f"cannot complete the interrupted publish of run {journal['run']}: failed on") from exc
             done = f"completed the interrupted publish of run {journal['run']}"
         if self.staging_dir.exists():
-            leftovers = [p.name for p in self.staging_dir.iterdir()]
+            leftovers = sorted(p.name for p in self.staging_dir.iterdir())
             shutil.rmtree(self.staging_dir, ignore_errors=True)
             if leftovers and done is None:
                 done = f"discarded the unpublished output of interrupted run(s) {', '.join(leftovers)}"
         return done
 
-    def _apply_moves(self, journal: dict) -> None:
-        for src, dst in journal["moves"]:
+    def read_journal(self) -> dict:
+        """The publish journal, checked: every path relative and inside the warehouse."""
+        path = self.journal_path
+        try:
+            journal = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise WarehouseError(f"the publish journal {path} cannot be read ({exc}); run `ipsec-drops repair` "
+                                 "(it sets the journal aside and rebuilds the manifest from the files present)",
+                                 path) from exc
+        ok = isinstance(journal, dict) and isinstance(journal.get("run"), str) and isinstance(
+            journal.get("manifest"), str)
+        moves, deletes = (journal.get("moves", []), journal.get("deletes", [])) if ok else ([], [])
+        ok = ok and isinstance(moves, list) and all(isinstance(m, list) and len(m) == 2 for m in moves)
+        ok = ok and isinstance(deletes, list)
+        paths = [journal["manifest"], *[p for m in moves for p in m], *deletes] if ok else []
+        if not ok or not all(isinstance(p, str) and _inside(p) for p in paths):
+            raise WarehouseError(f"the publish journal {path} has the wrong shape; run `ipsec-drops repair`", path)
+        return journal
+
+    def write_journal(self, run_id: str, stage: Path, manifest: Manifest, moves: list[list[str]],
+                      deletes: Iterable[str] = ()) -> dict:
+        """Stage the new manifest and write the journal: the commit point.  Returns the journal."""
+        manifest_stage = stage / "_manifest.json"
+        try:
+            stage.mkdir(parents=True, exist_ok=True)
+            write_atomically(manifest_stage, manifest.to_json())
+        except OSError as exc:
+            raise wrap_os_error(exc, "cannot write", manifest_stage) from exc
+        _maybe_crash("before-commit")
+        journal = {"run": run_id, "moves": moves, "deletes": list(deletes), "manifest": self.rel(manifest_stage)}
+        try:
+            write_atomically(self.journal_path, json.dumps(journal))
+        except OSError as exc:
+            raise wrap_os_error(exc, "cannot write", self.journal_path) from exc
+        return journal
+
+    def apply_journal(self, journal: dict) -> None:
+        """Do what a committed journal says: moves, then deletions, then the manifest; idempotent.
+
+        Moves come before deletions so that a later compaction (new part in, old parts out)
+        can never lose a row, only briefly show one twice.
+        """
+        moves, deletes = journal.get("moves", []), journal.get("deletes", [])
+        for src, dst in moves:
             src_p, dst_p = self.root / src, self.root / dst
             if src_p.exists():
                 dst_p.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(src_p, dst_p)
                 _maybe_crash("mid-publish")
-        for folder in {(self.root / dst).parent for _, dst in journal["moves"]}:
-            fsync_dir(folder)
+        for rel in deletes:
+            (self.root / rel).unlink(missing_ok=True)
+            _maybe_crash("mid-delete")
+        for folder in sorted({(self.root / rel).parent for rel in deletes} | {(self.root / s).parent
+                                                                             for s, _ in moves}):
+            if folder.name.startswith("date=") and folder.is_dir() and not any(folder.iterdir()):
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+        for folder in {(self.root / dst).parent for _, dst in moves} | {(self.root / r).parent for r in deletes}:
+            if folder.exists():
+                fsync_dir(folder)
         _maybe_crash("before-manifest")
         manifest_src = self.root / journal["manifest"]
         if manifest_src.exists():
@@ -142,8 +279,79 @@ class Warehouse:
         with contextlib.suppress(OSError):  # not empty (or already gone)
             self.staging_dir.rmdir()
 
+    def commit(self, run_id: str, stage: Path, manifest: Manifest, moves: list[list[str]],
+               deletes: Iterable[str] = (), on_commit: Callable[[], None] | None = None) -> None:
+        """Publish moves and deletions with a new manifest, crash-safe through the journal (lock held).
+
+        :class:`WarehouseError` on failure; before the commit point nothing changed, after it the
+        next writer's :meth:`recover` completes the publish.
+        """
+        journal = self.write_journal(run_id, stage, manifest, moves, deletes)
+        if on_commit is not None:
+            on_commit()
+        _maybe_crash("after-commit")
+        try:
+            self.apply_journal(journal)
+        except OSError as exc:
+            raise WarehouseError(
+                f"run {run_id} was committed but could not be put in place ({exc}); the next ingest or "
+                "`ipsec-drops repair` completes it once the warehouse is writable", exc.filename) from exc
+
     def writer(self) -> RunWriter:
         return RunWriter(self)
+
+    def adopt_untracked_parts(self, manifest: Manifest) -> list[str]:
+        """Record in ``manifest`` the parts present when it lists none (no manifest, or version 1).
+
+        Only parts whose key file is present and has as many rows are taken; anything
+        else is left for ``check`` to report and ``repair`` to settle.  Returns the parts adopted.
+        """
+        if manifest.parts is not None:
+            return []
+        manifest.parts = {}
+        adopted = []
+        for data in self.drop_files():
+            rel = self.rel(data)
+            keys = self.root / keys_path_of(rel)
+            rows = _rows_or_none(data)
+            if rows is not None and keys.exists() and _rows_or_none(keys) == rows:
+                manifest.parts[rel] = PartEntry(rows=rows, run="", sources=[])
+                adopted.append(rel)
+        return adopted
+
+
+def _rows_or_none(path: Path) -> int | None:
+    try:
+        return pq.read_metadata(path).num_rows
+    except (OSError, ValueError):
+        return None
+
+
+def _inside(rel: str) -> bool:
+    p = PurePosixPath(rel)
+    return bool(rel) and not p.is_absolute() and ".." not in p.parts and not rel.startswith("\\")
+
+
+def _alive(pid: int) -> bool:
+    if os.name != "posix":  # os.kill(pid, 0) would terminate the process on Windows
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def _describe_holder(info: dict | None) -> str:
+    if info is None:
+        return " (the holder has not said who it is)"
+    return f" (pid {info.get('pid')} on {info.get('host')}, since {info.get('since')})"
+
+
+def _write_lock_info(path: Path, text: str) -> None:
+    write_atomically(path, text)
 
 
 class RunWriter:
@@ -153,21 +361,29 @@ class RunWriter:
         self.wh = warehouse
         self.run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
         self.stage = warehouse.staging_dir / self.run_id
-        self.keys = KeyIndex(warehouse.keys_dir)
-        self._buffers: dict[str, list[tuple[pa.Table, np.ndarray]]] = {}
+        self.keys = KeyIndex(warehouse.keys_dir, warehouse.drops_dir)
+        self._buffers: dict[str, list[tuple[pa.Table, np.ndarray, str | None]]] = {}
         self._buffered: dict[str, int] = {}
         self._writers: dict[str, _PartWriters] = {}  # least recently used first
         self._parts: dict[str, int] = {}
+        #: published path of each staged part -> [rows, source files]
+        self.part_info: dict[str, tuple[list[int], set[str]]] = {}
         self.rows_written = 0
+        self.committed = False
         # Parquet encoding and compression release the GIL: they run on one thread of their own,
         # in order, while the next batches are read and extracted.  At most WRITES_IN_FLIGHT
         # row groups wait, so memory stays bounded.
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-writer")
         self._in_flight: deque[Future] = deque()
-        self._write_error: BaseException | None = None  # sticky: a failed write fails the whole run
+        self._write_error: WarehouseError | None = None  # sticky: a failed write fails the whole run
 
-    def add(self, drops: pa.Table, key_hashes: np.ndarray) -> tuple[int, int]:
-        """Stage the drops not yet stored; returns (stored, duplicates)."""
+    @property
+    def skipped_csv_path(self) -> Path:
+        """Where the run's list of skipped lines is written (inside its staging folder)."""
+        return self.stage / "_runs" / f"{self.run_id}-skipped.csv"
+
+    def add(self, drops: pa.Table, key_hashes: np.ndarray, source: str | None = None) -> tuple[int, int]:
+        """Stage the drops not yet stored; returns (stored, duplicates).  ``source``: the file they came from."""
         if drops.num_rows == 0:
             return 0, 0
         times = drops.column("event_time")
@@ -183,17 +399,17 @@ class RunWriter:
             if len(keep) == 0:
                 continue
             if len(keep) == drops.num_rows:  # the common case: one date, nothing seen before
-                self._buffer(date, drops, key_hashes)
+                self._buffer(date, drops, key_hashes, source)
             elif keep[-1] - keep[0] + 1 == len(keep):  # a run of rows (logs are in time order): no copy
-                self._buffer(date, drops.slice(int(keep[0]), len(keep)), key_hashes[keep])
+                self._buffer(date, drops.slice(int(keep[0]), len(keep)), key_hashes[keep], source)
             else:
-                self._buffer(date, drops.take(pa.array(keep)), key_hashes[keep])
+                self._buffer(date, drops.take(pa.array(keep)), key_hashes[keep], source)
             stored += len(keep)
         self.rows_written += stored
         return stored, drops.num_rows - stored
 
-    def _buffer(self, date: str, table: pa.Table, keys: np.ndarray) -> None:
-        self._buffers.setdefault(date, []).append((table, keys))
+    def _buffer(self, date: str, table: pa.Table, keys: np.ndarray, source: str | None) -> None:
+        self._buffers.setdefault(date, []).append((table, keys, source))
         self._buffered[date] = self._buffered.get(date, 0) + table.num_rows
         if sum(self._buffered.values()) >= ROW_GROUP_ROWS:
             # One budget for all dates, so memory does not grow with the number of days in a file.
@@ -213,15 +429,22 @@ class RunWriter:
             self._parts[date] = self._parts.get(date, 0) + 1
             name = f"part-{self.run_id}-{self._parts[date]}.parquet"
             self._writers[date] = _PartWriters(self.stage / "drops" / f"date={date}" / name,
-                                               self.stage / "_keys" / f"date={date}" / name)
+                                               self.stage / "_keys" / f"date={date}" / name,
+                                               f"drops/date={date}/{name}")
         else:
             self._writers[date] = self._writers.pop(date)  # most recently used last
+        part = self._writers[date]
+        rows, sources = self.part_info.setdefault(part.published, ([0], set()))
+        rows[0] += sum(t.num_rows for t, _, _ in parts)
+        sources.update(s for _, _, s in parts if s is not None)
         # Rows go out in arrival order: logs are written in time order, so row-group statistics
         # on event_time stay tight without a sort (which would copy every message once more).
-        self._submit(_write_part, self._writers[date], [t for t, _ in parts], np.concatenate([k for _, k in parts]))
+        self._submit(_write_part, part, [t for t, _, _ in parts], np.concatenate([k for _, k, _ in parts]))
 
-    def _submit(self, fn, *args) -> None:
+    def _submit(self, fn: Callable[..., None], *args: Any) -> None:
         """Queue ``fn(*args)`` on the writer thread; wait while too many writes are queued."""
+        if self._write_error is not None:
+            raise self._write_error
         self._in_flight.append(self._io.submit(fn, *args))
         while len(self._in_flight) > WRITES_IN_FLIGHT:
             self._wait(self._in_flight.popleft())
@@ -230,17 +453,29 @@ class RunWriter:
         while self._in_flight:
             self._wait(self._in_flight.popleft())
         if self._write_error is not None:
-            raise OSError(f"writing the run's Parquet files failed: {self._write_error}") from self._write_error
+            raise self._write_error
 
     def _wait(self, future: Future) -> None:
         try:
             future.result()
-        except Exception as exc:
+        except WarehouseError as exc:
             self._write_error = self._write_error or exc
-            raise
+            raise self._write_error from exc
+        except OSError as exc:
+            self._write_error = self._write_error or wrap_os_error(exc, "cannot write the run's Parquet files in",
+                                                                  exc.filename or self.stage)
+            raise self._write_error from exc
+        except Exception as exc:
+            self._write_error = self._write_error or WarehouseError(
+                f"writing the run's Parquet files failed: {type(exc).__name__}: {exc}")
+            raise self._write_error from exc
 
-    def publish(self, manifest: Manifest, skipped_csv: Path | None = None) -> None:
-        """Make the run visible: commit through the journal, move files, replace the manifest."""
+    def publish(self, manifest: Manifest, skipped_csv: Path | None = None) -> list[str]:
+        """Make the run visible: commit through the journal, move files, replace the manifest.
+
+        Records each new part in ``manifest.parts`` and returns their paths.  On failure raises
+        :class:`WarehouseError`; call :meth:`abandon` then (it keeps what a committed journal needs).
+        """
         for date in list(self._buffers):
             self._flush(date)
         for writers in self._writers.values():
@@ -248,27 +483,37 @@ class RunWriter:
         self._writers.clear()
         self._drain()
         self._io.shutdown(wait=True)
-        self.stage.mkdir(parents=True, exist_ok=True)
-        moves = []
-        for path in sorted(self.stage.rglob("*.parquet")):
-            rel = path.relative_to(self.stage)
-            moves.append([str(path.relative_to(self.wh.root)), str(rel)])
-            _fsync_file(path)
-        if skipped_csv is not None and skipped_csv.exists():
-            target = Path("_runs") / skipped_csv.name
-            staged = self.stage / target
-            staged.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(skipped_csv, staged)
-            moves.append([str(staged.relative_to(self.wh.root)), str(target)])
-        manifest_stage = self.stage / "_manifest.json"
-        write_atomically(manifest_stage, manifest.to_json())
-        _maybe_crash("before-commit")
-        journal = {"run": self.run_id, "moves": moves, "manifest": str(manifest_stage.relative_to(self.wh.root))}
-        write_atomically(self.wh.journal_path, json.dumps(journal))
-        _maybe_crash("after-commit")
-        self.wh._apply_moves(journal)
+        try:
+            self.stage.mkdir(parents=True, exist_ok=True)
+            moves = []
+            for path in sorted(self.stage.rglob("*.parquet")):
+                moves.append([self.wh.rel(path), path.relative_to(self.stage).as_posix()])
+                _fsync_file(path)
+            if skipped_csv is not None and skipped_csv.exists():
+                target = Path("_runs") / skipped_csv.name
+                staged = self.stage / target
+                if skipped_csv != staged:
+                    staged.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(skipped_csv, staged)
+                _fsync_file(staged)
+                moves.append([self.wh.rel(staged), target.as_posix()])
+        except OSError as exc:
+            raise wrap_os_error(exc, "cannot stage the run's files:") from exc
+        if manifest.parts is None:
+            self.wh.adopt_untracked_parts(manifest)
+        assert manifest.parts is not None
+        published = sorted(self.part_info)
+        for name in published:
+            rows, sources = self.part_info[name]
+            manifest.parts[name] = PartEntry(rows=rows[0], run=self.run_id, sources=sorted(sources))
+        self.wh.commit(self.run_id, self.stage, manifest, moves, on_commit=self._mark_committed)
+        return published
+
+    def _mark_committed(self) -> None:
+        self.committed = True
 
     def abandon(self) -> None:
+        """Give up the run: stop writing, remove its staging files (unless its journal was committed)."""
         for writers in self._writers.values():
             self._in_flight.append(self._io.submit(_close_writers, writers))
         self._writers.clear()
@@ -277,7 +522,10 @@ class RunWriter:
                 future.result()
         self._in_flight.clear()
         self._io.shutdown(wait=True)
-        shutil.rmtree(self.stage, ignore_errors=True)
+        if not self.committed:
+            shutil.rmtree(self.stage, ignore_errors=True)
+            with contextlib.suppress(OSError):  # not empty (or already gone)
+                self.wh.staging_dir.rmdir()
 
 
 #: Columns worth a dictionary: not the message, the times or record numbers (unique per row: a
@@ -288,27 +536,38 @@ _DICTIONARY = [name for name in DROPS_SCHEMA.names if name not in ("message", "e
 class _PartWriters:
     """The two Parquet files of one staged part (drops and their keys), opened on first write."""
 
-    def __init__(self, drops_path: Path, keys_path: Path) -> None:
-        self.drops_path, self.keys_path = drops_path, keys_path
+    def __init__(self, drops_path: Path, keys_path: Path, published: str) -> None:
+        self.drops_path, self.keys_path, self.published = drops_path, keys_path, published
         self.drops: pq.ParquetWriter | None = None
         self.keys: pq.ParquetWriter | None = None
 
 
 def _write_part(part: _PartWriters, tables: list[pa.Table], keys: np.ndarray) -> None:
     """Append one row group of drops and their keys (runs on the writer thread)."""
-    if part.drops is None:
-        part.drops_path.parent.mkdir(parents=True, exist_ok=True)
-        part.keys_path.parent.mkdir(parents=True, exist_ok=True)
-        part.drops = pq.ParquetWriter(part.drops_path, DROPS_SCHEMA, compression="zstd", use_dictionary=_DICTIONARY)
-        part.keys = pq.ParquetWriter(part.keys_path, KEYS_SCHEMA, compression="zstd")
-    part.drops.write_table(pa.concat_tables(tables), row_group_size=ROW_GROUP_ROWS)
-    part.keys.write_table(pa.table({"key": pa.array(keys, pa.uint64())}, schema=KEYS_SCHEMA))
+    path = part.drops_path
+    try:
+        if part.drops is None or part.keys is None:
+            part.drops_path.parent.mkdir(parents=True, exist_ok=True)
+            part.keys_path.parent.mkdir(parents=True, exist_ok=True)
+            part.drops = pq.ParquetWriter(part.drops_path, DROPS_SCHEMA, compression="zstd",
+                                          use_dictionary=_DICTIONARY)
+            path = part.keys_path
+            part.keys = pq.ParquetWriter(part.keys_path, KEYS_SCHEMA, compression="zstd")
+        path = part.drops_path
+        part.drops.write_table(pa.concat_tables(tables), row_group_size=ROW_GROUP_ROWS)
+        path = part.keys_path
+        part.keys.write_table(pa.table({"key": pa.array(keys, pa.uint64())}, schema=KEYS_SCHEMA))
+    except OSError as exc:
+        raise wrap_os_error(exc, "cannot write", path) from exc
 
 
 def _close_writers(part: _PartWriters) -> None:
-    for writer in (part.drops, part.keys):
+    for writer, path in ((part.drops, part.drops_path), (part.keys, part.keys_path)):
         if writer is not None:
-            writer.close()
+            try:
+                writer.close()
+            except OSError as exc:
+                raise wrap_os_error(exc, "cannot write", path) from exc
 
 
 def _fsync_file(path: Path) -> None:
@@ -320,4 +579,4 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-__all__ = ["Warehouse", "RunWriter", "WarehouseLocked"]
+__all__ = ["RunWriter", "Warehouse", "WarehouseError", "WarehouseLocked", "WriterLock"]
