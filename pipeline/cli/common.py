@@ -95,19 +95,30 @@ def handle_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except RuntimeError as exc:
-            from ..warehouse import WarehouseLocked  # only now: importing it loads Arrow
+        except ConfigError as exc:
+            fail(f"config error: {exc}", ExitCode.USAGE)
+        except Exception as exc:  # the library's own errors, imported only now (importing them loads Arrow)
+            from ..warehouse import WarehouseError, WarehouseLocked
 
             if isinstance(exc, WarehouseLocked):
                 fail(f"warehouse locked: {exc}", ExitCode.LOCKED)
-            raise
-        except ConfigError as exc:
-            fail(f"config error: {exc}", ExitCode.USAGE)
-        except (ValueError, LookupError) as exc:
-            fail(f"error: {exc}", ExitCode.USAGE)
-        except OSError as exc:
-            where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-            fail(f"failed: {exc.strerror or exc}{where}; nothing was published", ExitCode.FAILED)
+            if isinstance(exc, WarehouseError):
+                fail(f"failed: {exc}; nothing was published", ExitCode.FAILED)
+            if isinstance(exc, (ValueError, LookupError)):
+                fail(f"error: {exc}", ExitCode.USAGE)
+            if isinstance(exc, OSError):
+                where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+                fail(f"failed: {exc.strerror or exc}{where}; nothing was published", ExitCode.FAILED)
+            if isinstance(exc, click.ClickException):
+                raise
+            # a bug: say so in one line (the traceback with -v), never a raw traceback
+            obj = next((a for a in args if isinstance(a, Context)), None)
+            if obj is not None and obj.verbose:
+                import traceback
+
+                traceback.print_exc()
+            fail(f"internal error: {type(exc).__name__}: {exc} (a bug in ipsec-drops; -v shows where; "
+                 "nothing was published)", ExitCode.FAILED)
     return wrapper  # type: ignore[return-value]
 
 

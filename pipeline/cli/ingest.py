@@ -21,37 +21,48 @@ from .common import Context, global_options, handle_errors, print_issues, wareho
 @click.command("ingest")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @warehouse_option
-@click.option("--host", help="Host name for files that do not name one (pfirewall.log, exports without ComputerName).")
-@click.option("--source-tz", help="IANA zone of the exports' local times (e.g. Europe/Berlin); overrides the config.")
+@click.option("--host", help="Host of every file of the run (wins over the inbox owner and the file's own name).")
+@click.option("--source-tz", help="Zone of the exports' local times (IANA or Windows name); overrides the config.")
 @click.option("--engine", type=click.Choice(["evtx", "python-evtx"]), default="evtx", show_default=True,
               help="EVTX engine: the Rust-backed evtx package, or the pure-Python python-evtx.")
+@click.option("--reread", is_flag=True,
+              help="Read every file again from its start (after a repair, or a config change); nothing is stored "
+                   "twice.")
 @global_options
 @click.pass_obj
 @handle_errors
 def ingest_cmd(obj: Context, paths: tuple[Path, ...], warehouse: Path, host: str | None, source_tz: str | None,
-               engine: str) -> None:
+               engine: str, reread: bool) -> None:
     """Ingest export files and folders of exports into the warehouse.
 
     Unchanged files are skipped, files that grew are read past what was read
-    before, and an event exported twice is stored once.
+    before, and an event exported twice is stored once. Exit codes: 0 stored,
+    1 finished with skipped input, 2 bad option or config, 3 locked, 4 failed
+    (nothing published).
     """
-    from ..ingest import expand_inputs, ingest
+    from ..ingest import ingest, plan_inputs
     from ..warehouse import Warehouse
+    from ..zones import iana_zone
 
     config = obj.config()
+    if source_tz:
+        try:
+            source_tz = iana_zone(source_tz)
+        except LookupError as exc:
+            raise click.BadParameter(str(exc), param_hint="--source-tz") from None
+    plan = plan_inputs(paths, exclude=[warehouse])
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
                         console=obj.err, transient=True, disable=obj.quiet or not obj.err.is_terminal)
-    sizes = {str(p): p.stat().st_size for p, _ in expand_inputs(paths) if p.exists()}
-    task = progress.add_task("ingest", total=max(sum(sizes.values()), 1))
+    task = progress.add_task("ingest", total=max(plan.total_bytes, 1))
     done: dict[str, int] = {}
 
     def on_progress(name: str, file_done: int, total: int) -> None:
-        done[name] = min(file_done, sizes.get(name, total))
+        done[name] = min(file_done, total)
         progress.update(task, completed=sum(done.values()), description=Path(name).name)
 
     with progress:
-        report = ingest(paths, Warehouse(warehouse), config, host=host, source_tz=source_tz, engine=engine,
-                        progress=on_progress)
+        report = ingest(plan, Warehouse(warehouse), config, host=host, source_tz=source_tz, engine=engine,
+                        progress=on_progress, reread=reread)
     print_report(obj, report, warehouse)
     sys.exit(report.exit_code)
 
@@ -87,21 +98,10 @@ def print_report(obj: Context, report: IngestReport, warehouse: Path) -> None:
     print_issues(obj, issues)
     if report.skipped_csv:
         obj.err.print(f"every skipped line is listed in {report.skipped_csv}")
-    stored = report.total("drops_stored")
-    files = [f for f in report.files if f.status != "ignored"]
-    unchanged = sum(1 for f in files if f.status == "unchanged")
-    parts = [f"{len(files)} file(s)", f"{report.total('rows_read'):,} rows read",
-             f"{stored:,} drops stored", f"{report.total('duplicates'):,} duplicates avoided",
-             f"{report.total('skipped'):,} skipped"]
-    if unchanged:
-        parts.append(f"{unchanged} unchanged file(s) not read again")
-    if report.refused_files:
-        parts.append(f"{len(report.refused_files)} file(s) refused")
-    line = ", ".join(parts)
-    if stored == 0 and not report.refused_files:
-        line += " - nothing new: the warehouse already held everything"
-    obj.out.print(Text(("ok: " if report.exit_code == 0 else "finished with problems: ") + line + f" -> {warehouse}"),
-                  style=None)
+    for problem in report.damage:
+        obj.err.print(Text(problem, style="red"))
+    prefix = "ok: " if report.exit_code == 0 else "finished with problems: "
+    obj.out.print(Text(prefix + report.summary() + f" -> {warehouse}"))
 
 
 COMMANDS = [ingest_cmd]
