@@ -195,8 +195,8 @@ class Investigation:
     def explain(self, host: str, src: str, dst: str, proto: int | str | None, sport: int | None = None,
                 dport: int | None = None, at: str | datetime | None = None) -> pd.DataFrame:
         """Every filter that matches a packet, best first; ``attrs`` holds the verdict, winner and why."""
-        when = parse_instant(at, zone_named(self.config.host(host).timezone if self.config and
-                                            self.config.host(host) else None)) if at else None
+        entry = self.config.host(host) if self.config else None
+        when = parse_instant(at, zone_named(entry.timezone if entry else None)) if at else None
         self.session.check_host(host)
         e = self.session.explain(host=host, src=src, dst=dst, proto=proto, sport=sport, dport=dport, at=when)
         frame = to_frame(e.matches)
@@ -245,7 +245,7 @@ class Investigation:
         from .suggest import whatif
 
         result = whatif(self.root, self.config, script=script, replace_with=replace_with, session=self.session,
-                        **self._window(host, since, until))  # type: ignore[arg-type]
+                        **self._window(host, since, until))
         frame = pd.DataFrame(result["changed"])
         for col in ("protocol", "local_port", "remote_port", "events", "packets", "days"):
             if col in frame:

@@ -125,7 +125,7 @@ def collapse(remotes: Iterable[IPAddress]) -> list[IPNetwork]:
     """The fewest CIDR blocks that hold exactly ``remotes`` (per family, IPv4 first)."""
     out: list[IPNetwork] = []
     for version in (4, 6):
-        nets = [ipaddress.ip_network(a) for a in remotes if a.version == version]
+        nets: list[Any] = [ipaddress.ip_network(a) for a in remotes if a.version == version]
         out += list(ipaddress.collapse_addresses(nets))
     return out
 
@@ -273,8 +273,9 @@ def _host_policy(session: Session, config: Config | None, host: str) -> _HostPol
                 analysis = None
     if analysis is None:
         return _HostPolicy(None, None, "local", None, set())
-    assigned = [(loc, p) for loc, p in analysis.model.policies() if p.assigned]
-    loc, policy = assigned[0] if assigned else (analysis.model.policies() or [("local", None)])[0]
+    every = analysis.model.policies()
+    assigned = [(loc, p) for loc, p in every if p.assigned] or every
+    loc, policy = assigned[0] if assigned else ("local", None)
     store = analysis.model.stores.get(loc)
     permit = None
     names: set[str] = set()
@@ -410,7 +411,7 @@ def suggest(warehouse: WarehouseLike, config: Config | None = None, *, host: str
         with open_session(warehouse, config) as own:
             return suggest(warehouse, config, host=host, since=since, until=until, verify=verify, session=own,
                            **options)
-    period = {"host": host, "since": since, "until": until}
+    period: dict[str, Any] = {"host": host, "since": since, "until": until}
     flows = session.flows(with_days=True, **period).to_pylist()
     scans = {(r["host"].lower(), r["remote_ip"]): r
              for r in session.scan_sources(opts.scan_ports, **period).to_pylist()}
@@ -697,7 +698,7 @@ def whatif(warehouse: WarehouseLike, config: Config | None = None, *, host: str,
     session.check_host(host)
     entry = config.host(host) if config else None
     hp = _host_policy(session, config, host)
-    period = {"host": host, "since": since, "until": until}
+    period: dict[str, Any] = {"host": host, "since": since, "until": until}
     if replace_with is not None:
         candidate = analyse_script(replace_with, host=entry or host, config=config)
     else:
