@@ -31,9 +31,17 @@ EXIT_LOCKED = ExitCode.LOCKED
 EXIT_FAILED = ExitCode.FAILED
 
 MEANINGS: dict[int, str] = {
-    ExitCode.OK: "everything read was stored, or was already stored",
-    ExitCode.SKIPPED: "finished, but some lines, rows or files were skipped or refused: the summary names them",
-    ExitCode.USAGE: "bad command line, config file or query, or no warehouse where one was expected",
-    ExitCode.LOCKED: "another run is writing to the warehouse (the lock is held); nothing was done",
-    ExitCode.FAILED: "failed (disk full, read-only or damaged warehouse ...): nothing was published",
+    ExitCode.OK: "everything read was stored, or was already stored; other commands: the answer is complete and "
+                 "nothing is wrong",
+    ExitCode.SKIPPED: "the run finished and stored what it could, but some lines, rows or files were skipped or "
+                      "refused: the summary names them and `warehouse/_runs/<run>-skipped.csv` lists every one; "
+                      "`status`: damage found (run `repair`); `policy lint`/`show`: findings of warning or error "
+                      "severity; `suggest --verify`: the replay met a problem",
+    ExitCode.USAGE: "bad command line, config file or query (the message names the key or option), an unknown "
+                    "host, or no warehouse where one was expected",
+    ExitCode.LOCKED: "another run is writing to the warehouse (the lock is held; the message names the holder); "
+                     "nothing was done",
+    ExitCode.FAILED: "the run failed and published nothing: disk full, read-only warehouse, a damaged manifest, "
+                     "journal or key file (the message names the file and what to do, e.g. run `ipsec-drops "
+                     "repair`), or a bug (`internal error`)",
 }

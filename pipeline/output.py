@@ -282,8 +282,10 @@ def write_json(source: pa.Table | pa.RecordBatchReader | Iterable[pa.RecordBatch
 
 #: Width used when neither ``COLUMNS`` nor a terminal says how wide the screen is.
 DEFAULT_WIDTH = 120
-#: A shrinkable column (rule names, messages) is never cut narrower than this.
+#: A shrinkable column (rule names, messages) is never cut narrower than this ...
 MIN_SHRUNK = 12
+#: ... and less important columns make way for it up to this width.
+SHRINK_CAP = 28
 #: Characters between two columns of a borderless table (one of padding, one blank divider).
 COLUMN_PADDING = 2
 
@@ -399,18 +401,26 @@ def fit_columns(table: pa.Table, columns: Sequence[Column] | None, width: int | 
     natural = {c.name: max([len(c.title), *(len(t) for t in texts[c.name])]) for c in columns}
     keep = list(columns)
 
-    def needed(cols: list[Column]) -> int:
-        return sum((min(natural[c.name], MIN_SHRUNK) if c.shrink else natural[c.name]) + COLUMN_PADDING
-                   for c in cols)
+    def needed(cols: list[Column], shrunk: int) -> int:
+        return sum((min(natural[c.name], shrunk) if c.shrink else natural[c.name]) + COLUMN_PADDING for c in cols)
+
+    def drop_while(too_wide: Any, droppable: Any) -> None:
+        while len(keep) > 1 and too_wide():
+            candidates = [i for i, c in enumerate(keep) if c.priority > 0 and droppable(c)]
+            if not candidates:
+                return
+            worst = max(candidates, key=lambda i: (keep[i].priority, i))
+            dropped.append(keep.pop(worst))
 
     dropped: list[Column] = []
     if width is not None:
-        while len(keep) > 1 and needed(keep) > width:
-            worst = max(range(len(keep)), key=lambda i: (keep[i].priority, i))
-            if keep[worst].priority == 0:
-                break
-            dropped.append(keep.pop(worst))
-    widths = [natural[c.name] for c in keep]
+        # First drop what matters less than every free-text column, so names are shown whole (up to
+        # SHRINK_CAP); only then cut the free text and drop by priority whatever still does not fit.
+        drop_while(lambda: needed(keep, SHRINK_CAP) > width,
+                   lambda c: not c.shrink and all(c.priority > k.priority for k in keep if k.shrink))
+        drop_while(lambda: needed(keep, MIN_SHRUNK) > width, lambda c: True)
+    widths = [min(natural[c.name], SHRINK_CAP) if c.shrink and width is not None else natural[c.name]
+              for c in keep]
     if width is not None:
         spare = width - sum(w + COLUMN_PADDING for w in widths)
         if spare < 0:  # cut the shrinkable columns, widest first, down to MIN_SHRUNK

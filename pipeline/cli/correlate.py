@@ -49,7 +49,7 @@ GROUP_TABLE = (
     Column("host", 0), Column("direction", 1, "direction", header="dir"),
     Column("protocol", 1, "protocol", header="proto"), Column("port", 0, "number"),
     Column("remote_network", 0, "address", header="remote network"),
-    Column("rule", 0, shrink=True), Column("verdict", 0), Column("flows", 1, "count"), Column("events", 3, "count"),
+    Column("rule", 2, shrink=True), Column("verdict", 0), Column("flows", 1, "count"), Column("events", 3, "count"),
     Column("packets", 0, "count"), Column("hosts", 5, "count"), Column("remotes", 4, "count"),
     Column("first_seen", 6, "time"), Column("last_seen", 2, "time"),
 )

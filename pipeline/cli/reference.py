@@ -48,3 +48,12 @@ def markdown_reference() -> str:
             parent = click.Context(sub, info_name=word, parent=parent)
         parts += [f"#### `{name}`", "", "```text", help_text(command, name, parent), "```", ""]
     return "\n".join(parts)
+
+
+def markdown_exit_codes() -> str:
+    """The exit-code table of the README, from :mod:`pipeline.exit_codes`."""
+    from ..exit_codes import MEANINGS
+
+    lines = ["| code | meaning |", "|---|---|"]
+    lines += [f"| {int(code)} | {meaning} |" for code, meaning in sorted(MEANINGS.items())]
+    return "\n".join(lines) + "\n"
