@@ -41,8 +41,12 @@ def read_csv_export(
     start: int = 0,
     first_line: int = 1,
     state: CSVState | None = None,
+    block_size: int | None = None,
 ) -> Iterator[EvtRows]:
-    """Yield :class:`EvtRows` batches from a Log Parser CSV export, from byte ``start`` on."""
+    """Yield :class:`EvtRows` batches from a Log Parser CSV export, from byte ``start`` on.
+
+    ``block_size``: bytes of whole lines parsed at once (see :func:`.read_rows`).
+    """
     state = state if state is not None else CSVState()
     layout = sniff_layout(path)
     start = max(start, layout.bom_length)
@@ -77,6 +81,7 @@ def read_csv_export(
         quoted=True,
         issues=issues,
         skip_rejected=repeated_header,
+        block_size=block_size,
     ):
         table = batch.table
         numbers = batch.lines

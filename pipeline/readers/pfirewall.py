@@ -75,8 +75,9 @@ def read_pfirewall(
     start: int = 0,
     first_line: int = 1,
     state: FirewallState | None = None,
+    block_size: int | None = None,
 ) -> Iterator[FirewallRows]:
-    """Yield DROP lines of a pfirewall.log from byte ``start`` on."""
+    """Yield DROP lines of a pfirewall.log from byte ``start`` on (``block_size``: see :func:`.read_rows`)."""
     state = state if state is not None else FirewallState()
     layout = sniff_layout(path)
     if state.fields is None or start <= layout.bom_length:
@@ -109,6 +110,7 @@ def read_pfirewall(
         quoted=False,
         issues=issues,
         skip_rejected=directive,
+        block_size=block_size,
     ):
         table = batch.table
         state.lines = int(batch.lines[-1]) if len(batch.lines) else state.lines
