@@ -231,7 +231,7 @@ def extract_ipsec_driver(rows: pa.Table, ctx: SourceContext, issues: IssueLog) -
         content = pc.binary_join_element_wise(
             host_k, pa.repeat(SYSTEM_LOG, len(host_k)), pc.cast(table.column("event_time"), pa.string()),
             event_id.filter(keep).cast(pa.string()),
-            pc.fill_null((strings if strings is not None else message).filter(keep), ""), "\x1f")
+            _content_text(strings, message, keep), "\x1f")
         content = content.combine_chunks() if isinstance(content, pa.ChunkedArray) else content
         by_record = by_record.combine_chunks() if isinstance(by_record, pa.ChunkedArray) else by_record
         times = single(table.column("event_time")).cast(pa.int64()).to_numpy(zero_copy_only=False)
@@ -241,6 +241,17 @@ def extract_ipsec_driver(rows: pa.Table, ctx: SourceContext, issues: IssueLog) -
         with_occ = pc.binary_join_element_wise(content.filter(need), pa.array(occ).cast(pa.string()), "\x1f")
         by_record = pc.replace_with_mask(by_record, need, with_occ)
     return Extracted(table, by_record, other)
+
+
+def _content_text(strings: pa.Array | None, message: pa.Array | None, keep: pa.Array) -> pa.Array:
+    """What an event without RecordNumber says, for its identity: Strings, else Message, else nothing.
+
+    A 4292 (Block mode) has no values, so it is kept even when neither was exported.
+    """
+    text = strings if strings is not None else message
+    if text is None:
+        return pa.repeat(pa.scalar("", pa.string()), pc.sum(keep).as_py() or 0)
+    return pc.fill_null(text.filter(keep), "")
 
 
 def _local_times_to_utc(rows: pa.Table, host: pa.Array, canon: dict, ctx: SourceContext, issues: IssueLog,
