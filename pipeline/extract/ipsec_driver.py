@@ -397,6 +397,7 @@ def _local_times_to_utc(rows: pa.Table, host: pa.Array, canon: dict, ctx: Source
         local = pc.coalesce(local, parse_local_timestamp(written))
     reject(pc.is_null(local).to_numpy(zero_copy_only=False), "TimeGenerated is not yyyy-MM-dd hh:mm:ss")
     utc = pa.nulls(n, pa.timestamp("us", tz="UTC"))
+    zoned = []  # (host, zone, its rows)
     for name in sorted(set(canon.values()) | ({ctx.default_host} if ctx.default_host else set())):
         mask = pc.fill_null(pc.equal(host, name), False).to_numpy(zero_copy_only=False)
         if not mask.any():
@@ -407,11 +408,12 @@ def _local_times_to_utc(rows: pa.Table, host: pa.Array, canon: dict, ctx: Source
                        f"[hosts.{name}] timezone in the config or pass --source-tz", count=int(mask.sum()))
             ok[mask] = False
             continue
-        idx = pa.array(np.flatnonzero(mask))
-        with ctx.in_order("time"):
-            converted = local_to_utc(local.take(idx), zone, ctx.fold_state(name))
-        utc = pc.replace_with_mask(utc, pa.array(mask), converted)
-
+        zoned.append((name, zone, mask))
+    # One pass of the stateful step for every host of the batch: a job passes each step once.
+    with ctx.in_order("time"):
+        for name, zone, mask in zoned:
+            converted = local_to_utc(local.take(pa.array(np.flatnonzero(mask))), zone, ctx.fold_state(name))
+            utc = pc.replace_with_mask(utc, pa.array(mask), converted)
     return utc
 
 

@@ -110,7 +110,17 @@ def read_w3c(
 
 
 def _split_job(job: tuple, log: IssueLog, then, ticket: int):
-    rows = _split_segment(*job, log)
+    """Split one segment, then run ``then`` on it: exactly once per ticket, even when splitting fails.
+
+    The next stage may keep state in ticket order (``SourceContext.job``): a ticket that never
+    reached it would leave every later job waiting for its turn, and the reader waiting for them.
+    """
+    try:
+        rows = _split_segment(*job, log)
+    except BaseException:
+        if then is not None:
+            then(None, log, ticket)
+        raise
     return then(rows, log, ticket) if then is not None else rows
 
 
