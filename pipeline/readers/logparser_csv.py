@@ -86,7 +86,7 @@ def read_csv_export(
         table = batch.table
         numbers = batch.lines
         state.lines = int(numbers[-1]) if len(numbers) else state.lines
-        columns = {}
+        columns: dict[str, pa.Array] = {}
         for name, col in zip(fields, internal, strict=True):
             value = as_text(table.column(col))
             value = pc.if_else(pc.or_(pc.equal(value, ""), pc.equal(value, "-")),
