@@ -61,6 +61,7 @@ def read_csv_export(
         state.fields = _header_fields(text)
         start += len(header)
         first_line += 1
+    state.lines = first_line - 1  # the lines before: the header (a later run goes on after it)
     fields = state.fields
     internal = [f"c{i}" for i in range(len(fields))]
 
@@ -85,7 +86,7 @@ def read_csv_export(
     ):
         table = batch.table
         numbers = batch.lines
-        state.lines = int(numbers[-1]) if len(numbers) else state.lines
+        state.lines = batch.last_line
         columns: dict[str, pa.Array] = {}
         for name, col in zip(fields, internal, strict=True):
             value = as_text(table.column(col))

@@ -83,6 +83,7 @@ def read_w3c(
     pipeline runs on all cores too.
     """
     state = state if state is not None else W3CState()
+    state.lines = first_line - 1
     layout = sniff_layout(path)
     # Splitting is pyarrow compute, which releases the GIL: batches are split on all cores, in order.
     # A few jobs wait in the queue, so the workers have work while this thread hands out results.
@@ -136,6 +137,7 @@ def _segments(batch: LineBatch, state: W3CState, wanted: frozenset[str] | None) 
     """The runs of data lines of a batch, each with the fields in force, applying directives in order."""
     lines = batch.table.column("line")  # binary: made text on the worker (UTF-8 checks cost per byte)
     numbers = batch.lines
+    state.lines = batch.last_line
     if len(lines) == 0:
         return
     is_directive = pc.starts_with(lines, b"#").to_numpy(zero_copy_only=False)
@@ -149,7 +151,6 @@ def _segments(batch: LineBatch, state: W3CState, wanted: frozenset[str] | None) 
         if stop < len(lines):
             _apply_directive(as_text(lines.slice(stop, 1))[0].as_py(), state)
         segment_start = stop + 1
-    state.lines = int(numbers[-1])
 
 
 def _blank(lines: pa.Array) -> np.ndarray:

@@ -88,6 +88,7 @@ def read_pfirewall(
         state.fields = fields
         if start < data_start:
             start, first_line = data_start, data_line
+    state.lines = first_line - 1  # the lines before: the header (a later run goes on after it)
     fields = state.fields
     names = [f"c{i}" for i in range(len(fields))]
 
@@ -113,7 +114,7 @@ def read_pfirewall(
         block_size=block_size,
     ):
         table = batch.table
-        state.lines = int(batch.lines[-1]) if len(batch.lines) else state.lines
+        state.lines = batch.last_line
         action = as_text(table.column(names[fields.index("action")])) if "action" in fields else None
         if action is None:
             issues.add("", "refused-file", "the #Fields: header has no 'action' field")

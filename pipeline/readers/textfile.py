@@ -161,6 +161,12 @@ class LineBatch:
     lines: np.ndarray  # int64 line number of each row (1-based, in the whole file)
     bytes_done: int  # bytes of the file consumed so far (for progress)
     line_count: int = 0  # physical lines the batch came from (its rows and the rejected ones)
+    first_line: int = 1  # the number of the first of them
+
+    @property
+    def last_line(self) -> int:
+        """The number of the batch's last physical line, a row or not: where a later run goes on from."""
+        return self.first_line + self.line_count - 1
 
 
 def read_rows(
@@ -228,7 +234,8 @@ def parse_block(
     idx = np.arange(table.num_rows, dtype=np.int64)
     if len(rel):
         idx = idx + np.searchsorted(rel - np.arange(len(rel)), idx, side="right")
-    return LineBatch(table, idx + block.first_line, block.bytes_done, table.num_rows + len(rejected))
+    return LineBatch(table, idx + block.first_line, block.bytes_done, table.num_rows + len(rejected),
+                     block.first_line)
 
 
 #: A line the parser rejected: (its number within the parsed data, from 1; why; its text).
