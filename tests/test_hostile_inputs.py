@@ -257,3 +257,14 @@ def test_pyarrow_tables_of_both_field_lists_come_out_in_order(tmp_path):
         ["date", "time", "action", "protocol", "src-ip", "dst-ip", "src-port", "dst-port", "icmptype", "icmpcode",
          "path", "pid", "_text", "_line"]]
     assert all(isinstance(b.table, pa.Table) for b in batches)
+
+
+def test_a_lone_carriage_return_and_a_quote_left_open_in_one_block_do_not_cancel_out():
+    """One adds a row and the other takes one away: the row count alone would look right.
+
+    Lines: 1 ``a<CR>b`` (pyarrow: two rows), 2 ``"y`` (open: pyarrow reads on into line 3),
+    3 ``z"`` (a quote inside an unquoted value), 4 ``e``: four rows either way.
+    """
+    table, rejects = parse_lines(b'a\rb\n"y\nz"\ne\n', _Dialect(("v",), ",", True))
+    assert table.column("v").to_pylist() == [b"a\rb", b'z"', b"e"]
+    assert [(number, reason) for number, reason, _ in rejects] == [(2, "a quoted value is not closed on its line")]

@@ -310,8 +310,9 @@ def parse_lines(data: bytes | memoryview, dialect: _Dialect) -> tuple[pa.Table, 
         table, _ = dialect.parse(data)
     except pa.ArrowInvalid:
         return _parse_carefully(data, dialect)
-    # Quoted: a quote left open or a lone CR changes the row count.  Unquoted: only a lone CR can.
-    cut = table.num_rows != _count_lines(data) if dialect.quoted else _has_lone_carriage_return(data)
+    # A lone CR adds a row, an LF inside a quoted value (a quote left open) takes one away: with no
+    # lone CR, the row count tells whether any line was read on into the next.
+    cut = _has_lone_carriage_return(data) or (dialect.quoted and table.num_rows != _count_lines(data))
     return _parse_carefully(data, dialect) if cut else (table, [])
 
 
