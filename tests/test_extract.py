@@ -450,6 +450,25 @@ def test_event_keys_without_record_number_repeat_across_exports():
     assert all(k.startswith("WEB01\x1fSystem\x1f") and k.endswith("\x1f1") for k in first)
 
 
+def test_4292_without_strings_message_or_record_number_is_stored_and_keyed_by_its_time():
+    """Such an export (``SELECT TimeGenerated, EventID, SourceName``) used to fail the whole file.
+
+    A 4292 needs no values, so it is kept; with no RecordNumber its identity is (host, System,
+    time, event ID, no text, occurrence).  The 4290 beside it has no addresses: refused.
+    """
+    rows = evt([{"TimeGenerated": "2026-10-20 10:00:00", "EventID": "4292", "SourceName": "IPSEC"},
+                {"TimeGenerated": "2026-10-20 10:00:00", "EventID": "4292", "SourceName": "IPSEC"},
+                {"TimeGenerated": "2026-10-20 10:00:01", "EventID": "4290", "SourceName": "IPSEC"}])
+    out, issues = run(rows, ctx(host="WEB01"))
+    assert out.event_keys.to_pylist() == [
+        "WEB01\x1fSystem\x1f2026-10-20 08:00:00.000000Z\x1f4292\x1f\x1f1",
+        "WEB01\x1fSystem\x1f2026-10-20 08:00:00.000000Z\x1f4292\x1f\x1f2",
+    ]
+    assert out.drops.column("drop_kind").to_pylist() == ["block-mode", "block-mode"]
+    assert out.drops.column("source_record").to_pylist() == [10, 11]  # the line numbers
+    assert [(i.kind, i.count) for i in issues.details] == [("refused-rows", 1)]
+
+
 def test_rows_without_any_host_are_refused():
     keys, issues = _keys_of(DATA / "w3c-subset-fields.log", None)
     assert keys == []

@@ -69,11 +69,17 @@ class SourceContext:
 
     @contextmanager
     def in_order(self, section: str) -> Iterator[None]:
-        """A stateful step: inside :meth:`job`, waits until the jobs before this one have done it."""
+        """A stateful step: inside :meth:`job`, waits until the jobs before this one have done it.
+
+        A job passes each step once (the turnstile lets the next job through when it leaves):
+        entering it again would wait for a turn that has gone, forever, so that raises instead.
+        """
         ticket = getattr(self._job, "ticket", None)
         if ticket is None:
             yield
             return
+        if section in self._job.passed:
+            raise RuntimeError(f"stateful step {section!r} entered twice by job {ticket}")
         self._turnstiles.wait(section, ticket)
         try:
             yield

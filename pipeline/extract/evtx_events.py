@@ -128,6 +128,7 @@ def _extract_wfp(events: list[EvtxEvent], ctx: SourceContext, issues: IssueLog) 
             continue
         host = ctx.canonical_host(e.computer)
         eid = e.event_id
+        assert eid is not None  # extract_evtx passes only events of WFP_DROP_KINDS
         direction = _direction(data.get("Direction"))
         source, dest = data.get("SourceAddress"), data.get("DestAddress")
         sport, dport = data.get("SourcePort"), data.get("DestPort")

@@ -41,8 +41,12 @@ def read_csv_export(
     start: int = 0,
     first_line: int = 1,
     state: CSVState | None = None,
+    block_size: int | None = None,
 ) -> Iterator[EvtRows]:
-    """Yield :class:`EvtRows` batches from a Log Parser CSV export, from byte ``start`` on."""
+    """Yield :class:`EvtRows` batches from a Log Parser CSV export, from byte ``start`` on.
+
+    ``block_size``: bytes of whole lines parsed at once (see :func:`.read_rows`).
+    """
     state = state if state is not None else CSVState()
     layout = sniff_layout(path)
     start = max(start, layout.bom_length)
@@ -57,6 +61,7 @@ def read_csv_export(
         state.fields = _header_fields(text)
         start += len(header)
         first_line += 1
+    state.lines = first_line - 1  # the lines before: the header (a later run goes on after it)
     fields = state.fields
     internal = [f"c{i}" for i in range(len(fields))]
 
@@ -77,11 +82,12 @@ def read_csv_export(
         quoted=True,
         issues=issues,
         skip_rejected=repeated_header,
+        block_size=block_size,
     ):
         table = batch.table
         numbers = batch.lines
-        state.lines = int(numbers[-1]) if len(numbers) else state.lines
-        columns = {}
+        state.lines = batch.last_line
+        columns: dict[str, pa.Array] = {}
         for name, col in zip(fields, internal, strict=True):
             value = as_text(table.column(col))
             value = pc.if_else(pc.or_(pc.equal(value, ""), pc.equal(value, "-")),

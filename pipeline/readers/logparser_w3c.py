@@ -83,6 +83,7 @@ def read_w3c(
     pipeline runs on all cores too.
     """
     state = state if state is not None else W3CState()
+    state.lines = first_line - 1
     layout = sniff_layout(path)
     # Splitting is pyarrow compute, which releases the GIL: batches are split on all cores, in order.
     # A few jobs wait in the queue, so the workers have work while this thread hands out results.
@@ -109,8 +110,18 @@ def read_w3c(
             yield from _collect(pending.popleft(), issues)
 
 
-def _split_job(job: tuple, log: IssueLog, then, ticket: int):
-    rows = _split_segment(*job, log)
+def _split_job(job: _Segment, log: IssueLog, then, ticket: int):
+    """Split one segment, then run ``then`` on it: exactly once per ticket, even when splitting fails.
+
+    The next stage may keep state in ticket order (``SourceContext.job``): a ticket that never
+    reached it would leave every later job waiting for its turn, and the reader waiting for them.
+    """
+    try:
+        rows = _split_segment(job, log)
+    except BaseException:
+        if then is not None:
+            then(None, log, ticket)
+        raise
     return then(rows, log, ticket) if then is not None else rows
 
 
@@ -122,10 +133,11 @@ def _collect(job: tuple[Future, IssueLog], issues: IssueLog) -> Iterator:
         yield rows
 
 
-def _segments(batch: LineBatch, state: W3CState, wanted: frozenset[str] | None) -> Iterator[tuple]:
-    """Arguments of :func:`_split_segment` for each run of data lines, applying directives in order."""
+def _segments(batch: LineBatch, state: W3CState, wanted: frozenset[str] | None) -> Iterator[_Segment]:
+    """The runs of data lines of a batch, each with the fields in force, applying directives in order."""
     lines = batch.table.column("line")  # binary: made text on the worker (UTF-8 checks cost per byte)
     numbers = batch.lines
+    state.lines = batch.last_line
     if len(lines) == 0:
         return
     is_directive = pc.starts_with(lines, b"#").to_numpy(zero_copy_only=False)
@@ -134,12 +146,11 @@ def _segments(batch: LineBatch, state: W3CState, wanted: frozenset[str] | None) 
     segment_start = 0
     for stop in bounds:
         if stop > segment_start:
-            yield (lines.slice(segment_start, stop - segment_start), numbers[segment_start:stop],
-                   list(state.fields) if state.fields else None, batch.bytes_done, wanted)
+            yield _Segment(lines.slice(segment_start, stop - segment_start), numbers[segment_start:stop],
+                           list(state.fields) if state.fields else None, batch.bytes_done, wanted)
         if stop < len(lines):
             _apply_directive(as_text(lines.slice(stop, 1))[0].as_py(), state)
         segment_start = stop + 1
-    state.lines = int(numbers[-1])
 
 
 def _blank(lines: pa.Array) -> np.ndarray:
@@ -182,85 +193,135 @@ def _apply_directive(text: str, state: W3CState) -> None:
         state.fields = [canonical_field(f) for f in value.split()]
 
 
-def _split_segment(
-    lines: pa.Array,
-    numbers: np.ndarray,
-    fields: list[str] | None,
-    bytes_done: int,
-    wanted: frozenset[str] | None,
-    issues: IssueLog,
-) -> EvtRows | None:
-    # Lines arrive as bytes; only those that can be drops are checked as UTF-8 (a cost per byte).
-    lines = lines.combine_chunks() if isinstance(lines, pa.ChunkedArray) else lines
-    blank = _blank(lines)
-    if blank.any():
-        keep = ~blank
-        lines, numbers = lines.filter(pa.array(keep)), numbers[keep]
+@dataclass
+class _Segment:
+    """A run of data lines under one ``#Fields:`` directive: one job for a worker."""
+
+    lines: pa.Array  # binary: made text on the worker (UTF-8 checks cost per byte)
+    numbers: np.ndarray  # line number of each
+    fields: list[str] | None  # the #Fields: in force (None: no directive yet)
+    bytes_done: int
+    wanted: frozenset[str] | None
+
+
+def _split_segment(segment: _Segment, issues: IssueLog) -> EvtRows | None:
+    """The EVT rows of one segment: blank lines dropped, other events counted, the rest split and cleaned.
+
+    Lines arrive as bytes; only those that can be drops are checked as UTF-8 (a cost per byte).
+    None when nothing is left to extract (no lines, or no #Fields: to read them by).
+    """
+    fields = segment.fields
+    lines, numbers = _without_blank_lines(segment.lines, segment.numbers)
     if len(lines) == 0:
         return None
     if not fields:
-        for text, line in zip(as_text(lines.slice(0, 5)).to_pylist(), numbers[:5], strict=False):
-            issues.malformed(int(line), "data line before any #Fields: directive", text)
-        if len(lines) > 5:
-            issues.add(f"lines {int(numbers[5])}-{int(numbers[-1])}", "malformed",
-                       "data lines before any #Fields: directive", count=len(lines) - 5)
+        _report_lines_before_fields(lines, numbers, issues)
         return None
-
-    other = 0
-    if "SourceName" in fields:
-        candidate = pc.match_substring_regex(lines, "(?i)ipsec")
-        if not pc.all(candidate).as_py():
-            keep = candidate.to_numpy(zero_copy_only=False)
-            # A line with fewer separators than fields is damaged (e.g. cut short), not another event.
-            enough = f"^(?:[^ ]* ){{{len(fields) - 1}}}"  # at least one separator between each two fields
-            short = ~keep & ~pc.match_substring_regex(lines, enough).to_numpy(zero_copy_only=False)
-            for i in np.flatnonzero(short).tolist():
-                issues.malformed(int(numbers[i]), f"too few values for #Fields: {' '.join(fields)}",
-                                 as_text(lines.slice(i, 1))[0].as_py())
-            other = int((~keep & ~short).sum())
-            lines, numbers = lines.filter(candidate), numbers[keep]
+    lines, numbers, other = _set_aside_other_events(lines, numbers, fields, issues)
     if len(lines) == 0:
-        return EvtRows(pa.table({"_line": pa.array([], pa.int64())}), bytes_done, other)
-    lines = as_text(lines)
-
+        return _no_rows(segment, other)
+    text = as_text(lines)
     # (pyarrow's plain substring search is slower than RE2's literal search, hence the regexes)
-    quoted = pc.any(pc.match_substring_regex(lines, '"')).as_py()
-    used = {i for i, name in enumerate(fields) if wanted is None or name in wanted}
-    parts, matched = split_lines(lines, fields, quoted, used)
-    if not pc.all(matched).as_py():
-        keep = matched.to_numpy(zero_copy_only=False)
-        for i in np.flatnonzero(~keep):
-            issues.malformed(int(numbers[i]), f"does not fit #Fields: {' '.join(fields)}", lines[int(i)].as_py())
-        parts = {i: v.filter(matched) for i, v in parts.items()}
-        lines, numbers = lines.filter(matched), numbers[keep]
-    if len(lines) == 0:
-        return EvtRows(pa.table({"_line": pa.array([], pa.int64())}), bytes_done, other)
-
-    n_ts = sum(1 for f in fields if field_type(f) == TIMESTAMP)
-    encoded = None
-    has_plus = pc.match_substring_regex(lines, r"\+")
-    if pc.any(has_plus).as_py():
-        spaces = pc.count_substring(lines, " ")
-        encoded = pc.and_(
-            pc.or_(pc.equal(spaces, len(fields) - 1), pc.equal(spaces, len(fields) - 1 + n_ts)),
-            has_plus,
-        )
-        if not pc.any(encoded).as_py():
-            encoded = None
+    quoted = bool(pc.any(pc.match_substring_regex(text, '"')).as_py())
+    used = {i for i, name in enumerate(fields) if segment.wanted is None or name in segment.wanted}
+    parts, text, numbers = _split_fitting_lines(text, numbers, fields, quoted, used, issues)
+    if len(text) == 0:
+        return _no_rows(segment, other)
+    encoded = _encoded_delimiters(text, fields)
     columns: dict[str, pa.Array] = {}
     for i, name in enumerate(fields):
-        if name in columns or (wanted is not None and name not in wanted):
-            continue
-        value = parts[i]
-        if quoted:
-            is_quoted = pc.match_substring_regex(value, r'^".*"$')
-            inner = pc.replace_substring(pc.utf8_slice_codeunits(value, 1, -1), '""', '"')
-            value = pc.if_else(is_quoted, inner, value)
-        kind = field_type(name)
-        if kind == TIMESTAMP and not _byte_at_is(value, 10, b" "):
-            value = pc.replace_substring_regex(value, r"^(\d{4}-\d{2}-\d{2})[T+]", r"\1 ")
-        elif kind in (TEXT, TOKEN) and encoded is not None:
-            value = pc.if_else(encoded, pc.replace_substring(value, "+", " "), value)
-        columns[name] = null_where(value, pc.equal(value, "-"))
+        if name not in columns and (segment.wanted is None or name in segment.wanted):
+            columns[name] = _clean_value(parts[i], name, quoted, encoded)
     columns["_line"] = pa.array(numbers, pa.int64())
-    return EvtRows(pa.table(columns), bytes_done, other)
+    return EvtRows(pa.table(columns), segment.bytes_done, other)
+
+
+def _no_rows(segment: _Segment, other: int) -> EvtRows:
+    return EvtRows(pa.table({"_line": pa.array([], pa.int64())}), segment.bytes_done, other)
+
+
+def _without_blank_lines(lines: pa.Array, numbers: np.ndarray) -> tuple[pa.Array, np.ndarray]:
+    lines = lines.combine_chunks() if isinstance(lines, pa.ChunkedArray) else lines
+    blank = _blank(lines)
+    if not blank.any():
+        return lines, numbers
+    keep = ~blank
+    return lines.filter(pa.array(keep)), numbers[keep]
+
+
+def _report_lines_before_fields(lines: pa.Array, numbers: np.ndarray, issues: IssueLog) -> None:
+    """Data with no ``#Fields:`` to read it by: the first five lines named, the rest counted as one range."""
+    for text, line in zip(as_text(lines.slice(0, 5)).to_pylist(), numbers[:5], strict=False):
+        issues.malformed(int(line), "data line before any #Fields: directive", text)
+    if len(lines) > 5:
+        issues.add(f"lines {int(numbers[5])}-{int(numbers[-1])}", "malformed",
+                   "data lines before any #Fields: directive", count=len(lines) - 5)
+
+
+def _set_aside_other_events(lines: pa.Array, numbers: np.ndarray, fields: list[str],
+                            issues: IssueLog) -> tuple[pa.Array, np.ndarray, int]:
+    """The lines that can be IPSec driver events, and how many others there were.
+
+    Only with a ``SourceName`` field can a line be told to be another source's without
+    splitting it: a line that does not mention IPSec anywhere is not one.  Such a line with
+    fewer separators than fields is damaged (e.g. cut short), not another event: malformed.
+    """
+    if "SourceName" not in fields:
+        return lines, numbers, 0
+    candidate = pc.match_substring_regex(lines, "(?i)ipsec")
+    if pc.all(candidate).as_py():
+        return lines, numbers, 0
+    keep = candidate.to_numpy(zero_copy_only=False)
+    enough = f"^(?:[^ ]* ){{{len(fields) - 1}}}"  # at least one separator between each two fields
+    short = ~keep & ~pc.match_substring_regex(lines, enough).to_numpy(zero_copy_only=False)
+    for i in np.flatnonzero(short).tolist():
+        issues.malformed(int(numbers[i]), f"too few values for #Fields: {' '.join(fields)}",
+                         as_text(lines.slice(i, 1))[0].as_py())
+    return lines.filter(candidate), numbers[keep], int((~keep & ~short).sum())
+
+
+def _split_fitting_lines(text: pa.Array, numbers: np.ndarray, fields: list[str], quoted: bool, used: set[int],
+                         issues: IssueLog) -> tuple[dict[int, pa.Array], pa.Array, np.ndarray]:
+    """Raw values of each field (:func:`.split_lines`) of the lines that fit the field list; the others malformed."""
+    parts, matched = split_lines(text, fields, quoted, used)
+    if pc.all(matched).as_py():
+        return parts, text, numbers
+    keep = matched.to_numpy(zero_copy_only=False)
+    for j in np.flatnonzero(~keep).tolist():
+        issues.malformed(int(numbers[j]), f"does not fit #Fields: {' '.join(fields)}", text[j].as_py())
+    return {i: v.filter(matched) for i, v in parts.items()}, text.filter(matched), numbers[keep]
+
+
+def _encoded_delimiters(text: pa.Array, fields: list[str]) -> pa.Array | None:
+    """Mask of ``-encodeDelim:ON`` lines, or None when there are none.
+
+    Such a line holds a ``+`` and no spaces but the separators (one more per timestamp
+    when timestamps keep their space): a ``+`` in a plain line is a real character.
+    """
+    has_plus = pc.match_substring_regex(text, r"\+")
+    if not pc.any(has_plus).as_py():
+        return None
+    n_ts = sum(1 for f in fields if field_type(f) == TIMESTAMP)
+    spaces = pc.count_substring(text, " ")
+    encoded = pc.and_(
+        pc.or_(pc.equal(spaces, len(fields) - 1), pc.equal(spaces, len(fields) - 1 + n_ts)),
+        has_plus,
+    )
+    return encoded if pc.any(encoded).as_py() else None
+
+
+def _clean_value(value: pa.Array, name: str, quoted: bool, encoded: pa.Array | None) -> pa.Array:
+    """A field's raw values as the extractor reads them.
+
+    Quotes taken off, ``+`` decoded, timestamps with a space, ``-`` NULL.
+    """
+    if quoted:
+        is_quoted = pc.match_substring_regex(value, r'^".*"$')
+        inner = pc.replace_substring(pc.utf8_slice_codeunits(value, 1, -1), '""', '"')
+        value = pc.if_else(is_quoted, inner, value)
+    kind = field_type(name)
+    if kind == TIMESTAMP and not _byte_at_is(value, 10, b" "):
+        value = pc.replace_substring_regex(value, r"^(\d{4}-\d{2}-\d{2})[T+]", r"\1 ")
+    elif kind in (TEXT, TOKEN) and encoded is not None:
+        value = pc.if_else(encoded, pc.replace_substring(value, "+", " "), value)
+    return null_where(value, pc.equal(value, "-"))

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..issues import IssueLog
-from .textfile import as_text, read_line, read_rows, sniff_layout
+from .textfile import LineBatch, TextBlock, as_text, decode_text, parse_block, read_blocks, read_line, sniff_layout
 
 #: The Windows Firewall fields, as XP SP2 writes them (log-formats.md §3).
 DEFAULT_FIELDS = [
@@ -75,8 +75,13 @@ def read_pfirewall(
     start: int = 0,
     first_line: int = 1,
     state: FirewallState | None = None,
+    block_size: int | None = None,
 ) -> Iterator[FirewallRows]:
-    """Yield DROP lines of a pfirewall.log from byte ``start`` on."""
+    """Yield DROP lines of a pfirewall.log from byte ``start`` on (``block_size``: see :func:`.read_rows`).
+
+    Directive lines (``#...``) further down are never data: a ``#Fields:`` with other fields
+    (logs of two Windows versions appended to one file) applies to the lines after it.
+    """
     state = state if state is not None else FirewallState()
     layout = sniff_layout(path)
     if state.fields is None or start <= layout.bom_length:
@@ -87,51 +92,89 @@ def read_pfirewall(
         state.fields = fields
         if start < data_start:
             start, first_line = data_start, data_line
-    fields = state.fields
-    names = [f"c{i}" for i in range(len(fields))]
+    state.lines = first_line - 1  # the lines before: the header (a later run goes on after it)
+    start = max(start, layout.bom_length)
+    for block in read_blocks(path, layout, start=start, stop=layout.size, block_size=block_size):
+        block.first_line = state.lines + 1
+        for piece in _split_at_directives(block):
+            if isinstance(piece, tuple):
+                _apply_directive(*piece, state, issues)
+                continue
+            batch = parse_block(piece, column_names=[f"c{i}" for i in range(len(state.fields))], delimiter=" ",
+                                quoted=False, issues=issues, skip_rejected=_is_blank)
+            state.lines = batch.last_line
+            rows = _drop_lines(batch, state.fields, issues)
+            if rows is None:
+                return
+            yield rows
 
-    def directive(line: int, text: str) -> bool:
-        if text.startswith("#"):
-            key, _, value = text[1:].partition(":")
-            if key.strip().lower() == "fields" and value.split() != fields:
-                issues.warning(f"line {line}", "a #Fields: directive with other fields mid-file; rows after it "
-                               "that do not fit the first one are reported as malformed", text)
-            return True
-        return not text.strip()
 
-    for batch in read_rows(
-        path,
-        layout,
-        start=start,
-        first_line=first_line,
-        column_names=names,
-        delimiter=" ",
-        quoted=False,
-        issues=issues,
-        skip_rejected=directive,
-    ):
-        table = batch.table
-        state.lines = int(batch.lines[-1]) if len(batch.lines) else state.lines
-        action = as_text(table.column(names[fields.index("action")])) if "action" in fields else None
-        if action is None:
-            issues.add("", "refused-file", "the #Fields: header has no 'action' field")
+def _is_blank(line: int, text: str) -> bool:
+    """A rejected line that is only blank is no line of the log: skipped without a word."""
+    return not text.strip()
+
+
+def _split_at_directives(block: TextBlock) -> Iterator[TextBlock | tuple[int, str]]:
+    """The block as runs of data lines (blocks) and directive lines (line number, text), in order.
+
+    pfirewall lines hold no ``#``: a block without one (a memchr away) is one run.
+    """
+    raw, end = block.raw, block.end
+    if raw.find(b"#", 0, end) < 0:
+        yield block
+        return
+    line, pos = block.first_line, 0
+    while pos < end:
+        if raw.startswith(b"#", pos):
+            at = pos
+        else:
+            newline = raw.find(b"\n#", pos, end)
+            at = end if newline < 0 else newline + 1
+        if at > pos:
+            yield TextBlock(raw[pos:at], at - pos, block.bytes_done, line)
+            line += raw.count(b"\n", pos, at)
+        if at == end:
             return
-        is_drop = pc.equal(pc.utf8_upper(action), "DROP")
-        n_drop = pc.sum(is_drop).as_py() or 0
-        # An empty line comes out as a row of empty values: not a line of the log.
-        blank = pc.sum(pc.equal(pc.utf8_trim_whitespace(action), "")).as_py() or 0
-        other = len(action) - n_drop - blank
-        if n_drop == 0:
-            yield FirewallRows(pa.table({"_line": pa.array([], pa.int64())}), batch.bytes_done, other)
-            continue
-        drops = table.filter(is_drop)
-        columns = {}
-        for name, col in zip(fields, names, strict=True):
-            if name in NEEDED and name not in columns:
-                value = as_text(drops.column(col))
-                columns[name] = pc.if_else(pc.equal(value, "-"), pa.scalar(None, pa.string()), value)
-        # The exact line text is the identity of a firewall event (there is no record number).
-        parts = [as_text(drops.column(c)) for c in names]
-        columns["_text"] = pc.binary_join_element_wise(*parts, " ")
-        columns["_line"] = pa.array(batch.lines[is_drop.to_numpy(zero_copy_only=False)], pa.int64())
-        yield FirewallRows(pa.table(columns), batch.bytes_done, other)
+        stop = raw.find(b"\n", at, end)
+        stop = end if stop < 0 else stop + 1
+        yield line, decode_text(raw[at:stop]).rstrip("\r\n")
+        line += 1
+        pos = stop
+
+
+def _apply_directive(line: int, text: str, state: FirewallState, issues: IssueLog) -> None:
+    key, _, value = text[1:].partition(":")
+    fields = value.split()
+    if key.strip().lower() == "fields" and fields != state.fields:
+        issues.warning(f"line {line}", "a #Fields: directive with other fields mid-file: the lines after it "
+                       "are read by it", text)
+        state.fields = fields
+    state.lines = line
+
+
+def _drop_lines(batch: LineBatch, fields: list[str], issues: IssueLog) -> FirewallRows | None:
+    """The DROP lines of a batch by field name, with their text and line; None (file refused) without ``action``."""
+    table = batch.table
+    names = [f"c{i}" for i in range(len(fields))]
+    if "action" not in fields:
+        issues.add("", "refused-file", "the #Fields: header has no 'action' field")
+        return None
+    action = as_text(table.column(names[fields.index("action")]))
+    is_drop = pc.equal(pc.utf8_upper(action), "DROP")
+    n_drop = pc.sum(is_drop).as_py() or 0
+    # An empty line comes out as a row of empty values: not a line of the log.
+    blank = pc.sum(pc.equal(pc.utf8_trim_whitespace(action), "")).as_py() or 0
+    other = len(action) - n_drop - blank
+    if n_drop == 0:
+        return FirewallRows(pa.table({"_line": pa.array([], pa.int64())}), batch.bytes_done, other)
+    drops = table.filter(is_drop)
+    columns = {}
+    for name, col in zip(fields, names, strict=True):
+        if name in NEEDED and name not in columns:
+            value = as_text(drops.column(col))
+            columns[name] = pc.if_else(pc.equal(value, "-"), pa.scalar(None, pa.string()), value)
+    # The exact line text is the identity of a firewall event (there is no record number).
+    parts = [as_text(drops.column(c)) for c in names]
+    columns["_text"] = pc.binary_join_element_wise(*parts, " ")
+    columns["_line"] = pa.array(batch.lines[is_drop.to_numpy(zero_copy_only=False)], pa.int64())
+    return FirewallRows(pa.table(columns), batch.bytes_done, other)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import codecs
 import io
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -97,7 +97,7 @@ class _Window(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # type: ignore[override]
+    def readinto(self, buffer) -> int:
         want = len(buffer)
         if self._decoder is None:
             data = self._fh.read(min(want, self._left)) if self._left > 0 else b""
@@ -118,27 +118,26 @@ class _Window(io.RawIOBase):
         super().close()
 
 
-def as_text(column: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """Binary column -> string column; invalid UTF-8 values are decoded as Windows-1252.
+def decode_text(raw: bytes) -> str:
+    """UTF-8, else Windows-1252 (bytes Windows-1252 leaves undefined become U+FFFD).
 
     Log Parser writes the ANSI code page unless told otherwise, so a non-UTF-8
     byte is most likely a Windows-1252 character, not damage.
     """
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", errors="replace")
+
+
+def as_text(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Binary column -> string column; invalid UTF-8 values are decoded as Windows-1252 (:func:`decode_text`)."""
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
     try:
         return column.cast(pa.string())
     except pa.ArrowInvalid:
-        values = []
-        for raw in column.to_pylist():
-            if raw is None:
-                values.append(None)
-                continue
-            try:
-                values.append(raw.decode("utf-8"))
-            except UnicodeDecodeError:
-                values.append(raw.decode("cp1252", errors="replace"))
-        return pa.array(values, pa.string())
+        return pa.array([None if raw is None else decode_text(raw) for raw in column.to_pylist()], pa.string())
 
 
 def null_where(values: pa.Array, mask: pa.Array) -> pa.Array:
@@ -162,6 +161,12 @@ class LineBatch:
     lines: np.ndarray  # int64 line number of each row (1-based, in the whole file)
     bytes_done: int  # bytes of the file consumed so far (for progress)
     line_count: int = 0  # physical lines the batch came from (its rows and the rejected ones)
+    first_line: int = 1  # the number of the first of them
+
+    @property
+    def last_line(self) -> int:
+        """The number of the batch's last physical line, a row or not: where a later run goes on from."""
+        return self.first_line + self.line_count - 1
 
 
 def read_rows(
@@ -175,7 +180,7 @@ def read_rows(
     quoted: bool,
     issues: IssueLog,
     include_tail: bool = True,
-    skip_rejected: callable = None,  # type: ignore[valid-type]
+    skip_rejected: Callable[[int, str], bool] | None = None,
     block_size: int | None = None,
 ) -> Iterator[LineBatch]:
     """Stream rows of ``path`` from byte ``start`` (which is line ``first_line``).
@@ -211,50 +216,17 @@ def parse_block(
     delimiter: str,
     quoted: bool,
     issues: IssueLog,
-    skip_rejected: callable = None,  # type: ignore[valid-type]
+    skip_rejected: Callable[[int, str], bool] | None = None,
 ) -> LineBatch:
     """The rows of one block (binary columns), with their line numbers; see :func:`read_rows`.
 
     Needs nothing but the block: it may run on any thread.
     """
-    # The parser works through a block in 1 MiB pieces: measured faster than one piece (cache-sized).
-    read_options = pacsv.ReadOptions(column_names=column_names, use_threads=False, encoding="utf8",
-                                     block_size=PARSE_PIECE)
-    convert_options = pacsv.ConvertOptions(
-        column_types={name: pa.binary() for name in column_names},
-        strings_can_be_null=False,
-        quoted_strings_can_be_null=False,
-    )
-    invalid: list[tuple[int, str, str]] = []  # handled after the block parsed (a retry must not log twice)
-
-    def on_invalid(row: pacsv.InvalidRow) -> str:
-        line = block.first_line + (row.number - 1 if row.number is not None else 0)
-        invalid.append((line, f"expected {row.expected_columns} fields, found {row.actual_columns}", row.text))
-        return "skip"
-
-    parse_options = pacsv.ParseOptions(
-        delimiter=delimiter,
-        quote_char='"' if quoted else False,
-        double_quote=quoted,
-        escape_char=False,
-        newlines_in_values=False,
-        ignore_empty_lines=False,
-        invalid_row_handler=on_invalid,
-    )
-    data = pa.py_buffer(block.data)
-    try:
-        table = pacsv.read_csv(pa.BufferReader(data), read_options=read_options,
-                               parse_options=parse_options, convert_options=convert_options)
-    except pa.ArrowInvalid as exc:  # a line longer than a parse piece: the block in one piece
-        if "straddling" not in str(exc):
-            raise
-        invalid.clear()
-        whole = pacsv.ReadOptions(column_names=column_names, use_threads=False, encoding="utf8",
-                                  block_size=len(data) + 1)
-        table = pacsv.read_csv(pa.BufferReader(data), read_options=whole,
-                               parse_options=parse_options, convert_options=convert_options)
-    rejected = [line for line, _, _ in invalid]
-    for line, reason, text in invalid:
+    table, rejects = parse_lines(block.data, _Dialect(tuple(column_names), delimiter, quoted))
+    rejected = []
+    for number, reason, text in rejects:
+        line = block.first_line + number - 1
+        rejected.append(line)
         if skip_rejected is None or not skip_rejected(line, text):
             issues.malformed(line, reason, text)
     # Map the k-th accepted row to its physical line: rejected lines are holes.
@@ -262,7 +234,271 @@ def parse_block(
     idx = np.arange(table.num_rows, dtype=np.int64)
     if len(rel):
         idx = idx + np.searchsorted(rel - np.arange(len(rel)), idx, side="right")
-    return LineBatch(table, idx + block.first_line, block.bytes_done, table.num_rows + len(rejected))
+    return LineBatch(table, idx + block.first_line, block.bytes_done, table.num_rows + len(rejected),
+                     block.first_line)
+
+
+#: A line the parser rejected: (its number within the parsed data, from 1; why; its text).
+Reject = tuple[int, str, str]
+
+
+@dataclass(frozen=True)
+class _Dialect:
+    """How lines are cut into fields: pyarrow's CSV parser with a reader's columns and delimiter."""
+
+    column_names: tuple[str, ...]
+    delimiter: str
+    quoted: bool
+
+    def parse(self, data: bytes | memoryview, *, collect: bool = False,
+              encoding: str = "utf8") -> tuple[pa.Table, list[Reject]]:
+        """The rows of ``data``, and (``collect``) the rows with the wrong number of fields, which are skipped.
+
+        Without ``collect`` the first such row raises ``ArrowInvalid``: no Python call is made
+        for any row, and pyarrow cannot hand over a row that is not valid UTF-8 (it fails to
+        decode the row's text before calling the handler, and then gives up on the whole input).
+        The parser works through the data in PARSE_PIECE pieces (measured faster than one piece:
+        cache-sized); a line longer than a piece makes it give up ("straddling"), and then the
+        data is parsed in one piece.
+        """
+        buffer = pa.py_buffer(data)
+        convert = pacsv.ConvertOptions(column_types={name: pa.binary() for name in self.column_names},
+                                       strings_can_be_null=False, quoted_strings_can_be_null=False)
+        for piece in (PARSE_PIECE, len(buffer) + 1):
+            rejects: list[Reject] = []
+
+            def on_invalid(row: pacsv.InvalidRow, rejects: list[Reject] = rejects) -> str:
+                reason = f"expected {row.expected_columns} fields, found {row.actual_columns}"
+                rejects.append((row.number if row.number is not None else 1, reason, row.text))
+                return "skip"
+
+            parse_options = pacsv.ParseOptions(
+                delimiter=self.delimiter,
+                quote_char='"' if self.quoted else False,
+                double_quote=self.quoted,
+                escape_char=False,
+                newlines_in_values=False,
+                ignore_empty_lines=False,
+                invalid_row_handler=on_invalid if collect else None,
+            )
+            read_options = pacsv.ReadOptions(column_names=list(self.column_names), use_threads=False,
+                                              encoding=encoding, block_size=piece)
+            try:
+                table = pacsv.read_csv(pa.BufferReader(buffer), read_options=read_options,
+                                       parse_options=parse_options, convert_options=convert)
+            except pa.ArrowInvalid as exc:
+                if "straddling" not in str(exc) or piece != PARSE_PIECE:
+                    raise
+                continue
+            return table, rejects
+        raise AssertionError("unreachable: the second attempt parses in one piece")
+
+    def stand_in(self) -> bytes:
+        """A line the parser always rejects (one field too many) and can always decode."""
+        return (self.delimiter * len(self.column_names)).encode("ascii")
+
+
+def parse_lines(data: bytes | memoryview, dialect: _Dialect) -> tuple[pa.Table, list[Reject]]:
+    """The rows of ``data``: exactly one row or one :data:`Reject` for every physical line.
+
+    The usual block is parsed once, without a Python call per row.  A block with a
+    line the parser rejects, or whose rows might not be its lines (a carriage return
+    inside a line, which pyarrow takes for a line end; a quote left open, which makes
+    it read on into the next lines), is parsed again with care (:func:`_parse_carefully`).
+    """
+    try:
+        table, _ = dialect.parse(data)
+    except pa.ArrowInvalid:
+        return _parse_carefully(data, dialect)
+    # A lone CR adds a row, an LF inside a quoted value (a quote left open) takes one away: with no
+    # lone CR, the row count tells whether any line was read on into the next.
+    cut = _has_lone_carriage_return(data) or (dialect.quoted and table.num_rows != _count_lines(data))
+    return _parse_carefully(data, dialect) if cut else (table, [])
+
+
+def _count_lines(data: bytes | memoryview) -> int:
+    """Physical lines in ``data``: its LFs, and a last line without one."""
+    count = int(np.count_nonzero(np.frombuffer(data, dtype=np.uint8) == 0x0A))
+    return count + 1 if len(data) and data[-1] != 0x0A else count
+
+
+def _whole(data: bytes | memoryview) -> pa.Array:
+    """``data`` as a one-value binary array (no copy), for compute kernels that scan it at C speed."""
+    offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int64))
+    return pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, pa.py_buffer(data)])
+
+
+def _has_lone_carriage_return(data: bytes | memoryview) -> bool:
+    """Whether a CR is followed by anything but LF (RE2 skips to each CR with memchr: ~0.4 ms for 12 MiB)."""
+    return bool(pc.match_substring_regex(_whole(data), r"\r[^\n]")[0].as_py())
+
+
+def _is_utf8(data: bytes | memoryview) -> bool:
+    try:
+        _whole(data).cast(pa.large_string())
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class _LineSpans:
+    """Where each physical line of some data starts and ends (at its LF, or the data's end)."""
+
+    starts: np.ndarray
+    ends: np.ndarray
+
+    @classmethod
+    def of(cls, data: bytes | memoryview) -> _LineSpans:
+        newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 0x0A)
+        ends = newlines if len(data) == 0 or data[-1] == 0x0A else np.append(newlines, len(data))
+        starts = np.concatenate(([0], newlines + 1))[: len(ends)]
+        return cls(starts.astype(np.int64), ends.astype(np.int64))
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+    def text(self, data: bytes, i: int) -> bytes:
+        """Line ``i`` without its LF."""
+        return data[self.starts[i] : self.ends[i]]
+
+    def containing(self, positions: np.ndarray) -> list[int]:
+        """The lines that hold the bytes at ``positions``, each once, in order."""
+        return np.unique(np.searchsorted(self.ends, positions)).tolist()
+
+    def as_array(self, data: bytes) -> pa.Array:
+        """Every line (with its line end) as a value of a binary array over ``data``, without copying."""
+        offsets = np.append(self.starts, len(data)) if len(self) else np.zeros(1, dtype=np.int64)
+        return pa.Array.from_buffers(pa.large_binary(), len(self), [None, pa.py_buffer(offsets),
+                                                                    pa.py_buffer(data)])
+
+
+#: Lines replaced before the careful parse: line index -> (why it is rejected, its original bytes).
+_StandIns = dict[int, tuple[str, bytes]]
+
+
+def _parse_carefully(data: bytes | memoryview, dialect: _Dialect) -> tuple[pa.Table, list[Reject]]:
+    """:func:`parse_lines` for a block the quick parse could not take as it is.
+
+    The block is prepared so that pyarrow sees one row per physical line and can hand
+    over every line it rejects:
+
+    * a CR inside a line becomes a byte the block does not hold, turned back into CR in
+      the values afterwards (a line ends at LF; CR LF and LF are both line ends);
+    * a line that leaves a quote open, and a line that is not valid UTF-8 and has the
+      wrong number of fields, are replaced by a stand-in the parser rejects, and are
+      reported with their own text (decoded as values are: :func:`decode_text`).
+
+    Lines that are not valid UTF-8 but have the right number of fields are kept as
+    they are (Windows-1252 exports are read that way).  Costs a few passes over the
+    block and some Python per suspect line: only blocks with a bad line come here.
+    """
+    original = bytes(data)
+    lines = _LineSpans.of(original)
+    stand_ins: _StandIns = {}
+    raw, placeholder = _hide_carriage_returns(original, lines, dialect, stand_ins)
+    if dialect.quoted:
+        _find_open_quotes(raw, original, lines, dialect, stand_ins)
+    if not _is_utf8(raw):
+        _find_undecodable_rejects(raw, original, lines, dialect, stand_ins)
+    table, rejects = dialect.parse(_with_stand_ins(raw, lines, stand_ins, dialect.stand_in()), collect=True)
+    cr = chr(placeholder) if placeholder is not None else None
+    out: list[Reject] = []
+    for number, reason, text in rejects:
+        if number - 1 in stand_ins:
+            reason, line = stand_ins[number - 1]
+            text = decode_text(line)
+        elif cr is not None:
+            text = text.replace(cr, "\r")
+        out.append((number, reason, text))
+    if placeholder is not None:
+        table = _restore_carriage_returns(table, placeholder)
+    if table.num_rows + len(out) != len(lines):
+        raise RuntimeError(f"line numbering lost: {len(lines)} lines gave {table.num_rows} rows "
+                           f"and {len(out)} rejected lines")
+    return table, out
+
+
+def _hide_carriage_returns(original: bytes, lines: _LineSpans, dialect: _Dialect,
+                           stand_ins: _StandIns) -> tuple[bytes, int | None]:
+    """``original`` with each CR that is not followed by LF replaced by a byte it does not hold.
+
+    Returns the data and that byte (None when nothing was replaced).  When every
+    candidate byte occurs (binary junk), the lines holding such a CR get stand-ins instead.
+    """
+    octets = np.frombuffer(original, dtype=np.uint8)
+    cr = np.flatnonzero(octets[:-1] == 0x0D)
+    lone = cr[octets[cr + 1] != 0x0A]
+    if not len(lone):
+        return original, None
+    special = {0x0A, 0x0D, ord(dialect.delimiter), ord('"')}
+    free = next((b for b in range(1, 0x80) if b not in special and bytes([b]) not in original), None)
+    if free is None:
+        for i in lines.containing(lone):
+            stand_ins[i] = ("a carriage return inside the line", lines.text(original, i))
+        return original, None
+    hidden = octets.copy()
+    hidden[lone] = free
+    return hidden.tobytes(), free
+
+
+def _restore_carriage_returns(table: pa.Table, placeholder: int) -> pa.Table:
+    hidden = bytes([placeholder])
+    return pa.table({name: pc.replace_substring(table.column(name), hidden, b"\r") for name in table.column_names})
+
+
+def _find_open_quotes(raw: bytes, original: bytes, lines: _LineSpans, dialect: _Dialect,
+                      stand_ins: _StandIns) -> None:
+    """Stand-ins for the lines that end inside a quoted value.
+
+    pyarrow reads such a value on into the next lines even with ``newlines_in_values``
+    off, swallowing them.  The pattern is its quoting, line by line: a field that
+    starts with a quote is quoted until a quote not followed by another (``""`` is a
+    quote inside), and runs on unquoted after that; any other field is literal.
+    """
+    d = f"\\x{ord(dialect.delimiter):02x}"
+    field = f'"(?:[^"]|"")*"(?:[^{d}"][^{d}]*)?|[^{d}"][^{d}]*|'
+    closed = pc.match_substring_regex(lines.as_array(raw), f"^(?:{field})(?:{d}(?:{field}))*$")
+    for i in np.flatnonzero(~closed.to_numpy(zero_copy_only=False)).tolist():
+        stand_ins.setdefault(i, ("a quoted value is not closed on its line", lines.text(original, i)))
+
+
+def _find_undecodable_rejects(raw: bytes, original: bytes, lines: _LineSpans, dialect: _Dialect,
+                              stand_ins: _StandIns) -> None:
+    """Stand-ins for the lines that are not valid UTF-8 and have the wrong number of fields.
+
+    Which ones the parser rejects is found by parsing just the undecodable lines, read
+    as Latin-1 (every byte is a character, the delimiter and quote stay what they are).
+    """
+    suspects = lines.containing(np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) >= 0x80))
+    undecodable = [i for i in suspects if i not in stand_ins and not _decodes(lines.text(raw, i))]
+    if not undecodable:
+        return
+    alone = b"\n".join(lines.text(raw, i) for i in undecodable)
+    _, rejects = dialect.parse(alone, collect=True, encoding="latin1")
+    for number, reason, _ in rejects:
+        i = undecodable[number - 1]
+        stand_ins[i] = (reason, lines.text(original, i))
+
+
+def _decodes(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _with_stand_ins(raw: bytes, lines: _LineSpans, stand_ins: _StandIns, stand_in: bytes) -> bytes:
+    if not stand_ins:
+        return raw
+    pieces = []
+    pos = 0
+    for i in sorted(stand_ins):
+        pieces += [raw[pos : lines.starts[i]], stand_in]
+        pos = int(lines.ends[i])
+    pieces.append(raw[pos:])
+    return b"".join(pieces)
 
 
 @dataclass

@@ -158,7 +158,7 @@ def _layout_holds(lines: pa.Array, layout: list[tuple[int, str]], starts: np.nda
     is copied out and matched by one DFA pattern, which costs per byte.
     """
     typed = [i for i, (_, pattern) in enumerate(layout) if pattern != "[^ ]+"]
-    ok = (lengths > 0).all(axis=1)
+    ok = np.asarray((lengths > 0).all(axis=1))
     if not typed:
         return ok
     first_token = [sum(count for count, _ in layout[:i]) for i in range(len(layout) + 1)]
