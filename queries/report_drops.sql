@@ -45,7 +45,8 @@ SELECT t.event_time, t.host, t.source_format, t.source_file, t.source_record, t.
        t.packets, t.wfp_filter_id, t.wfp_layer, t.process_id, t.application, t.message,
        v.verdict, v.rule, v.filter_list, v.action, v.source_file AS policy_file, v.source_line AS policy_line
 FROM timed t
-LEFT JOIN report_verdicts v ON v.host = t.host AND v.snapshot IS NOT DISTINCT FROM t.snapshot
+LEFT JOIN (SELECT * FROM report_verdicts WHERE first_seen < $end AND last_seen >= $start) v  -- the window's tuples
+    ON v.host = t.host AND v.snapshot IS NOT DISTINCT FROM t.snapshot
     AND v.drop_kind = t.drop_kind AND v.boot = t.boot
     AND v.direction IS NOT DISTINCT FROM t.direction AND v.protocol IS NOT DISTINCT FROM t.protocol
     AND v.src_ip IS NOT DISTINCT FROM t.src_ip AND v.src_port IS NOT DISTINCT FROM t.src_port

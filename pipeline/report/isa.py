@@ -105,8 +105,10 @@ def isa2004_name(day: date) -> str:
 
 def field_text(array: pa.Array | pa.ChunkedArray, *, native: bool = False) -> pa.Array:
     """A column as log field text: control characters (and commas when ``native``) become spaces; empty is ``-``."""
-    text = array if pa.types.is_string(array.type) else pc.cast(array, pa.string())
-    text = pc.replace_substring_regex(text, pattern=_CONTROL + ("|," if native else ""), replacement=" ")
+    if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+        text = pc.replace_substring_regex(array, pattern=_CONTROL + ("|," if native else ""), replacement=" ")
+    else:  # numbers as text hold neither control characters nor commas
+        text = pc.cast(array, pa.string())
     text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
     return _combined(pc.fill_null(text, "-"))
 
@@ -122,13 +124,14 @@ def zone_key(zone: tzinfo) -> str:
 
 def local_times(times: pa.Array | pa.ChunkedArray, zone: tzinfo, fmt: str) -> pa.Array:
     """Instants as text in ``zone`` (``fmt`` as strftime), to the second (fractions are cut, as ISA writes them)."""
-    seconds = pc.cast(pc.floor_temporal(times, unit="second"), pa.timestamp("s", tz="UTC"))
-    return _combined(pc.strftime(pc.cast(seconds, pa.timestamp("s", tz=zone_key(zone))), format=fmt))
+    seconds = pc.cast(times, pa.timestamp("s", tz=zone_key(zone)), safe=False)  # cut to the second
+    return _combined(pc.strftime(seconds, format=fmt))
 
 
-def _native_date(times: pa.Array | pa.ChunkedArray, zone: tzinfo) -> pa.Array:
-    text = local_times(times, zone, "%m/%d/%Y")
-    return pc.replace_substring_regex(pc.replace_substring_regex(text, "^0", ""), "/0", "/")
+def _native_date(times: pa.Array | pa.ChunkedArray, zone: tzinfo, separator: str) -> pa.Array:
+    """``M/D/YYYY<separator>HH:MM:SS`` (no leading zeros in month and day)."""
+    text = local_times(times, zone, f"%m/%d/%Y{separator}%H:%M:%S")
+    return _combined(pc.replace_substring_regex(pc.replace_substring_regex(text, "^0", ""), "/0", "/"))
 
 
 def protocol_names(protocols: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -167,8 +170,8 @@ def isa2000_columns(rows: pa.Table, zone: tzinfo, *, native: bool = False) -> li
     def f(name: str) -> pa.Array:
         return field_text(rows[name], native=native)
 
-    when = [_native_date(t, zone), local_times(t, zone, "%H:%M:%S")] if native else \
-        [local_times(t, zone, "%Y-%m-%d"), local_times(t, zone, "%H:%M:%S")]
+    # date and time as one column holding the separator between them (one conversion instead of two)
+    when = [_native_date(t, zone, NATIVE_SEPARATOR)] if native else [local_times(t, zone, "%Y-%m-%d\t%H:%M:%S")]
     dash = pa.array(["-"] * n, pa.string())
     return [*when, f("remote_ip"), f("local_ip"), protocol_names(rows["protocol"]), f("remote_port"),
             f("local_port"), dash, pa.array([DROPPED_FILTER_RULE] * n, pa.string()), f("local_ip"), dash, dash]
@@ -185,8 +188,7 @@ def isa2004_columns(rows: pa.Table, zone: tzinfo) -> list[pa.Array]:
     none = pa.scalar("-")
     values = {
         "computer": field_text(rows["host"]),
-        "date": local_times(t, zone, "%Y-%m-%d"),
-        "time": local_times(t, zone, "%H:%M:%S"),
+        "date": local_times(t, zone, "%Y-%m-%d\t%H:%M:%S"),  # date and time: one column, tab between
         "IP protocol": protocol_names(rows["protocol"]),
         "source": field_text(endpoints(rows["src_ip"], rows["src_port"])),
         "destination": field_text(endpoints(rows["dst_ip"], rows["dst_port"])),
@@ -201,7 +203,7 @@ def isa2004_columns(rows: pa.Table, zone: tzinfo) -> list[pa.Array]:
     }
     for name, value in _DENIED_ZEROS.items():
         values[name] = pa.array([value] * n, pa.string())
-    return [values.get(name, dash) for name in ISA2004_FIELDS]
+    return [values.get(name, dash) for name in ISA2004_FIELDS if name != "time"]
 
 
 def joined_lines(columns: Sequence[pa.Array], separator: str) -> list[str]:
