@@ -65,6 +65,10 @@ CHOICES: tuple[tuple[str, str, str], ...] = (
     ("ISA 2000 native format", "fields joined by ', ', dates M/D/YYYY, times HH:MM:SS, '-' for empty, no directives",
      "techgenix: comma-delimited, no directives, dashes; the rest as IIS's native log format, which ISA's "
      "resembles (inference)"),
+    ("ISA 2000 protocol", "TCP, UDP, ICMP by name, any other protocol as its number", "the issue; the SDK names "
+     "these three"),
+    ("ISA 2004 IP protocol", "the IANA name where the project knows one (IGMP, GRE, ESP ...), else the number",
+     "a public ISA 2004 W3C Firewall log writes TCP, UDP and IGMP"),
     ("ISA 2000 s-interface", "this host's address of the drop (local_ip)",
      "the SDK: the interface the packet was received on, i.e. the local address; '-' when not known"),
     ("ISA 2000 tcp-flags, rs-ip-header, rs-payload", "'-'", "not in the drop logs"),
@@ -134,11 +138,20 @@ def _native_date(times: pa.Array | pa.ChunkedArray, zone: tzinfo, separator: str
     return _combined(pc.replace_substring_regex(pc.replace_substring_regex(text, "^0", ""), "/0", "/"))
 
 
-def protocol_names(protocols: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """``TCP``, ``UDP``, ``ICMP`` ... for protocol numbers, else the number; ``-`` when unknown."""
+#: The protocols the ISA 2000 packet filter log names (the SDK: "such as TCP, UDP, or ICMP"); others are numbers.
+ISA2000_PROTOCOLS = {1: "ICMP", 6: "TCP", 17: "UDP"}
+
+
+def protocol_names(protocols: pa.Array | pa.ChunkedArray, names: dict[int, str] | None = None) -> pa.Array:
+    """Protocol numbers as ``names`` has them (default: every IANA name the project knows), else the number;
+    ``-`` when unknown."""
     encoded = pc.dictionary_encode(_combined(protocols))
-    names = pa.array([protocol_name(v) for v in encoded.dictionary.to_pylist()], pa.string())
-    out = pc.take(names, encoded.indices)
+
+    def name(v: int) -> str:
+        return protocol_name(v) if names is None else names.get(int(v), str(v))
+
+    names_array = pa.array([name(v) for v in encoded.dictionary.to_pylist()], pa.string())
+    out = pc.take(names_array, encoded.indices)
     return _combined(pc.fill_null(out, "-"))
 
 
@@ -173,7 +186,7 @@ def isa2000_columns(rows: pa.Table, zone: tzinfo, *, native: bool = False) -> li
     # date and time as one column holding the separator between them (one conversion instead of two)
     when = [_native_date(t, zone, NATIVE_SEPARATOR)] if native else [local_times(t, zone, "%Y-%m-%d\t%H:%M:%S")]
     dash = pa.array(["-"] * n, pa.string())
-    return [*when, f("remote_ip"), f("local_ip"), protocol_names(rows["protocol"]), f("remote_port"),
+    return [*when, f("remote_ip"), f("local_ip"), protocol_names(rows["protocol"], ISA2000_PROTOCOLS), f("remote_port"),
             f("local_port"), dash, pa.array([DROPPED_FILTER_RULE] * n, pa.string()), f("local_ip"), dash, dash]
 
 
