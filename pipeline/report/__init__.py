@@ -168,6 +168,7 @@ def write_report(warehouse: WarehouseLike, config: Config | None, out: str | os.
     if isa_style not in ISA_STYLES:
         raise ValueError(f"unknown ISA style {isa_style!r}; one of {', '.join(ISA_STYLES)}")
     zone = tz if isinstance(tz, tzinfo) else zone_named(tz)
+    isa.zone_key(zone)  # a zone the files can name, or ValueError now
     start, end = _instant(since), _instant(until)
     if start is not None and end is not None and end <= start:
         raise ValueError("--until must be after --since")

@@ -122,8 +122,16 @@ def _combined(array: pa.Array | pa.ChunkedArray) -> pa.Array:
 
 
 def zone_key(zone: tzinfo) -> str:
-    """The IANA name Arrow knows a zone by (``UTC`` for :data:`datetime.UTC`)."""
-    return getattr(zone, "key", None) or "UTC"
+    """The IANA name Arrow and DuckDB know a zone by (``UTC`` for :data:`datetime.UTC`).
+
+    A zone without a name (a fixed offset other than 0) is refused: the files must say which zone.
+    """
+    key = getattr(zone, "key", None)
+    if key:
+        return str(key)
+    if zone.utcoffset(None) == timedelta(0):
+        return "UTC"
+    raise ValueError(f"the time zone {zone!r} has no IANA name; give one such as Europe/Berlin")
 
 
 def local_times(times: pa.Array | pa.ChunkedArray, zone: tzinfo, fmt: str) -> pa.Array:
