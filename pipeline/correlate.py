@@ -267,6 +267,7 @@ class Session:
         self._tuples: dict[tuple, str] = {}
         self._day0: dict[str, int] = {}
         self._candidates: set[tuple[str, str]] = set()
+        self._judged: set[str] = set()
         for name in TABLES:
             data = _policy_table(self.root, name)
             if extra[name]:
@@ -387,10 +388,7 @@ class Session:
         if top is not None and top < 0:
             raise ValueError("top must be 0 or more")
         tuples = self.tuples(host=host, since=since, until=until, boot_window=boot_window)
-        self.con.execute(f"CREATE OR REPLACE TEMP VIEW flow_tuples AS SELECT * FROM {tuples}")
-        judged = pa.table({"host": pa.array(list(judge or {}), pa.string()),
-                           "snapshot": pa.array(list((judge or {}).values()), pa.string())})
-        self.con.register("judge_snapshots", judged)
+        self._judge(tuples, judge)
         self.con.execute("CREATE OR REPLACE TEMP TABLE flows_result AS " + query("flows"),
                          {"verdict": verdict, "top": top})
         if not with_days:
@@ -400,6 +398,30 @@ class Session:
             "SELECT * EXCLUDE (days), list_transform(list_filter(range(bit_length(days)), "
             "lambda i: get_bit(days, i::INTEGER) = 1), lambda i: DATE '1970-01-01' + ($day0 + i)::INTEGER) "
             "AS seen_days FROM flows_result", params={"day0": day0}).to_arrow_table()
+
+    def _judge(self, tuples: str, judge: Mapping[str, str] | None) -> None:
+        """Point the views ``flow_tuples`` and ``tuple_verdicts`` at a period's tuples, judged by ``judge``."""
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW flow_tuples AS SELECT * FROM {tuples}")
+        judged = pa.table({"host": pa.array(list(judge or {}), pa.string()),
+                           "snapshot": pa.array(list((judge or {}).values()), pa.string())})
+        self.con.register("judge_snapshots", judged)
+        self.con.execute("CREATE OR REPLACE TEMP VIEW tuple_verdicts AS " + query("tuple_verdicts"))
+
+    def tuple_verdicts(self, *, host: str | None = None, since: datetime | str | None = None,
+                       until: datetime | str | None = None, boot_window: int = BOOT_WINDOW) -> str:
+        """The period's tuples judged by the policy in force (``queries/tuple_verdicts.sql``), once per period.
+
+        A temporary table of the connection (its name is returned): one row per distinct tuple
+        of :meth:`tuples` with the winning filter and the verdict, the rows :meth:`flows` groups.
+        Reports join each stored drop to its tuple's row (``queries/report_drops.sql``).
+        """
+        tuples = self.tuples(host=host, since=since, until=until, boot_window=boot_window)
+        name = f"{tuples}_judged"
+        if name not in self._judged:
+            self._judge(tuples, None)
+            self.con.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM tuple_verdicts")
+            self._judged.add(name)
+        return name
 
     def scan_sources(self, scan_ports: int, **period: Any) -> pa.Table:
         """Remotes that touched ``scan_ports`` or more local ports of a host in one UTC day (``scan_sources.sql``)."""

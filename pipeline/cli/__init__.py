@@ -1,7 +1,7 @@
 """The ``ipsec-drops`` command line: one module per command group, each only parsing, calling and printing.
 
 Modules: ``ingest`` (ingest), ``warehouse`` (status, repair), ``policy`` (policy show/lint/load),
-``correlate`` (flows, explain, sql), ``suggest`` (suggest, whatif).  Shared options, error handling
+``correlate`` (flows, explain, sql), ``suggest`` (suggest, whatif), ``report`` (report).  Shared options, error handling
 and row printing live in ``common``; exit codes in :mod:`pipeline.exit_codes`.
 """
 
@@ -31,9 +31,9 @@ def cli(ctx: click.Context, config_path: str | None, verbose: int, quiet: bool) 
 
 
 def _register() -> None:
-    from . import correlate, ingest, policy, suggest, warehouse
+    from . import correlate, ingest, policy, report, suggest, warehouse
 
-    for module in (ingest, warehouse, policy, correlate, suggest):
+    for module in (ingest, warehouse, policy, correlate, suggest, report):
         for command in module.COMMANDS:
             cli.add_command(command)
 
