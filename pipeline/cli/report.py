@@ -8,8 +8,7 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
-from .. import correlate
-from ..report import ISA_STYLES, OUTPUTS, write_report
+from ..report import ISA_STYLES, OUTPUTS
 from .common import Context, global_options, handle_errors, time_help, time_window, tz_option, warehouse_option
 
 
@@ -50,7 +49,10 @@ def report_cmd(obj: Context, warehouse: Path, host: str | None, since: str | Non
     report.html (one self-contained page). A progress bar shows on a terminal.
     """
     config = obj.config()
-    root = correlate.require_warehouse(warehouse)
+    from ..correlate import require_warehouse
+    from ..report import write_report
+
+    root = require_warehouse(warehouse)
     start, end, _ = time_window(obj, since, until, tz, host)
     progress = Progress(TextColumn("[bold]report[/bold] {task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeRemainingColumn(), console=obj.err, transient=True,
