@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 OUT = Path(__file__).resolve().parent / "out"
 ME = "10.0.0.1"
 DAYS = 30
+ROW_GROUP_ROWS = 128 * 1024  # as the warehouse writes them (pipeline.warehouse.store)
 SCAN_SQL = ("SELECT host, direction, protocol, src_ip, src_port, dst_ip, dst_port, local_ip, remote_ip, drop_kind, "
             "count(*) AS events, sum(packets) AS packets, min(event_time), max(event_time) "
             "FROM read_parquet($glob, hive_partitioning = true) GROUP BY ALL")
@@ -85,8 +86,8 @@ def write_policy(folder: Path, rng: np.random.Generator, filters: int = 2000) ->
     load_snapshot(analyse_script(folder / "bench.txt", host="BENCH", config=config), Warehouse(folder / "warehouse"))
 
 
-def write_drops(folder: Path, drops: int, flows: int, rng: np.random.Generator) -> None:
-    """``drops`` rows over ``flows`` distinct 5-tuples, 30 daily partitions (the ingest's layout)."""
+def write_drops(folder: Path, drops: int, flows: int, rng: np.random.Generator, days: int = DAYS) -> None:
+    """``drops`` rows over ``flows`` distinct 5-tuples, ``days`` daily partitions (the ingest's layout)."""
     from pipeline.schema import DROPS_SCHEMA
 
     half = flows // 2
@@ -100,9 +101,9 @@ def write_drops(folder: Path, drops: int, flows: int, rng: np.random.Generator) 
     sport = np.where(proto == 1, -1, np.where(inbound, ephemeral, ephemeral))
     dport = np.where(proto == 1, -1, service)
     start = np.datetime64("2026-10-01T00:00:00", "us")
-    per_day = drops // DAYS
-    for day in range(DAYS):
-        n = per_day if day < DAYS - 1 else drops - per_day * (DAYS - 1)
+    per_day = drops // days
+    for day in range(days):
+        n = per_day if day < days - 1 else drops - per_day * (days - 1)
         pick = np.minimum(rng.zipf(1.3, size=n) - 1, flows - 1)
         pick = np.where(rng.random(n) < 0.5, rng.integers(0, flows, size=n), pick)
         times = np.sort(start + np.timedelta64(day * 86400, "s").astype("timedelta64[us]")
@@ -126,7 +127,7 @@ def write_drops(folder: Path, drops: int, flows: int, rng: np.random.Generator) 
         table = pa.table({f.name: cols.get(f.name, pa.nulls(n, f.type)) for f in DROPS_SCHEMA}, schema=DROPS_SCHEMA)
         part = folder / "warehouse" / "drops" / f"date={(start + np.timedelta64(day, 'D')).astype('M8[D]')}"
         part.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, part / "part-bench.parquet", compression="zstd")
+        pq.write_table(table, part / "part-bench.parquet", compression="zstd", row_group_size=ROW_GROUP_ROWS)
 
 
 def phase(kind: str, folder: Path) -> dict:

@@ -3,7 +3,8 @@
     python bench/bench_sql.py                 # 3 M drops (and 1 M, to show memory stays flat)
     python bench/bench_sql.py --drops 3000000 --small 1000000
 
-Writes synthetic warehouses with the correlation benchmark's generator (bench/out/sql-<drops>/),
+Writes synthetic warehouses with the correlation benchmark's generator (bench/out/sql-<drops>-per-day-*/:
+100 k drops a day, so the bigger warehouse is more days, as a real one grows),
 then times whole processes, as the user waits on them: the table format (first 1,000 rows),
 ``--format csv`` and ``--format ndjson`` to /dev/null, beside DuckDB's own ``COPY ... TO`` CSV
 of the same rows as the reference; peak RSS of each process. Prints one JSON line per run.
@@ -39,11 +40,15 @@ def timed(cmd: list[str], env: dict | None = None) -> dict:
     return {"seconds": round(seconds, 2), "peak_rss_mb": round(rss_kb / 1024)}
 
 
+#: Drops per daily partition: a bigger warehouse is more days of the same size, as one grows over time.
+PER_DAY = 100_000
+
+
 def warehouse(drops: int) -> Path:
-    folder = OUT / f"sql-{drops}"
+    folder = OUT / f"sql-{drops}-per-day-{PER_DAY}"
     if not (folder / "warehouse" / "drops").is_dir():
         folder.mkdir(parents=True, exist_ok=True)
-        write_drops(folder, drops, max(drops // 50, 1000), np.random.default_rng(7))
+        write_drops(folder, drops, max(drops // 50, 1000), np.random.default_rng(7), days=max(drops // PER_DAY, 1))
     return folder / "warehouse"
 
 

@@ -45,6 +45,7 @@ firewall drops.
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 import os
 from collections import Counter, defaultdict
@@ -121,41 +122,95 @@ class SuggestOptions:
 
 # -- addresses -------------------------------------------------------------------------------------------------
 
+def _blocks_of_run(lo: int, hi: int, bits: int) -> list[tuple[int, int]]:
+    """The fewest aligned blocks (start, prefix length) covering ``lo..hi``."""
+    out = []
+    while lo <= hi:
+        size = (lo & -lo) if lo else 1 << bits
+        while size > hi - lo + 1:
+            size >>= 1
+        out.append((lo, bits - size.bit_length() + 1))
+        lo += size
+    return out
+
+
+def _collapse_ints(values: Sequence[int], bits: int) -> list[tuple[int, int]]:
+    """``values`` (addresses as integers) as the fewest CIDR blocks (start, prefix length), in order."""
+    out: list[tuple[int, int]] = []
+    ordered = sorted(set(values))
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
+            j += 1
+        out += _blocks_of_run(ordered[i], ordered[j], bits)
+        i = j + 1
+    return out
+
+
+def _network(version: int, start: int, prefix: int) -> IPNetwork:
+    return ipaddress.IPv4Network((start, prefix)) if version == 4 else ipaddress.IPv6Network((start, prefix))
+
+
 def collapse(remotes: Iterable[IPAddress]) -> list[IPNetwork]:
     """The fewest CIDR blocks that hold exactly ``remotes`` (per family, IPv4 first)."""
     out: list[IPNetwork] = []
-    for version in (4, 6):
-        nets: list[Any] = [ipaddress.ip_network(a) for a in remotes if a.version == version]
-        out += list(ipaddress.collapse_addresses(nets))
+    for version, bits in ((4, 32), (6, 128)):
+        ints = [int(a) for a in remotes if a.version == version]
+        out += [_network(version, start, prefix) for start, prefix in _collapse_ints(ints, bits)]
     return out
 
 
 def widen(blocks: Sequence[IPNetwork], max_prefix: int, forbidden: Sequence[IPAddress | IPNetwork]
           ) -> list[IPNetwork]:
-    """Merge blocks into wider ones, down to ``max_prefix`` bits, where that lowers the number of blocks
-    and the wider block holds no forbidden address (or overlaps no forbidden network)."""
-    current = list(blocks)
-    bad_nets = [ipaddress.ip_network(f) if not isinstance(f, (ipaddress.IPv4Network, ipaddress.IPv6Network))
-                else f for f in forbidden]
-
-    def clean(net: IPNetwork) -> bool:
-        return not any(b.version == net.version and b.overlaps(net) for b in bad_nets)
-
-    for version in (4, 6):
-        width = 32 if version == 4 else 128
+    """Merge blocks into wider ones, down to ``max_prefix`` bits (IPv6: ``max_prefix`` + 40), where that
+    lowers the number of blocks and the wider block holds no forbidden address (nor overlaps a forbidden
+    network).  Integer arithmetic: a suggestion's sources can be hundreds of addresses."""
+    out: list[IPNetwork] = []
+    for version, bits in ((4, 32), (6, 128)):
+        current = [(int(n.network_address), n.prefixlen) for n in blocks if n.version == version]
+        if not current:
+            continue
+        bad = sorted((int(f.network_address), int(f.broadcast_address)) if isinstance(
+            f, (ipaddress.IPv4Network, ipaddress.IPv6Network)) else (int(f), int(f))
+            for f in forbidden if f.version == version)
         floor = max_prefix if version == 4 else min(128, max_prefix + 40)
-        for prefix in range(width - 1, floor - 1, -1):
-            groups: dict[IPNetwork, list[IPNetwork]] = defaultdict(list)
-            for net in current:
-                if net.version == version and net.prefixlen >= prefix:
-                    groups[net.supernet(new_prefix=prefix)].append(net)
-            merged = {sup: members for sup, members in groups.items() if len(members) >= 2 and clean(sup)}
-            if merged:
-                gone = {id(m) for members in merged.values() for m in members}
-                current = [n for n in current if id(n) not in gone] + list(merged)
-                current = list(ipaddress.collapse_addresses([n for n in current if n.version == 4])) + list(
-                    ipaddress.collapse_addresses([n for n in current if n.version == 6]))
-    return sorted(current, key=lambda n: (n.version, n.network_address))
+        for prefix in range(bits - 1, floor - 1, -1):
+            shift = bits - prefix
+            groups: dict[int, list[tuple[int, int]]] = defaultdict(list)
+            for start, plen in current:
+                if plen >= prefix:
+                    groups[start >> shift].append((start, plen))
+            merged = {key: members for key, members in groups.items()
+                      if len(members) >= 2 and _clean(bad, key << shift, ((key + 1) << shift) - 1)}
+            if not merged:
+                continue
+            gone = {m for members in merged.values() for m in members}
+            current = [b for b in current if b not in gone] + [(key << shift, prefix) for key in merged]
+            # blocks now inside a merged one, or adjacent halves, collapse again
+            current = _recollapse(current, bits)
+        out += [_network(version, start, prefix) for start, prefix in sorted(current)]
+    return out
+
+
+def _clean(bad: list[tuple[int, int]], lo: int, hi: int) -> bool:
+    """No forbidden range (sorted by start) overlaps ``lo..hi``."""
+    return not any(b_hi >= lo for _, b_hi in bad[:bisect.bisect_right(bad, (hi, 1 << 130))])
+
+
+def _recollapse(blocks: list[tuple[int, int]], bits: int) -> list[tuple[int, int]]:
+    """Drop blocks inside others and join aligned halves (``ipaddress.collapse_addresses`` on integers)."""
+    ranges = sorted((start, start + (1 << (bits - plen)) - 1) for start, plen in blocks)
+    joined: list[list[int]] = []
+    for lo, hi in ranges:
+        if joined and lo <= joined[-1][1] + 1:
+            joined[-1][1] = max(joined[-1][1], hi)
+        else:
+            joined.append([lo, hi])
+    out: list[tuple[int, int]] = []
+    for lo, hi in joined:
+        out += _blocks_of_run(lo, hi, bits)
+    return out
 
 
 def _network_of(address: IPAddress) -> IPNetwork:
@@ -179,8 +234,7 @@ class _Group:
         return self.local_port if self.direction == "inbound" else self.remote_port
 
     def remotes(self) -> list[IPAddress]:
-        return sorted({ipaddress.ip_address(f["remote_ip"]) for f in self.flows},
-                      key=lambda a: (a.version, int(a)))
+        return sorted({_remote(f) for f in self.flows}, key=lambda a: (a.version, int(a)))
 
     def days(self) -> set[date]:
         return {d for f in self.flows for d in (f.get("seen_days") or ())}
@@ -197,18 +251,29 @@ class _Group:
                 "last_seen": max(f["last_seen"] for f in self.flows)}
 
 
+def _remote(flow: dict) -> IPAddress:
+    """The flow's remote address, parsed once (kept in the flow as ``_ip``)."""
+    ip = flow.get("_ip")
+    if ip is None:
+        ip = flow["_ip"] = ipaddress.ip_address(flow["remote_ip"])
+    return ip
+
+
 def _keep_busiest(group: _Group, networks: list[IPNetwork], limit: int) -> tuple[_Group, list[IPNetwork], list[dict]]:
     """The ``limit`` networks with the most events, the group of their flows, and the flows left out."""
+    spans = sorted((n.version, int(n.network_address), int(n.broadcast_address), n) for n in networks)
+    starts = [(v, lo) for v, lo, _, _ in spans]
     events: Counter[IPNetwork] = Counter()
-    home: dict[int, IPNetwork] = {}
-    for i, f in enumerate(group.flows):
-        remote = ipaddress.ip_address(f["remote_ip"])
-        net = next(n for n in networks if n.version == remote.version and remote in n)
+    home: list[IPNetwork] = []
+    for f in group.flows:
+        remote = _remote(f)
+        k = bisect.bisect_right(starts, (remote.version, int(remote))) - 1
+        net = spans[k][3]
         events[net] += int(f["events"] or 0)
-        home[i] = net
+        home.append(net)
     kept = set(sorted(networks, key=lambda n: (-events[n], n.version, n.network_address))[:limit])
-    inside = [f for i, f in enumerate(group.flows) if home[i] in kept]
-    outside = [f for i, f in enumerate(group.flows) if home[i] not in kept]
+    inside = [f for f, net in zip(group.flows, home, strict=True) if net in kept]
+    outside = [f for f, net in zip(group.flows, home, strict=True) if net not in kept]
     trimmed = _Group(group.host, group.direction, group.protocol, group.local_port, group.remote_port, group.kind,
                      inside)
     return trimmed, sorted(kept, key=lambda n: (n.version, n.network_address)), outside
@@ -302,6 +367,8 @@ def _ipsec_lines(name: str, group: _Group, networks: Sequence[IPNetwork], hp: _H
     proto = protocol_name(group.protocol) if group.protocol in (1, 6, 17) else str(group.protocol)
     port = group.service_port
     lines = []
+    if hp.store != "local":  # the host's assigned policy lives in another store
+        lines.append(f"netsh ipsec static set store location={hp.store}")
     if needs_action:
         lines.append(f"netsh ipsec static add filteraction name={_quoted(hp.permit_action or 'Permit')} "
                      "action=permit")
@@ -437,7 +504,7 @@ def suggest(warehouse: WarehouseLike, config: Config | None = None, *, host: str
         kind = _flow_kind(flow) if flow["verdict"] in CANDIDATE_VERDICTS else None
         if kind is None or flow["protocol"] is None or not flow["remote_ip"]:
             continue
-        remote = ipaddress.ip_address(flow["remote_ip"])
+        remote = _remote(flow)
         h = flow["host"]
         port = flow["local_port"] if flow["direction"] == "inbound" else flow["remote_port"]
         spec = {"direction": flow["direction"], "protocol": flow["protocol"], "local_port": flow["local_port"],
@@ -547,7 +614,7 @@ def suggest(warehouse: WarehouseLike, config: Config | None = None, *, host: str
         not_suggested.append(entry)
     result: dict[str, Any] = {"suggestions": suggestions, "not_suggested": not_suggested}
     if verify:
-        result["replay"] = _verify(session, config, suggestions, host_policies, period)
+        result["replay"] = _verify(session, config, suggestions, host_policies, period, flows)
     for s in suggestions:
         s.pop("_flows")
         s.pop("_networks")
@@ -584,7 +651,7 @@ def _blocked_events(rows: Iterable[dict]) -> dict[tuple, int]:
 
 
 def _replay_host(session: Session, config: Config | None, host: str, hp: _HostPolicy, extra: str,
-                 period: dict) -> tuple[list[dict], list[dict], list[str]]:
+                 period: dict, flows: list[dict]) -> tuple[list[dict], list[dict], list[str]]:
     """(flows before, flows after, problems) of ``host``: its current script, and the script plus ``extra``."""
     assert hp.analysis is not None
     amended = analyse_amended(hp.analysis, extra, "suggestions.cmd", config=config)
@@ -592,7 +659,8 @@ def _replay_host(session: Session, config: Config | None, host: str, hp: _HostPo
     scope = {**period, "host": host}
     single = session.periods_of(host)
     if len(single) == 1 and single[0]["snapshot"] == hp.analysis.snapshot and single[0]["valid_from"] is None:
-        before = session.flows(**scope).to_pylist()  # the current script was in force all along
+        # the current script was in force all along: the flows already judged are "before"
+        before = [f for f in flows if f["host"].lower() == host.lower()]
     else:
         before = session.replay({host: hp.analysis}, **scope).to_pylist()
     after = session.replay({host: amended}, **scope).to_pylist()
@@ -600,21 +668,20 @@ def _replay_host(session: Session, config: Config | None, host: str, hp: _HostPo
 
 
 def _verify(session: Session, config: Config | None, suggestions: list[dict], host_policies: dict[str, _HostPolicy],
-            period: dict) -> dict:
+            period: dict, flows: list[dict]) -> dict:
     blocked_before = blocked_after = 0
     opened_beyond: list[dict] = []
     problems: list[str] = []
     by_host: dict[str, list[dict]] = defaultdict(list)
     for s in suggestions:
         by_host[s["host"]].append(s)
-    firewall_rows = [r for r in session.flows(**period).to_pylist()] if any(
-        s["kind"] == "advfirewall" for s in suggestions) else []
+    firewall_rows = flows if any(s["kind"] == "advfirewall" for s in suggestions) else []
     for host, items in by_host.items():
         ipsec = [s for s in items if s["kind"] == "ipsec"]
         hp = host_policies.get(host.lower())
         if ipsec and hp is not None and hp.analysis is not None:
             extra = "\r\n".join(line for s in ipsec for line in s["netsh"]) + "\r\n"
-            before, after, trouble = _replay_host(session, config, host, hp, extra, period)
+            before, after, trouble = _replay_host(session, config, host, hp, extra, period, flows)
             problems += trouble
             b, a = _blocked_events(before), _blocked_events(after)
             blocked_before += sum(b.values())

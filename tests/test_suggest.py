@@ -301,3 +301,39 @@ def test_a_service_blocked_from_too_many_networks_keeps_the_busiest_and_reports_
     [rest] = [n for n in out["not_suggested"] if n["reason"] == "scattered"]
     assert set(rest["remotes"]) == {f"10.{100 + k}.0.5" for k in range(4)}
     assert rest["events"] == 2 * (1 + 2 + 3 + 4)
+
+
+def _reference_widen(blocks, max_prefix, forbidden):
+    """The widening rule written with ipaddress objects (the integer version must give the same blocks)."""
+    from collections import defaultdict
+
+    current = list(blocks)
+    bad = [f if isinstance(f, ipaddress.IPv4Network) else ipaddress.ip_network(f) for f in forbidden]
+    for prefix in range(31, max_prefix - 1, -1):
+        groups = defaultdict(list)
+        for net in current:
+            if net.prefixlen >= prefix:
+                groups[net.supernet(new_prefix=prefix)].append(net)
+        merged = {sup: m for sup, m in groups.items() if len(m) >= 2 and not any(b.overlaps(sup) for b in bad)}
+        if merged:
+            gone = {id(m) for ms in merged.values() for m in ms}
+            current = list(ipaddress.collapse_addresses([n for n in current if id(n) not in gone] + list(merged)))
+    return sorted(current, key=lambda n: n.network_address)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.integers(0, 511), min_size=1, max_size=12),
+       st.lists(st.tuples(st.integers(0, 511), st.sampled_from([32, 30, 28])), max_size=3),
+       st.sampled_from([20, 24, 28, 30]))
+def test_integer_collapse_and_widening_agree_with_ipaddress(offsets, bad, max_prefix):
+    base = int(ipaddress.ip_address("10.40.0.0"))
+    remotes = [ipaddress.IPv4Address(base + o) for o in offsets]
+    forbidden = [ipaddress.ip_network(f"{ipaddress.IPv4Address(base + o)}/{p}", strict=False) for o, p in bad]
+    blocks = collapse(remotes)
+    assert blocks == sorted(ipaddress.collapse_addresses(ipaddress.ip_network(a) for a in remotes),
+                            key=lambda n: n.network_address)
+    assert widen(blocks, max_prefix, forbidden) == _reference_widen(blocks, max_prefix, forbidden)

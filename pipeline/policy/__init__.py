@@ -87,20 +87,27 @@ def parse_texts(parts: list[tuple[str, str]], defines: dict[str, str] | None = N
 
 def analyse_amended(base: PolicyAnalysis, text: str, file: str = "<amendment>", *,
                     config: Config | None = None) -> PolicyAnalysis:
-    """``base``'s script followed by ``text`` (e.g. suggested filters), analysed for the same host.
+    """``base``'s policy amended by the commands of ``text`` (e.g. suggested filters), for the same host.
 
-    The base script is read again from its file (in the encoding it was read with), so
-    ``text`` is parsed by the project's own parser exactly as it would be run.
+    What running ``text`` after the host's script does: its commands are parsed by the
+    project's own parser (as a script of its own, batch or netsh -f) and applied, in order, to
+    a copy of the model ``base`` left behind.
     """
-    data = Path(base.file).read_bytes()
-    decoded = decode_bytes(data, base.file, encoding=base.encoding, host=base.host.name if base.host else None)
-    defines = dict(base.defines)
-    model, issues, kind = parse_texts([(decoded.text, base.file), (text, file)], defines)
+    import copy
+
+    from .interpret import Interpreter
+
+    tokens = tokenize(text, file, dict(base.defines))
+    interp = Interpreter(model=copy.deepcopy(base.model))
+    for line in tokens.lines:
+        interp.apply(line)
+    model = interp.model.normalised()
     names = _names_used(model, config)
     rows, unresolved = effective_filters(model, base.host, config.names if config else {})
-    digest = hashlib.sha256(data + b"\0" + text.encode("utf-8")).hexdigest()
-    return PolicyAnalysis(f"{base.file} + {file}", kind, base.host, model, rows, issues + unresolved, digest, names,
-                          defines, encoding=base.encoding, encoding_source=base.encoding_source)
+    added = sorted(tokens.issues + interp.issues + [i for i in unresolved if i.file == file], key=lambda i: i.line)
+    digest = hashlib.sha256(base.script_sha256.encode() + b"\0" + text.encode("utf-8")).hexdigest()
+    return PolicyAnalysis(f"{base.file} + {file}", base.kind, base.host, model, rows, base.issues + added, digest,
+                          names, dict(base.defines), encoding=base.encoding, encoding_source=base.encoding_source)
 
 
 @dataclass

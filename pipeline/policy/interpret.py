@@ -411,6 +411,7 @@ class Interpreter:
                 self.report(c.origin, "error", "already-exists", f"cannot rename to {new!r}: that rule exists")
                 return
             rule.name = new
+            policy.rules_changed()
         rule.filter_list = refs.get("filterlist", rule.filter_list)
         rule.filter_action = refs.get("filteraction", rule.filter_action)
         self._update_rule(rule, c)
@@ -479,10 +480,12 @@ class Interpreter:
             policy = self._find(self.store.policies, c.args["policy"], "policy", c.origin)
             if policy is not None:
                 policy.rules.clear()
+                policy.rules_changed()
             return
         policy, rule = self._rule_target(c)
         if policy is not None and rule is not None:
             policy.rules.remove(rule)
+            policy.rules_changed()
 
     def _delete_filter(self, c: Command) -> None:
         flist = self._find(self.store.filter_lists, c.args["filterlist"], "filter list", c.origin)

@@ -173,10 +173,34 @@ class Policy:
     default_rule: DefaultRule = field(default_factory=DefaultRule)
     rules: list[Rule] = field(default_factory=list)
     origin: Origin | None = field(default=None, compare=False, repr=False)
+    _rule_index: dict[str, Rule] | None = field(default=None, compare=False, repr=False)
+    _rule_signature: tuple[int, int] = field(default=(0, 0), compare=False, repr=False)
 
     def rule(self, name: str) -> Rule | None:
-        wanted = name.lower()
-        return next((r for r in self.rules if r.name.lower() == wanted), None)
+        """The rule named ``name`` (case-insensitive), from an index rebuilt when the rule list changes.
+
+        A script of thousands of rules checks every ``add rule`` for a duplicate: a scan per call
+        made that quadratic.  The index is rebuilt when the list's length or last rule changes;
+        a rename must call :meth:`rules_changed`.
+        """
+        signature = (len(self.rules), id(self.rules[-1]) if self.rules else 0)
+        if self._rule_index is not None and self._rule_signature != signature:
+            known, last = self._rule_signature
+            if 0 < known < len(self.rules) and id(self.rules[known - 1]) == last:
+                for r in self.rules[known:]:  # rules appended since: index just those
+                    self._rule_index.setdefault(r.name.lower(), r)
+                self._rule_signature = signature
+            else:
+                self._rule_index = None
+        if self._rule_index is None or self._rule_signature != signature:
+            index: dict[str, Rule] = {}
+            for r in self.rules:
+                index.setdefault(r.name.lower(), r)
+            self._rule_index, self._rule_signature = index, signature
+        return self._rule_index.get(name.lower())
+
+    def rules_changed(self) -> None:
+        self._rule_index = None
 
 
 @dataclass
