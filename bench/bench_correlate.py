@@ -149,6 +149,19 @@ def phase(kind: str, folder: Path) -> dict:
     return {"phase": kind, "seconds": round(seconds, 2), "rows": rows, "peak_rss_mb": round(peak_mb)}
 
 
+def site(drops: int, flows: int, filters: int) -> Path:
+    """The benchmark's warehouse and policy (bench/out/correlate-<drops>-<flows>-<filters>/), written when missing."""
+    folder = OUT / f"correlate-{drops}-{flows}-{filters}"
+    if not (folder / "ipsec-drops.toml").exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        rng = np.random.default_rng(5)
+        t0 = time.perf_counter()
+        write_drops(folder, drops, flows, rng)
+        write_policy(folder, rng, filters)
+        print(json.dumps({"phase": "generate", "seconds": round(time.perf_counter() - t0, 1)}), flush=True)
+    return folder
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--drops", type=int, default=10_000_000)
@@ -160,14 +173,7 @@ def main() -> None:
     if args.phase:
         print(json.dumps(phase(args.phase, args.folder)))
         return
-    folder = OUT / f"correlate-{args.drops}-{args.flows}-{args.filters}"
-    if not (folder / "ipsec-drops.toml").exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        rng = np.random.default_rng(5)
-        t0 = time.perf_counter()
-        write_drops(folder, args.drops, args.flows, rng)
-        write_policy(folder, rng, args.filters)
-        print(json.dumps({"phase": "generate", "seconds": round(time.perf_counter() - t0, 1)}), flush=True)
+    folder = site(args.drops, args.flows, args.filters)
     results = {}
     for kind in ("scan", "correlate", "scan", "correlate"):  # twice each: the second runs see a warm page cache
         out = subprocess.run([sys.executable, __file__, "--phase", kind, "--folder", str(folder)],

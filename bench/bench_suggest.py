@@ -17,13 +17,10 @@ import argparse
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_correlate import OUT, write_drops, write_policy  # noqa: E402
+from bench_correlate import site  # noqa: E402
 from bench_sql import timed  # noqa: E402
 
 
@@ -33,14 +30,7 @@ def main() -> None:
     ap.add_argument("--flows", type=int, default=200_000)
     ap.add_argument("--filters", type=int, default=2000)
     args = ap.parse_args()
-    folder = OUT / f"correlate-{args.drops}-{args.flows}-{args.filters}"
-    if not (folder / "ipsec-drops.toml").exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        rng = np.random.default_rng(5)
-        t0 = time.perf_counter()
-        write_drops(folder, args.drops, args.flows, rng)
-        write_policy(folder, rng, args.filters)
-        print(json.dumps({"phase": "generate", "seconds": round(time.perf_counter() - t0, 1)}), flush=True)
+    folder = site(args.drops, args.flows, args.filters)
     cli = [sys.executable, "-m", "pipeline", "--config", str(folder / "ipsec-drops.toml")]
     wh = str(folder / "warehouse")
     commands = {"flows": [*cli, "flows", "-w", wh, "--format", "csv"],

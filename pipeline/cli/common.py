@@ -151,6 +151,16 @@ time_help = ("ISO 8601 (Z or offset), a date, 'YYYY-MM-DD HH:MM' (in --tz, else 
 tz_option = click.option("--tz", help="Zone for reading and showing times (IANA or Windows name; default UTC).")
 
 
+def period_options(host_help: str = "Only this host (case-insensitive).", what: str = "Drops") -> Callable[[F], F]:
+    """``--host``, ``--since``, ``--until`` and ``--tz``: the period a command looks at."""
+    def decorate(fn: F) -> F:
+        fn = tz_option(fn)
+        fn = click.option("--until", help=f"{what} before this time (same forms as --since).")(fn)
+        fn = click.option("--since", help=f"{what} at or after this time: " + time_help)(fn)
+        return click.option("--host", help=host_help)(fn)
+    return decorate
+
+
 def time_window(obj: Context, since: str | None, until: str | None, tz: str | None, host: str | None):
     """(since, until, display zone): the command-line times as UTC instants, read in --tz or the host's zone."""
     from ..timespec import parse_instant, zone_named

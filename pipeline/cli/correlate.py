@@ -14,6 +14,7 @@ from .common import (
     format_option,
     global_options,
     handle_errors,
+    period_options,
     print_rows,
     time_help,
     time_window,
@@ -65,10 +66,7 @@ def _page(table, fmt: str, top: int | None, all_rows: bool, is_terminal: bool):
 
 @click.command("flows")
 @warehouse_option
-@click.option("--host", help="Only this host (case-insensitive).")
-@click.option("--since", help="Drops at or after this time: " + time_help)
-@click.option("--until", help="Drops before this time (same forms as --since).")
-@tz_option
+@period_options()
 @click.option("--verdict", type=click.Choice(list(VERDICTS)), help="Only flows with this verdict.")
 @click.option("--by", type=click.Choice(list(GROUP_KEYS)),
               help="Summarise: one row per verdict, rule, host, service port or remote network.")
@@ -152,10 +150,7 @@ def explain_cmd(obj: Context, warehouse: Path, host: str, src: str, dst: str, pr
 @click.command("sql")
 @click.argument("text")
 @warehouse_option
-@click.option("--host", help="Bind the flows relation to this host.")
-@click.option("--since", help="Bind the flows relation to drops at or after this time: " + time_help)
-@click.option("--until", help="Bind the flows relation to drops before this time.")
-@tz_option
+@period_options("Bind the flows relation to this host.", "Bind the flows relation to drops")
 @click.option("--max-rows", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Rows a table shows (csv, json and ndjson stream every row).")
 @click.option("--wide", is_flag=True, help="Show every column, however wide the table gets.")

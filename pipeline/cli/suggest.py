@@ -16,6 +16,7 @@ from .common import (
     format_option,
     global_options,
     handle_errors,
+    period_options,
     print_rows,
     time_help,
     time_window,
@@ -65,10 +66,7 @@ def _emit(obj: Context, text: str, out: Path | None, *, newline: str = "\n") -> 
 
 @click.command("suggest")
 @warehouse_option
-@click.option("--host", help="Only this host.")
-@click.option("--since", help="Drops at or after this time: " + time_help)
-@click.option("--until", help="Drops before this time (same forms as --since).")
-@tz_option
+@period_options()
 @click.option("--min-days", type=click.IntRange(min=1), help="Distinct UTC days a flow must recur on (default 2).")
 @click.option("--min-sources", type=click.IntRange(min=1),
               help="Or: distinct internal sources to one local service port (default 3).")
