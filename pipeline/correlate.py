@@ -423,6 +423,10 @@ class Session:
             self._judged.add(name)
         return name
 
+    def day0(self, **period: Any) -> int:
+        """The day number of bit 0 of the period's day bitmaps (the ``days`` of flow_tuples / flows_result)."""
+        return self._day0[self.tuples(**period)]
+
     def scan_sources(self, scan_ports: int, **period: Any) -> pa.Table:
         """Remotes that touched ``scan_ports`` or more local ports of a host in one UTC day (``scan_sources.sql``)."""
         tuples = self.tuples(**period)

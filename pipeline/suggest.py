@@ -51,15 +51,18 @@ import os
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+import pyarrow as pa
 
 from .config import Config, SuggestConfig
 from .correlate import Session, WarehouseLike, analyse_config_script, open_session
 from .policy import PolicyAnalysis, analyse_amended
-from .policy.addresses import is_internal
+from .policy.addresses import INTERNAL_NETWORKS
 from .policy.weights import weight as filter_weight
+from .queries import query
 from .schema import protocol_name
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -68,6 +71,8 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 CANDIDATE_VERDICTS = frozenset({"blocked-by-rule", "no-matching-filter", "no-policy"})
 #: Drop kinds the Windows Firewall (not the IPSec driver) makes.
 FIREWALL_KINDS = frozenset({"firewall-drop", "wfp-packet-blocked", "wfp-connection-blocked", "wfp-bind-blocked"})
+#: How the flows view keys a flow (a 5-tuple with service ports).
+CHANGE_KEYS = ("host", "direction", "protocol", "local_ip", "local_port", "remote_ip", "remote_port")
 #: Verdicts after which a stored drop still counts as blocked.
 BLOCKED = frozenset({"blocked-by-rule", "negotiation-required", "no-matching-filter", "no-policy",
                      "boot-or-block-mode"})
@@ -169,28 +174,40 @@ def widen(blocks: Sequence[IPNetwork], max_prefix: int, forbidden: Sequence[IPAd
     out: list[IPNetwork] = []
     for version, bits in ((4, 32), (6, 128)):
         current = [(int(n.network_address), n.prefixlen) for n in blocks if n.version == version]
-        if not current:
-            continue
-        bad = sorted((int(f.network_address), int(f.broadcast_address)) if isinstance(
-            f, (ipaddress.IPv4Network, ipaddress.IPv6Network)) else (int(f), int(f))
-            for f in forbidden if f.version == version)
-        floor = max_prefix if version == 4 else min(128, max_prefix + 40)
-        for prefix in range(bits - 1, floor - 1, -1):
-            shift = bits - prefix
-            groups: dict[int, list[tuple[int, int]]] = defaultdict(list)
-            for start, plen in current:
-                if plen >= prefix:
-                    groups[start >> shift].append((start, plen))
-            merged = {key: members for key, members in groups.items()
-                      if len(members) >= 2 and _clean(bad, key << shift, ((key + 1) << shift) - 1)}
-            if not merged:
-                continue
-            gone = {m for members in merged.values() for m in members}
-            current = [b for b in current if b not in gone] + [(key << shift, prefix) for key in merged]
-            # blocks now inside a merged one, or adjacent halves, collapse again
-            current = _recollapse(current, bits)
-        out += [_network(version, start, prefix) for start, prefix in sorted(current)]
+        if current:
+            merged = _widen_ints(current, bits, _floor(version, max_prefix), _bad_ranges(forbidden, version))
+            out += [_network(version, start, prefix) for start, prefix in merged]
     return out
+
+
+def _floor(version: int, max_prefix: int) -> int:
+    return max_prefix if version == 4 else min(128, max_prefix + 40)
+
+
+def _bad_ranges(forbidden: Iterable[IPAddress | IPNetwork], version: int) -> list[tuple[int, int]]:
+    """Forbidden addresses and networks of one family as sorted (first, last) integer ranges."""
+    return sorted((int(f.network_address), int(f.broadcast_address)) if isinstance(
+        f, (ipaddress.IPv4Network, ipaddress.IPv6Network)) else (int(f), int(f))
+        for f in forbidden if f.version == version)
+
+
+def _widen_ints(current: list[tuple[int, int]], bits: int, floor: int, bad: list[tuple[int, int]]
+                ) -> list[tuple[int, int]]:
+    """:func:`widen` on (start, prefix length) blocks of one family; the result sorted."""
+    for prefix in range(bits - 1, floor - 1, -1):
+        shift = bits - prefix
+        groups: dict[int, list[tuple[int, int]]] = defaultdict(list)
+        for start, plen in current:
+            if plen >= prefix:
+                groups[start >> shift].append((start, plen))
+        merged = {key: members for key, members in groups.items()
+                  if len(members) >= 2 and _clean(bad, key << shift, ((key + 1) << shift) - 1)}
+        if not merged:
+            continue
+        gone = {m for members in merged.values() for m in members}
+        current = [b for b in current if b not in gone] + [(key << shift, prefix) for key in merged]
+        current = _recollapse(current, bits)  # blocks inside a merged one, or adjacent halves
+    return sorted(current)
 
 
 def _clean(bad: list[tuple[int, int]], lo: int, hi: int) -> bool:
@@ -221,75 +238,65 @@ def _network_of(address: IPAddress) -> IPNetwork:
 
 @dataclass
 class _Group:
+    """One service of a host (direction, protocol, service port, kind) and its remotes, as suggest_groups.sql
+    gives them: per remote its address, family, 128-bit number, internal or not, events, packets, days."""
+
     host: str
     direction: str
     protocol: int
     local_port: int | None
     remote_port: int | None
     kind: str  # ipsec | advfirewall
-    flows: list[dict] = field(default_factory=list)
+    entries: list[dict] = field(default_factory=list)
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    blocked_by: str = ""
 
     @property
     def service_port(self) -> int | None:
         return self.local_port if self.direction == "inbound" else self.remote_port
 
     def remotes(self) -> list[IPAddress]:
-        return sorted({_remote(f) for f in self.flows}, key=lambda a: (a.version, int(a)))
+        return [ipaddress.ip_address(e["ip"]) for e in self.entries]
 
-    def days(self) -> set[date]:
-        return {d for f in self.flows for d in (f.get("seen_days") or ())}
+    def days(self) -> set[int]:
+        return {d for e in self.entries for d in (e["days"] or ())}
 
     def total(self, key: str) -> int:
-        return sum(int(f[key] or 0) for f in self.flows)
+        return sum(int(e[key] or 0) for e in self.entries)
+
+    def internal_sources(self) -> int:
+        return sum(1 for e in self.entries if e["internal"])
 
     def evidence(self) -> dict:
         return {"host": self.host, "direction": self.direction, "protocol": self.protocol,
                 "local_port": self.local_port, "remote_port": self.remote_port,
-                "remotes": [str(a) for a in self.remotes()], "events": self.total("events"),
+                "remotes": [e["ip"] for e in self.entries], "events": self.total("events"),
                 "packets": self.total("packets"), "days": len(self.days()),
-                "first_seen": min(f["first_seen"] for f in self.flows),
-                "last_seen": max(f["last_seen"] for f in self.flows)}
+                "first_seen": self.first_seen, "last_seen": self.last_seen}
 
 
-def _remote(flow: dict) -> IPAddress:
-    """The flow's remote address, parsed once (kept in the flow as ``_ip``)."""
-    ip = flow.get("_ip")
-    if ip is None:
-        ip = flow["_ip"] = ipaddress.ip_address(flow["remote_ip"])
-    return ip
+def _num(entry: dict) -> int:
+    """A remote of suggest_groups.sql as one integer (it comes as two 64-bit halves)."""
+    return (int(entry["hi"]) << 64) | int(entry["lo"])
 
 
-def _keep_busiest(group: _Group, networks: list[IPNetwork], limit: int) -> tuple[_Group, list[IPNetwork], list[dict]]:
-    """The ``limit`` networks with the most events, the group of their flows, and the flows left out."""
-    spans = sorted((n.version, int(n.network_address), int(n.broadcast_address), n) for n in networks)
-    starts = [(v, lo) for v, lo, _, _ in spans]
-    events: Counter[IPNetwork] = Counter()
-    home: list[IPNetwork] = []
-    for f in group.flows:
-        remote = _remote(f)
-        k = bisect.bisect_right(starts, (remote.version, int(remote))) - 1
-        net = spans[k][3]
-        events[net] += int(f["events"] or 0)
-        home.append(net)
-    kept = set(sorted(networks, key=lambda n: (-events[n], n.version, n.network_address))[:limit])
-    inside = [f for f, net in zip(group.flows, home, strict=True) if net in kept]
-    outside = [f for f, net in zip(group.flows, home, strict=True) if net not in kept]
-    trimmed = _Group(group.host, group.direction, group.protocol, group.local_port, group.remote_port, group.kind,
-                     inside)
-    return trimmed, sorted(kept, key=lambda n: (n.version, n.network_address)), outside
-
-
-def _flow_kind(flow: dict) -> str | None:
-    kinds = set(flow.get("drop_kinds") or ())
-    firewall_made = bool(kinds) and kinds <= FIREWALL_KINDS
-    verdict = flow["verdict"]
-    if verdict == "no-policy":
-        return "advfirewall" if firewall_made else None
-    if verdict == "no-matching-filter" and firewall_made:
-        return "advfirewall"
-    if verdict in ("blocked-by-rule", "no-matching-filter"):
-        return "ipsec"
-    return None
+def _keep_busiest(group: _Group, blocks: list[tuple[int, int, int]], limit: int
+                  ) -> tuple[_Group, list[tuple[int, int, int]], list[dict]]:
+    """The ``limit`` blocks (family, start, prefix) with the most events, the group of their remotes,
+    and the remotes left out."""
+    ordered = sorted(blocks)
+    starts = [(v, start) for v, start, _ in ordered]
+    events: Counter[tuple[int, int, int]] = Counter()
+    home: list[tuple[int, int, int]] = []
+    for e in group.entries:
+        block = ordered[bisect.bisect_right(starts, (e["family"], _num(e))) - 1]
+        events[block] += int(e["events"] or 0)
+        home.append(block)
+    kept = set(sorted(ordered, key=lambda b: (-events[b], b))[:limit])
+    inside = [e for e, block in zip(group.entries, home, strict=True) if block in kept]
+    outside = [e for e, block in zip(group.entries, home, strict=True) if block not in kept]
+    return replace(group, entries=inside), sorted(kept), outside
 
 
 def _service(port: int | None, protocol: int) -> str:
@@ -298,13 +305,16 @@ def _service(port: int | None, protocol: int) -> str:
     return SERVICES.get(port, f"{protocol_name(protocol)} {port}")
 
 
-def _permit_weight(group: _Group, networks: Sequence[IPNetwork]) -> int:
-    """The weight the suggested permit filter would have in the direction of the blocked packets."""
-    widest = min((n.prefixlen + (96 if n.version == 4 else 0) for n in networks), default=0)
-    port = group.service_port
-    if group.direction == "inbound":  # remote network -> me, destination port
-        return filter_weight(widest, 128, group.protocol, None, port, "permit").value
-    return filter_weight(128, widest, group.protocol, None, port, "permit").value
+def _permit_weights(protocols: Iterable[int]) -> list[dict]:
+    """What a permit for one remote address would weigh, per protocol and with or without a service port:
+    a blocking filter at least as heavy blocked that flow on purpose (``blocked-on-purpose``)."""
+    return [{"protocol": p, "has_port": has_port,
+             "weight": filter_weight(128, 128, p, None, 1 if has_port else None, "permit").value}
+            for p in sorted(set(protocols)) for has_port in (True, False)]
+
+
+def _ranges(networks: Iterable[IPNetwork]) -> list[dict]:
+    return [{"family": n.version, "lo": str(n.network_address), "hi": str(n.broadcast_address)} for n in networks]
 
 
 @dataclass
@@ -404,7 +414,7 @@ def _advfirewall_lines(name: str, group: _Group, networks: Sequence[IPNetwork]) 
 
 
 def _risks(group: _Group, networks: Sequence[IPNetwork], options: SuggestOptions, config: Config | None,
-           remotes: Sequence[IPAddress]) -> list[str]:
+           remotes: Sequence[str]) -> list[str]:
     out = []
     port = group.service_port
     service = _service(port, group.protocol)
@@ -429,14 +439,6 @@ def _risks(group: _Group, networks: Sequence[IPNetwork], options: SuggestOptions
     if group.kind == "ipsec" and any(n.version == 6 for n in networks):
         out.append("an IPv6 filter: netsh ipsec on Windows Server 2003 filters IPv4 only")
     return out
-
-
-def _blocked_by(group: _Group) -> str:
-    rules: Counter[str] = Counter()
-    for f in group.flows:
-        label = f["rule"] if f["rule"] else ("no policy" if f["verdict"] == "no-policy" else "no matching filter")
-        rules[label] += int(f["events"] or 0)
-    return rules.most_common(1)[0][0]
 
 
 def _name(group: _Group, networks: Sequence[IPNetwork], taken: set[str]) -> str:
@@ -479,100 +481,95 @@ def suggest(warehouse: WarehouseLike, config: Config | None = None, *, host: str
             return suggest(warehouse, config, host=host, since=since, until=until, verify=verify, session=own,
                            **options)
     period: dict[str, Any] = {"host": host, "since": since, "until": until}
-    flows = session.flows(with_days=True, **period).to_pylist()
-    scans = {(r["host"].lower(), r["remote_ip"]): r
-             for r in session.scan_sources(opts.scan_ports, **period).to_pylist()}
+    con = session.con
+    session.flows(**period)  # the flows of the period, judged: flows_result (with the day bitmaps)
+    day0 = session.day0(**period)
+    scans = session.scan_sources(opts.scan_ports, **period)
     ignored_nets = opts.networks_ignored()
-    groups: dict[tuple, _Group] = {}
-    refused: dict[tuple, dict] = {}
+    protocols = [r[0] for r in con.sql("SELECT DISTINCT protocol FROM flows_result WHERE protocol IS NOT NULL")
+                 .fetchall()]
+    tables = {"scan_remotes": scans,
+              "ignore_ranges": pa.Table.from_pylist(_ranges(ignored_nets), schema=_RANGES),
+              "internal_ranges": pa.Table.from_pylist(_ranges(INTERNAL_NETWORKS), schema=_RANGES),
+              "permit_weights": pa.Table.from_pylist(_permit_weights(protocols), schema=_WEIGHTS)}
+    for name, table in tables.items():
+        con.register(name, table)
+    kinds = sorted(FIREWALL_KINDS)
+    con.execute("CREATE OR REPLACE TEMP TABLE suggest_flows AS " + query("suggest_flows"),
+                {"firewall_kinds": kinds, "risky_ports": list(opts.risky_ports),
+                 "excluded_ports": list(opts.exclude_ports)})
     forbidden: dict[str, list[Any]] = defaultdict(list)
+    for h, family, num in con.sql(query("suggest_forbidden")).fetchall():
+        forbidden[h].append(ipaddress.IPv4Address(int(num)) if family == 4 else ipaddress.IPv6Address(int(num)))
+    refused: dict[tuple, dict] = {}
+    for r in con.sql(query("suggest_refused"), params={"excluded_ports": list(opts.exclude_ports)}).to_arrow_table() \
+            .to_pylist():
+        if r["reason"] == "scan":
+            detail = f"touched {r['scan_ports']} local ports on {r['scan_day']}"
+        elif r["reason"] == "ignored":
+            detail = "excluded port" if r["excluded"] else "ignored network"
+        elif r["reason"] == "exposure":
+            detail = f"public sources to the risky port {r['local_port']}"
+        else:
+            detail = (f"rule {r['rule']!r} (line {r['source_line']}) blocks exactly this traffic; a permit could "
+                      "not outweigh it")
+        key = (r["host"].lower(), r["reason"], r["direction"], r["protocol"], r["local_port"], r["remote_port"],
+               r["rule"], tuple(r["remotes"]) if r["reason"] == "scan" else ())
+        refused[key] = {"host": r["host"], "reason": r["reason"], "direction": r["direction"],
+                        "protocol": r["protocol"], "local_port": r["local_port"], "remote_port": r["remote_port"],
+                        "remotes": r["remotes"], "events": r["events"], "packets": r["packets"], "days": r["days"],
+                        "detail": detail}
+    groups = [_Group(g["host"], g["direction"], g["protocol"], g["local_port"], g["remote_port"], g["kind"],
+                     g["remotes"], g["first_seen"], g["last_seen"], g["blocked_by"])
+              for g in con.sql(query("suggest_groups"), params={"day0": day0}).to_arrow_table().to_pylist()]
 
-    def refuse(reason: str, key: tuple, flow: dict, **extra: Any) -> None:
-        entry = refused.get(key)
-        if entry is None:
-            entry = refused[key] = {"host": flow["host"], "reason": reason, "direction": extra.get("direction"),
-                                    "protocol": extra.get("protocol"), "local_port": extra.get("local_port"),
-                                    "remote_port": extra.get("remote_port"), "remotes": [], "events": 0,
-                                    "packets": 0, "days": set(), "detail": extra.get("detail", "")}
-        if flow["remote_ip"] and flow["remote_ip"] not in entry["remotes"]:
-            entry["remotes"].append(flow["remote_ip"])
-        entry["events"] += int(flow["events"] or 0)
-        entry["packets"] += int(flow["packets"] or 0)
-        entry["days"] |= set(flow.get("seen_days") or ())
-
-    for flow in flows:
-        kind = _flow_kind(flow) if flow["verdict"] in CANDIDATE_VERDICTS else None
-        if kind is None or flow["protocol"] is None or not flow["remote_ip"]:
-            continue
-        remote = _remote(flow)
-        h = flow["host"]
-        port = flow["local_port"] if flow["direction"] == "inbound" else flow["remote_port"]
-        spec = {"direction": flow["direction"], "protocol": flow["protocol"], "local_port": flow["local_port"],
-                "remote_port": flow["remote_port"]}
-        scan = scans.get((h.lower(), flow["remote_ip"]))
-        if scan is not None:
-            forbidden[h.lower()].append(remote)
-            refuse("scan", (h.lower(), "scan", flow["remote_ip"]), flow, direction="inbound",
-                   detail=f"touched {scan['ports']} local ports on {scan['day']}")
-            continue
-        if any(remote in net for net in ignored_nets) or (port is not None and port in opts.exclude_ports):
-            forbidden[h.lower()].append(remote)
-            why = "excluded port" if port in opts.exclude_ports else "ignored network"
-            refuse("ignored", (h.lower(), "ignored", *spec.values()), flow, **spec, detail=why)
-            continue
-        if flow["direction"] == "inbound" and port in opts.risky_ports and not is_internal(remote):
-            forbidden[h.lower()].append(remote)
-            refuse("exposure", (h.lower(), "exposure", *spec.values()), flow, **spec,
-                   detail=f"public sources to the risky port {port}")
-            continue
-        if kind == "ipsec" and flow["verdict"] == "blocked-by-rule" and flow["weight"] is not None:
-            single = _Group(h, flow["direction"], flow["protocol"], flow["local_port"], flow["remote_port"], kind)
-            if int(flow["weight"]) >= _permit_weight(single, [ipaddress.ip_network(remote)]):
-                forbidden[h.lower()].append(remote)
-                refuse("blocked-on-purpose", (h.lower(), "blocked-on-purpose", flow["rule"], *spec.values()), flow,
-                       **spec, detail=f"rule {flow['rule']!r} (line {flow['source_line']}) blocks exactly this "
-                                      "traffic; a permit could not outweigh it")
-                continue
-        key = (h.lower(), flow["direction"], flow["protocol"], flow["local_port"], flow["remote_port"], kind)
-        group = groups.get(key)
-        if group is None:
-            group = groups[key] = _Group(h, flow["direction"], flow["protocol"], flow["local_port"],
-                                         flow["remote_port"], kind)
-        group.flows.append(flow)
-
+    bad: dict[str, dict[int, list[tuple[int, int]]]] = {}
     host_policies: dict[str, _HostPolicy] = {}
     suggestions: list[dict] = []
     taken: dict[str, set[str]] = {}
     actions_added: set[str] = set()
-    for group in sorted(groups.values(), key=lambda g: (-g.total("events"), g.host, g.direction, g.service_port or 0)):
-        remotes = group.remotes()
+    for group in groups:
         days = group.days()
-        internal = [a for a in remotes if is_internal(a)]
-        recurrent = len(days) >= opts.min_days or (group.direction == "inbound" and len(internal) >= opts.min_sources)
+        internal = group.internal_sources()
+        recurrent = len(days) >= opts.min_days or (group.direction == "inbound" and internal >= opts.min_sources)
         evidence = group.evidence()
         if not recurrent:
             refused[(group.host.lower(), "rare", group.direction, group.protocol, group.local_port,
-                     group.remote_port)] = {
+                     group.remote_port, None, ())] = {
                 "host": group.host, "reason": "rare", "direction": group.direction, "protocol": group.protocol,
                 "local_port": group.local_port, "remote_port": group.remote_port, "remotes": evidence["remotes"],
-                "events": evidence["events"], "packets": evidence["packets"], "days": days,
-                "detail": f"seen on {len(days)} day(s) from {len(internal)} internal source(s); needs "
+                "events": evidence["events"], "packets": evidence["packets"], "days": len(days),
+                "detail": f"seen on {len(days)} day(s) from {internal} internal source(s); needs "
                           f"{opts.min_days} days or {opts.min_sources} internal sources"}
             continue
-        networks = widen(collapse(remotes), opts.max_prefix, forbidden[group.host.lower()] + ignored_nets)
-        if opts.allow_any and len({_network_of(a) for a in remotes}) >= opts.min_sources:
-            networks = [ipaddress.ip_network("0.0.0.0/0" if remotes[0].version == 4 else "::/0")]
-        if len(networks) > opts.max_networks:
-            group, networks, rest = _keep_busiest(group, networks, opts.max_networks)
-            remotes, days = group.remotes(), group.days()
-            evidence = group.evidence()
+        host_bad = bad.get(group.host.lower())
+        if host_bad is None:
+            host_bad = bad[group.host.lower()] = {v: _bad_ranges([*forbidden[group.host.lower()], *ignored_nets], v)
+                                                  for v in (4, 6)}
+        blocks: list[tuple[int, int, int]] = []
+        for version, bits in ((4, 32), (6, 128)):
+            nums = [_num(e) for e in group.entries if e["family"] == version]
+            if nums:
+                merged = _widen_ints(_collapse_ints(nums, bits), bits, _floor(version, opts.max_prefix),
+                                     host_bad[version])
+                blocks += [(version, start, prefix) for start, prefix in merged]
+        sources_24 = {(e["family"], _num(e) >> (8 if e["family"] == 4 else 64)) for e in group.entries}
+        if opts.allow_any and len(sources_24) >= opts.min_sources:
+            blocks = [(group.entries[0]["family"], 0, 0)]  # any
+        rest: list[dict] = []
+        if len(blocks) > opts.max_networks:
+            group, blocks, rest = _keep_busiest(group, blocks, opts.max_networks)
+            days, evidence = group.days(), group.evidence()
+        networks = [_network(*b) for b in blocks]
+        remotes = [e["ip"] for e in group.entries]
+        if rest:
             refused[(group.host.lower(), "scattered", group.direction, group.protocol, group.local_port,
-                     group.remote_port)] = {
+                     group.remote_port, None, ())] = {
                 "host": group.host, "reason": "scattered", "direction": group.direction, "protocol": group.protocol,
                 "local_port": group.local_port, "remote_port": group.remote_port,
-                "remotes": sorted({f["remote_ip"] for f in rest}), "events": sum(int(f["events"]) for f in rest),
-                "packets": sum(int(f["packets"]) for f in rest),
-                "days": {d for f in rest for d in (f.get("seen_days") or ())},
+                "remotes": [e["ip"] for e in rest], "events": sum(int(e["events"]) for e in rest),
+                "packets": sum(int(e["packets"]) for e in rest),
+                "days": len({d for e in rest for d in (e["days"] or ())}),
                 "detail": f"the other sources of this service are spread over too many networks for one "
                           f"least-privilege rule (at most {opts.max_networks}): review them, or widen with "
                           "--max-prefix / --allow-any"}
@@ -594,7 +591,7 @@ def suggest(warehouse: WarehouseLike, config: Config | None = None, *, host: str
         else:
             lines = _advfirewall_lines(name, group, networks)
         first, last = evidence["first_seen"], evidence["last_seen"]
-        blocked_by = _blocked_by(group)
+        blocked_by = group.blocked_by
         rem = _rem(f"{name}: {evidence['packets']} packets in {evidence['events']} events from "
                    f"{len(remotes)} address(es) on {len(days)} day(s), {first:%Y-%m-%d} to {last:%Y-%m-%d}; "
                    f"blocked today by {blocked_by}" + (f"; risks: {'; '.join(risks)}" if risks else ""))
@@ -604,26 +601,19 @@ def suggest(warehouse: WarehouseLike, config: Config | None = None, *, host: str
             "remote_networks": [str(n) if n.prefixlen else "any" for n in networks],
             "remotes": evidence["remotes"], "packets": evidence["packets"], "events": evidence["events"],
             "days": len(days), "first_seen": first, "last_seen": last, "blocked_by": blocked_by,
-            "risks": risks, "rem": rem, "netsh": lines,
-            "_flows": [_flow_key(f) for f in group.flows], "_networks": networks,
+            "risks": risks, "rem": rem, "netsh": lines, "_networks": networks,
         })
-    not_suggested = []
-    for entry in sorted(refused.values(), key=lambda e: (e["host"], e["reason"], -e["events"])):
-        entry = dict(entry)
-        entry["days"] = len(entry["days"])
-        not_suggested.append(entry)
+    not_suggested = sorted(refused.values(), key=lambda e: (e["host"], e["reason"], -e["events"]))
     result: dict[str, Any] = {"suggestions": suggestions, "not_suggested": not_suggested}
     if verify:
-        result["replay"] = _verify(session, config, suggestions, host_policies, period, flows)
+        result["replay"] = _verify(session, config, suggestions, host_policies, period)
     for s in suggestions:
-        s.pop("_flows")
         s.pop("_networks")
     return result
 
 
-def _flow_key(flow: dict) -> tuple:
-    return (flow["host"].lower(), flow["direction"], flow["protocol"], flow["local_ip"], flow["local_port"],
-            flow["remote_ip"], flow["remote_port"])
+_RANGES = pa.schema([("family", pa.int8()), ("lo", pa.string()), ("hi", pa.string())])
+_WEIGHTS = pa.schema([("protocol", pa.int16()), ("has_port", pa.bool_()), ("weight", pa.int64())])
 
 
 def netsh_script(result: dict, *, header: str | None = None) -> str:
@@ -642,106 +632,94 @@ def netsh_script(result: dict, *, header: str | None = None) -> str:
 
 # -- replay ----------------------------------------------------------------------------------------------------
 
-def _blocked_events(rows: Iterable[dict]) -> dict[tuple, int]:
-    out: dict[tuple, int] = defaultdict(int)
-    for r in rows:
-        if r["verdict"] in BLOCKED:
-            out[_flow_key(r)] += int(r["events"] or 0)
-    return out
+def _replay_ranges(suggestions: list[dict]) -> pa.Table:
+    rows = [{"host": s["host"], "kind": s["kind"], "direction": s["direction"], "protocol": s["protocol"],
+             "local_port": s["local_port"], "remote_port": s["remote_port"],
+             "service_port": s["local_port"] if s["direction"] == "inbound" else s["remote_port"], "suggestion": i,
+             "family": n.version, "lo": str(n.network_address), "hi": str(n.broadcast_address)}
+            for i, s in enumerate(suggestions) for n in s["_networks"]]
+    return pa.Table.from_pylist(rows, schema=_SUGGESTION_RANGES)
 
 
-def _replay_host(session: Session, config: Config | None, host: str, hp: _HostPolicy, extra: str,
-                 period: dict, flows: list[dict]) -> tuple[list[dict], list[dict], list[str]]:
-    """(flows before, flows after, problems) of ``host``: its current script, and the script plus ``extra``."""
-    assert hp.analysis is not None
-    amended = analyse_amended(hp.analysis, extra, "suggestions.cmd", config=config)
-    problems = [str(i) for i in amended.issues if i.file == "suggestions.cmd" and i.severity in ("error", "warning")]
-    scope = {**period, "host": host}
-    single = session.periods_of(host)
-    if len(single) == 1 and single[0]["snapshot"] == hp.analysis.snapshot and single[0]["valid_from"] is None:
-        # the current script was in force all along: the flows already judged are "before"
-        before = [f for f in flows if f["host"].lower() == host.lower()]
-    else:
-        before = session.replay({host: hp.analysis}, **scope).to_pylist()
-    after = session.replay({host: amended}, **scope).to_pylist()
-    return before, after, problems
+_SUGGESTION_RANGES = pa.schema([
+    ("host", pa.string()), ("kind", pa.string()), ("direction", pa.string()), ("protocol", pa.int16()),
+    ("local_port", pa.int32()), ("remote_port", pa.int32()), ("service_port", pa.int32()),
+    ("suggestion", pa.int64()), ("family", pa.int8()), ("lo", pa.string()), ("hi", pa.string())])
 
 
 def _verify(session: Session, config: Config | None, suggestions: list[dict], host_policies: dict[str, _HostPolicy],
-            period: dict, flows: list[dict]) -> dict:
-    blocked_before = blocked_after = 0
-    opened_beyond: list[dict] = []
+            period: dict) -> dict:
+    """The replay (see the module docstring), diffed in SQL so Python sees only the flows that change."""
+    con = session.con
+    con.execute("CREATE OR REPLACE TEMP TABLE suggest_before AS SELECT * FROM flows_result")
+    con.register("suggestion_ranges", _replay_ranges(suggestions))
     problems: list[str] = []
-    by_host: dict[str, list[dict]] = defaultdict(list)
-    for s in suggestions:
-        by_host[s["host"]].append(s)
-    firewall_rows = flows if any(s["kind"] == "advfirewall" for s in suggestions) else []
-    for host, items in by_host.items():
-        ipsec = [s for s in items if s["kind"] == "ipsec"]
-        hp = host_policies.get(host.lower())
-        if ipsec and hp is not None and hp.analysis is not None:
-            extra = "\r\n".join(line for s in ipsec for line in s["netsh"]) + "\r\n"
-            before, after, trouble = _replay_host(session, config, host, hp, extra, period, flows)
-            problems += trouble
-            b, a = _blocked_events(before), _blocked_events(after)
-            blocked_before += sum(b.values())
-            blocked_after += sum(a.values())
-            own: set[tuple] = set()
-            for s in ipsec:
-                keys = set(s["_flows"])
-                own |= keys
-                opened = {k: b.get(k, 0) - a.get(k, 0) for k in keys if b.get(k, 0) > a.get(k, 0)}
-                s["replay"] = {"drops_permitted": sum(opened.values()), "flows_permitted": len(opened),
-                               "verified_by": "policy parser + correlation"}
-            after_rows = {_flow_key(r): r for r in after if r["verdict"] == "permitted-by-policy"}
-            for key, count in sorted(b.items(), key=lambda kv: -kv[1]):
-                if key not in own and a.get(key, 0) < count:
-                    row = after_rows.get(key, {})
-                    opened_beyond.append({"host": host, "direction": key[1], "protocol": key[2], "local_ip": key[3],
-                                          "local_port": key[4], "remote_ip": key[5], "remote_port": key[6],
-                                          "events": count - a.get(key, 0), "rule_after": row.get("rule")})
-        else:
+    opened_beyond: list[dict] = []
+    own: dict[int, list[int]] = defaultdict(lambda: [0, 0])  # suggestion -> [drops, flows] permitted
+    hosts = {s["host"].lower(): s["host"] for s in suggestions}
+    replayed: set[str] = set()
+    for key, host in hosts.items():
+        ipsec = [s for s in suggestions if s["host"] == host and s["kind"] == "ipsec"]
+        hp = host_policies.get(key)
+        if not ipsec:
+            continue
+        if hp is None or hp.analysis is None:
             for s in ipsec:
                 s["replay"] = {"drops_permitted": None, "flows_permitted": None,
                                "verified_by": "not verified: the host's current policy script is not known"}
-        for s in items:
-            if s["kind"] != "advfirewall":
+            continue
+        extra = "\r\n".join(line for s in ipsec for line in s["netsh"]) + "\r\n"
+        amended = analyse_amended(hp.analysis, extra, "suggestions.cmd", config=config)
+        problems += [str(i) for i in amended.issues
+                     if i.file == "suggestions.cmd" and i.severity in ("error", "warning")]
+        scope = {**period, "host": host}
+        periods = session.periods_of(host)
+        if not (len(periods) == 1 and periods[0]["snapshot"] == hp.analysis.snapshot
+                and periods[0]["valid_from"] is None):
+            # drops of other policy periods: "before" is the current script too, so a change is the suggestion's
+            session.replay({host: hp.analysis}, **scope)
+            con.execute("DELETE FROM suggest_before WHERE lower(host) = lower($h)", {"h": host})
+            con.execute("INSERT INTO suggest_before SELECT * FROM flows_result")
+        session.replay({host: amended}, **scope)
+        replayed.add(key)
+        for r in con.sql(query("replay_changes"), params={"host": host}).to_arrow_table().to_pylist():
+            if r["suggestion"] is None:
+                opened_beyond.append({k: r[k] for k in CHANGE_KEYS} | {"events": int(r["events"]),
+                                                                      "rule_after": r["rule_after"]})
+            else:
+                own[r["suggestion"]][0] += int(r["events"])
+                own[r["suggestion"]][1] += 1
+    for i, s in enumerate(suggestions):
+        if s["kind"] == "ipsec" and s["host"].lower() in replayed:
+            s["replay"] = {"drops_permitted": own[i][0], "flows_permitted": own[i][1],
+                           "verified_by": "policy parser + correlation"}
+    if any(s["kind"] == "advfirewall" for s in suggestions):
+        for s in suggestions:
+            if s["kind"] == "advfirewall":
+                s["replay"] = {"drops_permitted": 0, "flows_permitted": 0,
+                               "verified_by": "the rule's criteria matched against the stored firewall drops "
+                                              "(the Windows Firewall itself is not modelled)"}
+        seen: set[tuple] = set()
+        for r in con.sql(query("advfirewall_replay"), params={"firewall_kinds": sorted(FIREWALL_KINDS)}) \
+                .to_arrow_table().to_pylist():
+            key = tuple(r[k] for k in CHANGE_KEYS)
+            if key in seen:  # one flow opened by two rules: counted once, for the first
                 continue
-            rows = [r for r in firewall_rows if r["host"].lower() == host.lower() and r["verdict"] in BLOCKED
-                    and set(r.get("drop_kinds") or ()) <= FIREWALL_KINDS]
-            hit = [r for r in rows if _advfirewall_matches(s, r)]
-            own_keys = set(s["_flows"])
-            s["replay"] = {"drops_permitted": sum(int(r["events"]) for r in hit), "flows_permitted": len(hit),
-                           "verified_by": "the rule's criteria matched against the stored firewall drops "
-                                          "(the Windows Firewall itself is not modelled)"}
-            count = sum(int(r["events"]) for r in rows)
-            blocked_before += count
-            blocked_after += count - s["replay"]["drops_permitted"]
-            for r in hit:
-                if _flow_key(r) not in own_keys:
-                    opened_beyond.append({"host": host, "direction": r["direction"], "protocol": r["protocol"],
-                                          "local_ip": r["local_ip"], "local_port": r["local_port"],
-                                          "remote_ip": r["remote_ip"], "remote_port": r["remote_port"],
-                                          "events": int(r["events"]), "rule_after": s["name"]})
-    return {"drops_blocked_before": blocked_before, "drops_blocked_after": blocked_after,
+            seen.add(key)
+            s = suggestions[r["suggestion"]]
+            s["replay"]["drops_permitted"] += int(r["events"])
+            s["replay"]["flows_permitted"] += 1
+            if not r["own"]:
+                opened_beyond.append({k: r[k] for k in CHANGE_KEYS} | {"events": int(r["events"]),
+                                                                      "rule_after": s["name"]})
+    before = con.sql(query("blocked_drops"), params={"hosts": sorted(hosts)}).fetchall()[0][0] or 0
+    permitted = sum(int(s["replay"]["drops_permitted"] or 0) for s in suggestions if "replay" in s)
+    permitted += sum(int(f["events"]) for f in opened_beyond)
+    return {"drops_blocked_before": int(before), "drops_blocked_after": int(before) - permitted,
             "opened_beyond_suggested": opened_beyond, "problems": problems}
 
 
-def _advfirewall_matches(s: dict, row: dict) -> bool:
-    if row["direction"] != s["direction"] or row["protocol"] != s["protocol"] or not row["remote_ip"]:
-        return False
-    port = row["local_port"] if s["direction"] == "inbound" else row["remote_port"]
-    wanted = s["local_port"] if s["direction"] == "inbound" else s["remote_port"]
-    if wanted is not None and port != wanted:
-        return False
-    remote = ipaddress.ip_address(row["remote_ip"])
-    return any(remote.version == n.version and remote in n for n in s["_networks"])
-
-
 # -- what-if ---------------------------------------------------------------------------------------------------
-
-CHANGE_KEYS = ("host", "direction", "protocol", "local_ip", "local_port", "remote_ip", "remote_port")
-
 
 def whatif(warehouse: WarehouseLike, config: Config | None = None, *, host: str, script: str | os.PathLike[str]
            | None = None, replace_with: str | os.PathLike[str] | None = None, since: datetime | str | None = None,

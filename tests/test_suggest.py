@@ -337,3 +337,19 @@ def test_integer_collapse_and_widening_agree_with_ipaddress(offsets, bad, max_pr
     assert blocks == sorted(ipaddress.collapse_addresses(ipaddress.ip_network(a) for a in remotes),
                             key=lambda n: n.network_address)
     assert widen(blocks, max_prefix, forbidden) == _reference_widen(blocks, max_prefix, forbidden)
+
+
+def test_an_amendment_that_only_adds_keeps_the_base_filters_and_one_that_deletes_does_not(site):
+    from pipeline.policy import analyse_amended, analyse_script
+
+    _, config = site
+    base = analyse_script(DATA / "suggest-lockdown.cmd", host="H", config=config)
+    added = analyse_amended(base, 'netsh ipsec static add filter filterlist="New" srcaddr=10.1.1.1 dstaddr=me '
+                                  'protocol=tcp dstport=22\r\nnetsh ipsec static add rule name="New" '
+                                  'policy="H lockdown" filterlist="New" filteraction=Permit\r\n', "a.cmd",
+                            config=config)
+    full = analyse_amended(base, 'netsh ipsec static delete rule name="Web" policy="H lockdown"\r\n', "d.cmd",
+                           config=config)
+    assert len(added.filters) == len(base.filters) + 2 and added.filters[:len(base.filters)] == base.filters  # mirrored
+    assert {f.rule for f in added.filters} == {f.rule for f in base.filters} | {"New"}
+    assert "Web" not in {f.rule for f in full.filters} and len(full.filters) < len(base.filters)

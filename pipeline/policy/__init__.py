@@ -103,11 +103,49 @@ def analyse_amended(base: PolicyAnalysis, text: str, file: str = "<amendment>", 
         interp.apply(line)
     model = interp.model.normalised()
     names = _names_used(model, config)
-    rows, unresolved = effective_filters(model, base.host, config.names if config else {})
+    delta = _added_rules_only(base.model, model)
+    if delta is not None:  # only additions: the base's filters stand, resolve just the new rules' filters
+        new_rows, unresolved = effective_filters(delta, base.host, config.names if config else {})
+        rows = list(base.filters) + new_rows
+    else:
+        rows, unresolved = effective_filters(model, base.host, config.names if config else {})
     added = sorted(tokens.issues + interp.issues + [i for i in unresolved if i.file == file], key=lambda i: i.line)
     digest = hashlib.sha256(base.script_sha256.encode() + b"\0" + text.encode("utf-8")).hexdigest()
     return PolicyAnalysis(f"{base.file} + {file}", base.kind, base.host, model, rows, base.issues + added, digest,
                           names, dict(base.defines), encoding=base.encoding, encoding_source=base.encoding_source)
+
+
+def _added_rules_only(base: PolicyModel, amended: PolicyModel) -> PolicyModel | None:
+    """A model holding just the rules ``amended`` added to ``base``, or None when it changed anything else.
+
+    Filters are resolved per rule, so when an amendment only adds (rules, lists, actions), the
+    base's effective filters stay as they were and only the new rules need resolving.
+    """
+    from dataclasses import replace
+
+    delta = PolicyModel(stores={}, settings=amended.settings)
+    if any(loc not in amended.stores or set(store.policies) - set(amended.stores[loc].policies)
+           for loc, store in base.stores.items()):
+        return None  # something was deleted
+    for loc, store in amended.stores.items():
+        old = base.stores.get(loc)
+        if old is not None:
+            for table in ("filter_lists", "filter_actions"):
+                mine, theirs = getattr(old, table), getattr(store, table)
+                if any(theirs.get(name) != value for name, value in mine.items()):
+                    return None
+        policies = {}
+        for name, policy in store.policies.items():
+            before = old.policies.get(name) if old is not None else None
+            kept = len(before.rules) if before is not None else 0
+            if before is not None and (policy.rules[:kept] != before.rules or
+                                       replace(policy, rules=[]) != replace(before, rules=[])):
+                return None
+            policies[name] = replace(policy, rules=policy.rules[kept:])
+        delta.stores[loc] = replace(store, policies=policies)
+    if base.settings != amended.settings:
+        return None
+    return delta
 
 
 @dataclass
