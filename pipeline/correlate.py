@@ -442,7 +442,17 @@ class Session:
         snap = analysis.snapshot
         host_name = analysis.host.name if analysis.host else ""
         if (host_name, snap) not in self._candidates:
-            self._filters = pa.concat_tables([self._filters, policy_table(analysis, "filters")])
+            if analysis.amends is not None:  # the base's rows once (relabelled), then only the added ones
+                from dataclasses import replace
+
+                base = policy_table(analysis.amends, "filters")
+                base = base.set_column(base.schema.get_field_index("snapshot"), "snapshot",
+                                       pa.array([snap] * base.num_rows, pa.string()))
+                added = policy_table(replace(analysis, filters=analysis.filters[analysis.base_rows:]), "filters")
+                table = pa.concat_tables([base, added])
+            else:
+                table = policy_table(analysis, "filters")
+            self._filters = pa.concat_tables([self._filters, table])
             self.con.register("filters", self._filters)
             self._candidates.add((host_name, snap))
         return snap

@@ -657,7 +657,8 @@ def _verify(session: Session, config: Config | None, suggestions: list[dict], ho
     opened_beyond: list[dict] = []
     own: dict[int, list[int]] = defaultdict(lambda: [0, 0])  # suggestion -> [drops, flows] permitted
     hosts = {s["host"].lower(): s["host"] for s in suggestions}
-    replayed: set[str] = set()
+    amended: dict[str, PolicyAnalysis] = {}
+    current: dict[str, PolicyAnalysis] = {}
     for key, host in hosts.items():
         ipsec = [s for s in suggestions if s["host"] == host and s["kind"] == "ipsec"]
         hp = host_policies.get(key)
@@ -669,20 +670,25 @@ def _verify(session: Session, config: Config | None, suggestions: list[dict], ho
                                "verified_by": "not verified: the host's current policy script is not known"}
             continue
         extra = "\r\n".join(line for s in ipsec for line in s["netsh"]) + "\r\n"
-        amended = analyse_amended(hp.analysis, extra, "suggestions.cmd", config=config)
-        problems += [str(i) for i in amended.issues
+        amended[host] = analyse_amended(hp.analysis, extra, "suggestions.cmd", config=config)
+        problems += [str(i) for i in amended[host].issues
                      if i.file == "suggestions.cmd" and i.severity in ("error", "warning")]
-        scope = {**period, "host": host}
         periods = session.periods_of(host)
         if not (len(periods) == 1 and periods[0]["snapshot"] == hp.analysis.snapshot
                 and periods[0]["valid_from"] is None):
-            # drops of other policy periods: "before" is the current script too, so a change is the suggestion's
-            session.replay({host: hp.analysis}, **scope)
-            con.execute("DELETE FROM suggest_before WHERE lower(host) = lower($h)", {"h": host})
-            con.execute("INSERT INTO suggest_before SELECT * FROM flows_result")
-        session.replay({host: amended}, **scope)
-        replayed.add(key)
-        for r in con.sql(query("replay_changes"), params={"host": host}).to_arrow_table().to_pylist():
+            current[host] = hp.analysis  # drops of other policy periods: "before" is the current script too
+    if current:
+        session.replay(current, **period)
+        con.execute("DELETE FROM suggest_before WHERE list_contains($hosts, lower(host))",
+                    {"hosts": [h.lower() for h in current]})
+        con.execute("INSERT INTO suggest_before SELECT * FROM flows_result WHERE list_contains($hosts, lower(host))",
+                    {"hosts": [h.lower() for h in current]})
+    replayed = {h.lower() for h in amended}
+    if amended:
+        # one judgement of the period's grouped drops, every amended host at once
+        session.replay(amended, **period)
+        rows = con.sql(query("replay_changes"), params={"hosts": sorted(replayed)}).to_arrow_table().to_pylist()
+        for r in rows:
             if r["suggestion"] is None:
                 opened_beyond.append({k: r[k] for k in CHANGE_KEYS} | {"events": int(r["events"]),
                                                                       "rule_after": r["rule_after"]})

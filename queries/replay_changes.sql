@@ -1,22 +1,23 @@
--- replay_changes: which flows of one host a candidate policy opens: per flow (5-tuple as the flows view
+-- replay_changes: which flows of some hosts their candidate policies open: per flow (5-tuple as the flows view
 -- keys it), the events blocked before (suggest_before: the flows judged by the current policy) and after
 -- (flows_result: the same tuples judged by the candidate), the rule that decides it after, and the
 -- suggestion it belongs to (a candidate flow of suggest_flows.sql of the suggestion's service whose
 -- remote is inside one of its networks, suggestion_ranges; NULL: opened beyond what was suggested).
 -- A flow is blocked under every verdict but permitted-by-policy.
 -- Relations: suggest_before, flows_result, suggest_flows, suggestion_ranges(host, kind, direction, protocol,
---   local_port, remote_port, suggestion, family, lo, hi: first and last address as text). ip_number() from macro_ip_number.sql. Parameters: $host.
+--   local_port, remote_port, suggestion, family, lo, hi: first and last address as text). ip_number() from macro_ip_number.sql.
+-- Parameters: $hosts (lower-case host names).
 WITH
 b AS (
     SELECT host, direction, protocol, local_ip, local_port, remote_ip, remote_port,
            sum(events) FILTER (WHERE verdict <> 'permitted-by-policy')::BIGINT AS blocked
-    FROM suggest_before WHERE lower(host) = lower($host) GROUP BY ALL
+    FROM suggest_before WHERE list_contains($hosts, lower(host)) GROUP BY ALL
 ),
 a AS (
     SELECT host, direction, protocol, local_ip, local_port, remote_ip, remote_port,
            coalesce(sum(events) FILTER (WHERE verdict <> 'permitted-by-policy'), 0)::BIGINT AS blocked,
            arg_max(rule, events) FILTER (WHERE verdict = 'permitted-by-policy') AS rule_after
-    FROM flows_result WHERE lower(host) = lower($host) GROUP BY ALL
+    FROM flows_result WHERE list_contains($hosts, lower(host)) GROUP BY ALL
 ),
 opened AS (
     SELECT b.*, coalesce(a.blocked, 0) AS blocked_after, a.rule_after,

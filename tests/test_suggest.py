@@ -353,3 +353,21 @@ def test_an_amendment_that_only_adds_keeps_the_base_filters_and_one_that_deletes
     assert len(added.filters) == len(base.filters) + 2 and added.filters[:len(base.filters)] == base.filters  # mirrored
     assert {f.rule for f in added.filters} == {f.rule for f in base.filters} | {"New"}
     assert "Web" not in {f.rule for f in full.filters} and len(full.filters) < len(base.filters)
+
+
+def test_a_replay_candidate_s_filter_table_is_the_full_table(site):
+    """Session.add_policy builds an amendment's table from the base's rows and the added ones: the same table."""
+    from dataclasses import replace
+
+    from pipeline.policy import analyse_amended, analyse_script
+    from pipeline.policy.store import table
+
+    root, config = site
+    base = analyse_script(DATA / "suggest-lockdown.cmd", host="H", config=config)
+    am = analyse_amended(base, netsh_script(suggest(root, config)), "s.cmd", config=config)
+    assert am.amends is base and am.base_rows == len(base.filters)
+    shortcut = table(am.amends, "filters")
+    shortcut = shortcut.set_column(shortcut.schema.get_field_index("snapshot"), "snapshot",
+                                   pa.array([am.snapshot] * shortcut.num_rows))
+    shortcut = pa.concat_tables([shortcut, table(replace(am, filters=am.filters[am.base_rows:]), "filters")])
+    assert shortcut.equals(table(am, "filters"))

@@ -112,7 +112,9 @@ def analyse_amended(base: PolicyAnalysis, text: str, file: str = "<amendment>", 
     added = sorted(tokens.issues + interp.issues + [i for i in unresolved if i.file == file], key=lambda i: i.line)
     digest = hashlib.sha256(base.script_sha256.encode() + b"\0" + text.encode("utf-8")).hexdigest()
     return PolicyAnalysis(f"{base.file} + {file}", base.kind, base.host, model, rows, base.issues + added, digest,
-                          names, dict(base.defines), encoding=base.encoding, encoding_source=base.encoding_source)
+                          names, dict(base.defines), encoding=base.encoding, encoding_source=base.encoding_source,
+                          amends=base if delta is not None else None,
+                          base_rows=len(base.filters) if delta is not None else 0)
 
 
 def _added_rules_only(base: PolicyModel, amended: PolicyModel) -> PolicyModel | None:
@@ -167,6 +169,9 @@ class PolicyAnalysis:
     encoding_source: str = "text"
     #: The given encoding, when it made the text differ from detection alone: part of the snapshot id.
     encoding_override: str | None = None
+    #: An amendment (:func:`analyse_amended`) that only added: its first ``base_rows`` filters are the base's.
+    amends: PolicyAnalysis | None = field(default=None, repr=False, compare=False)
+    base_rows: int = 0
 
     @property
     def errors(self) -> int:
