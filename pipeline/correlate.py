@@ -240,13 +240,15 @@ class Session:
     """A DuckDB connection with the warehouse's relations registered; several questions on one connection.
 
     ``policies`` maps host names to a :class:`~pipeline.policy.PolicyAnalysis` that replaces
-    the host's policy for all time (what-if replay of a candidate script).  Use as a context
+    the host's policy for all time (what-if replay of a candidate script).  ``pinned`` binds
+    ``drops`` to the data files present when the session opens (a notebook's consistent view while
+    a nightly run publishes); otherwise every query sees what is published at its start.  Use as a context
     manager, or call :meth:`close`.  Config scripts are parsed once per file version
     (:func:`analyse_config_script`), not on every session.
     """
 
     def __init__(self, warehouse: WarehouseLike, config: Config | None = None, *,
-                 policies: Mapping[str, PolicyAnalysis] | None = None) -> None:
+                 policies: Mapping[str, PolicyAnalysis] | None = None, pinned: bool = False) -> None:
         self.root = _root(warehouse)
         self.config = config
         self.notes: list[str] = []
@@ -257,7 +259,11 @@ class Session:
         con.execute("SET TimeZone = 'UTC'")
         con.execute(query("macro_ip_number"))
         drops_dir = self.root / "drops"
-        if drops_dir.is_dir() and any(drops_dir.glob("date=*/*.parquet")):
+        if pinned:  # the files published now: a later publish neither adds to nor changes what is seen
+            files = sorted(str(p) for p in drops_dir.resolve().glob("date=*/*.parquet")) if drops_dir.is_dir() else []
+        if pinned and files:
+            con.read_parquet(files, hive_partitioning=True).create_view("drops")
+        elif not pinned and drops_dir.is_dir() and any(drops_dir.glob("date=*/*.parquet")):
             con.read_parquet(str(drops_dir.resolve() / "date=*" / "*.parquet"),
                              hive_partitioning=True).create_view("drops")
         else:

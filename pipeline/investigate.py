@@ -23,7 +23,7 @@ import html
 import os
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
@@ -32,6 +32,9 @@ from .config import Config, load_config
 from .correlate import Session, require_warehouse
 from .schema import protocol_number
 from .timespec import parse_instant, zone_named
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 _INTEGERS = {
     pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(), pa.int32(): pd.Int32Dtype(), pa.int64(): pd.Int64Dtype(),
@@ -46,29 +49,70 @@ def to_frame(table: pa.Table) -> pd.DataFrame:
 
 
 class Plots:
-    """The report charts (:mod:`pipeline.report.charts`) for this investigation; each returns a Figure."""
+    """The report's charts (:mod:`pipeline.report.charts`) for this investigation; each returns a Figure.
+
+    Called without data, a chart fetches its own for the period (``host``, ``since``, ``until``,
+    ``tz``); given a DataFrame (``inv.flows(...)``) it draws that::
+
+        inv.plot.drops_per_hour(host="WEB01", since="7d")
+        inv.plot.top_sources(inv.flows(verdict="blocked-by-rule"))
+    """
 
     def __init__(self, inv: Investigation) -> None:
         self._inv = inv
 
-    def _charts(self) -> Any:
+    @staticmethod
+    def _charts() -> Any:
         from .report import charts
 
         return charts
 
-    def __getattr__(self, name: str) -> Any:
-        charts = self._charts()
-        fn = getattr(charts, name, None)
-        if fn is None or name.startswith("_"):
-            raise AttributeError(f"no chart {name!r}; charts: {', '.join(self.names())}")
-        return fn
+    def _hourly(self, host: str | None, since: Any, until: Any, tz: str | None) -> pd.DataFrame:
+        wide = self._inv.timeline(host, "1h", since, until, tz=tz)
+        if wide.empty:
+            return pd.DataFrame({"hour": [], "verdict": [], "drops": []})
+        long = wide.reset_index().melt(id_vars="time", var_name="verdict", value_name="drops")
+        long["drops"] = long["drops"].astype("int64")
+        long["time"] = long["time"].dt.tz_localize(None)  # the charts draw local wall time, the zone in the title
+        return long.rename(columns={"time": "hour"})
+
+    def drops_per_hour(self, data: Any = None, *, host: str | None = None, since: Any = None, until: Any = None,
+                       tz: str | None = None) -> Figure:
+        """Drops per hour stacked by verdict (``data``: hour, verdict, drops)."""
+        data = self._hourly(host, since, until, tz) if data is None else data
+        return self._charts().drops_per_hour(data, zone=tz or "UTC")
+
+    drops_over_time = drops_per_hour
+
+    def hour_day_heatmap(self, data: Any = None, *, host: str | None = None, since: Any = None, until: Any = None,
+                         tz: str | None = None) -> Figure:
+        """Drops by hour of day and day (``data``: hour, verdict, drops)."""
+        data = self._hourly(host, since, until, tz) if data is None else data
+        return self._charts().hour_day_heatmap(data, zone=tz or "UTC")
+
+    def _flows_chart(self, name: str, data: Any, host: str | None, since: Any, until: Any, **kw: Any) -> Figure:
+        if data is None:
+            data = self._inv.flows(host, since, until)
+        return getattr(self._charts(), name)(data, **kw)
+
+    def top_ports(self, data: Any = None, *, host: str | None = None, since: Any = None, until: Any = None,
+                  top: int = 10) -> Figure:
+        """The local service ports blocked most (``data``: flows)."""
+        return self._flows_chart("top_ports", data, host, since, until, top=top)
+
+    def top_sources(self, data: Any = None, *, host: str | None = None, since: Any = None, until: Any = None,
+                    top: int = 10) -> Figure:
+        """The remote sources dropped most, with their networks (``data``: flows)."""
+        return self._flows_chart("top_sources", data, host, since, until, top=top)
+
+    def drops_per_rule(self, data: Any = None, *, host: str | None = None, since: Any = None, until: Any = None,
+                       top: int = 15) -> Figure:
+        """Drops per deciding rule (``data``: flows)."""
+        return self._flows_chart("drops_per_rule", data, host, since, until, top=top)
 
     def names(self) -> list[str]:
-        charts = self._charts()
-        return list(getattr(charts, "__all__", [n for n in dir(charts) if not n.startswith("_")]))
-
-    def __dir__(self) -> list[str]:
-        return self.names()
+        return ["drops_per_hour", "drops_over_time", "hour_day_heatmap", "top_ports", "top_sources",
+                "drops_per_rule"]
 
 
 class Investigation:
@@ -86,7 +130,7 @@ class Investigation:
     def session(self) -> Session:
         """The correlation session (one DuckDB connection) the answers come from."""
         if self._session is None:
-            self._session = Session(self.root, self.config)
+            self._session = Session(self.root, self.config, pinned=True)
             self._derived: set[str] = set()
         return self._session
 
@@ -166,12 +210,12 @@ class Investigation:
         return to_frame(table)
 
     def timeline(self, host: str | None = None, freq: str = "1h", since: Any = None, until: Any = None,
-                 by: str = "verdict") -> pd.DataFrame:
+                 by: str = "verdict", *, tz: str | None = None) -> pd.DataFrame:
         """Drops per ``freq`` (a pandas frequency: ``"1h"``, ``"15min"``, ``"1D"``), one column per verdict
         (or per ``drop_kind``/``direction``/``host`` with ``by``); every bucket of the period is a row."""
         if by not in ("verdict", "drop_kind", "direction", "host"):
             raise ValueError("by must be verdict, drop_kind, direction or host")
-        window = self._window(host, since, until)
+        window = self._window(host, since, until, tz)
         self.session.flows(**window)
         if by == "verdict":
             # each drop with its flow's verdict: the drops of the period joined to flows_result by flow key
@@ -184,9 +228,19 @@ class Investigation:
         frame = table.to_pandas()
         if frame.empty:
             return pd.DataFrame(dtype="Int64")
-        frame["bucket"] = frame["event_time"].dt.floor(freq)
-        out = frame.pivot_table(index="bucket", columns="key", values="packets", aggfunc="count", fill_value=0)
-        full = pd.date_range(out.index.min(), out.index.max(), freq=freq, tz="UTC")
+        zone = getattr(zone_named(tz), "key", "UTC") if tz else "UTC"
+        delta = pd.tseries.frequencies.to_offset(freq)
+        if pd.Timedelta(delta) < pd.Timedelta(days=1):
+            # hours and less: buckets of UTC time, shown in the zone (the repeated hour of a DST change
+            # stays two buckets)
+            frame["bucket"] = frame["event_time"].dt.floor(freq).dt.tz_convert(zone)
+            out = frame.pivot_table(index="bucket", columns="key", values="packets", aggfunc="count", fill_value=0)
+            full = pd.date_range(out.index.min(), out.index.max(), freq=freq).tz_convert(zone)
+        else:  # days and more: the zone's own days
+            naive = frame["event_time"].dt.tz_convert(zone).dt.tz_localize(None)
+            frame["bucket"] = naive.dt.floor(freq)
+            out = frame.pivot_table(index="bucket", columns="key", values="packets", aggfunc="count", fill_value=0)
+            full = pd.date_range(out.index.min(), out.index.max(), freq=freq)
         out = out.reindex(full, fill_value=0).astype("Int64")
         out.index.name = "time"
         out.columns.name = by

@@ -77,3 +77,33 @@ def test_a_missing_warehouse_is_an_error(tmp_path):
     with pytest.raises(LookupError, match="no warehouse"):
         open_warehouse(tmp_path / "none", SAMPLE_CONFIG)
     assert SAMPLE.exists()
+
+
+def test_an_open_investigation_neither_blocks_a_real_ingest_nor_sees_half_of_it(tmp_path):
+    """A notebook open during a nightly run keeps the view it opened with; refresh() sees the new run."""
+    import subprocess
+    import sys
+    import time
+
+    root = tmp_path / "W"
+    first = subprocess.run([sys.executable, "-m", "pipeline", "-q", "--config", str(SAMPLE_CONFIG), "ingest",
+                            str(SAMPLE / "exports" / "web01"), "--warehouse", str(root)],
+                           capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    with open_warehouse(root, SAMPLE_CONFIG) as investigation:
+        before = int(investigation.sql("select count(*) as n from drops")["n"][0])
+        ingest = subprocess.Popen([sys.executable, "-m", "pipeline", "-q", "--config", str(SAMPLE_CONFIG), "ingest",
+                                   str(SAMPLE / "exports"), "--warehouse", str(root)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        seen = set()
+        while ingest.poll() is None:  # query all along while the other process writes and publishes
+            seen.add(int(investigation.sql("select count(*) as n from drops")["n"][0]))
+            time.sleep(0.05)
+        out, err = ingest.communicate()
+        assert ingest.returncode == 0, err  # not blocked: the investigation holds no lock
+        seen.add(int(investigation.sql("select count(*) as n from drops")["n"][0]))
+        assert seen == {before}
+        assert len(investigation.flows()) > 0
+        investigation.refresh()
+        after = int(investigation.sql("select count(*) as n from drops")["n"][0])
+    assert before < after == 794
