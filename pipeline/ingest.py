@@ -152,6 +152,7 @@ class InputFile:
     path: Path
     explicit: bool  # named on the command line (a file that is not an export is refused, not passed over)
     size: int
+    mtime_ns: int = 0
 
 
 @dataclass
@@ -170,10 +171,11 @@ def plan_inputs(paths: Iterable[str | os.PathLike[str]], exclude: Iterable[str |
     files = []
     for path, explicit in expand_inputs(paths, [Path(e) for e in exclude]):
         try:
-            size = path.stat().st_size
+            stat = path.stat()
+            size, mtime = stat.st_size, stat.st_mtime_ns
         except OSError:
-            size = 0  # refused with its reason when the run reaches it
-        files.append(InputFile(path, explicit, size))
+            size, mtime = 0, 0  # refused with its reason when the run reaches it
+        files.append(InputFile(path, explicit, size, mtime))
     return IngestPlan(files)
 
 
@@ -554,6 +556,13 @@ def _recognise_and_ingest(item: InputFile, run: _Run) -> FileResult:
     refusals = _Refusals(run.sink)
     issues = IssueLog(name, sink=refusals.sink)
     result = FileResult(name, None, issues=issues, size=item.size)
+    if not run.reread and item.mtime_ns:
+        # path, size and modification time as when it was read whole: unchanged, without reading or hashing it
+        seen = run.manifest.same_file(str(path.resolve()), item.size, item.mtime_ns)
+        if seen is not None and not _placeable(seen, path, run):
+            result.format, result.status, result.host, result.note = seen.format, "unchanged", seen.host, \
+                "already ingested (same size and modification time)"
+            return result
     try:
         fmt = detect_format(path)
     except OSError as exc:
@@ -583,6 +592,10 @@ class _FileJob:
 
     def execute(self) -> FileResult:
         result, source = self.result, self.source
+        try:  # the stamp before reading: a file changed while it is read then differs next time
+            self.mtime_ns = self.path.stat().st_mtime_ns
+        except OSError:
+            self.mtime_ns = 0
         try:
             if not source.prepare():
                 result.status = "refused"
@@ -612,6 +625,7 @@ class _FileJob:
                 placeable = _placeable(seen, self.path, run)
                 if not placeable:
                     result.status, result.host, result.note = "unchanged", seen.host, "already ingested"
+                    manifest.restamp(seen, str(self.path.resolve()), self.mtime_ns)  # next time: no hashing
                     return result
                 result.status, result.note = "reread", _placing_note(placeable)
             else:
@@ -657,6 +671,7 @@ class _FileJob:
             duplicates=result.duplicates, skipped=result.skipped, last_record=done.last_record,
             run=run.writer.run_id, ingested_at=datetime.now(UTC).isoformat(timespec="seconds"),
             refused=self.refusals.entries(carried), resumed_from=earlier.path if earlier is not None else "",
+            mtime_ns=self.mtime_ns,
         ))
         return result
 

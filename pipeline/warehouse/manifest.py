@@ -24,7 +24,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from .errors import ManifestVersionError, WarehouseError, describe_os_error
@@ -63,6 +63,9 @@ class FileEntry:
     #: path of the earlier entry this ingestion continued (a file that grew): a repair that forgets
     #: that entry forgets this one too, or the grown file would pass for already read.
     resumed_from: str = ""
+    #: the file's modification time (ns) when it was read: with the path and size it recognises an
+    #: unchanged file without hashing it (0: not known, hash it)
+    mtime_ns: int = 0
 
     @property
     def refused_rows(self) -> int:
@@ -174,6 +177,7 @@ class Manifest:
         self._by_prefix: dict[tuple[str, int, str], FileEntry] = {}
         self._offsets: dict[str, list[int]] = {}  # format -> sorted distinct consumed offsets
         self._sizes: set[int] = set()
+        self._by_stamp: dict[tuple[str, int, int], FileEntry] = {}
         for entry in self.files:
             self._index(entry)
 
@@ -183,6 +187,8 @@ class Manifest:
         prefix = (entry.format, entry.consumed, entry.consumed_sha256)
         self._by_prefix[prefix] = entry
         self._sizes.add(entry.size)
+        if entry.mtime_ns and entry.consumed == entry.size:
+            self._by_stamp[(entry.path, entry.size, entry.mtime_ns)] = entry
         offsets = self._offsets.setdefault(entry.format, [])
         at = bisect.bisect_left(offsets, entry.consumed)
         if at == len(offsets) or offsets[at] != entry.consumed:
@@ -191,6 +197,24 @@ class Manifest:
     def seen_size(self, size: int) -> bool:
         """Whether any file of exactly this size was ingested (then its hash may show it unchanged)."""
         return size in self._sizes
+
+    def same_file(self, path: str, size: int, mtime_ns: int) -> FileEntry | None:
+        """The entry of this very file (resolved path), read whole at this size and modification time."""
+        return self._by_stamp.get((path, size, mtime_ns)) if mtime_ns else None
+
+    def restamp(self, entry: FileEntry, path: str, mtime_ns: int) -> None:
+        """``path`` (now of modification time ``mtime_ns``) holds exactly ``entry``'s content: remember its stamp.
+
+        The entry itself is updated when it is that path's; a copy under another name gets an entry of
+        its own (so that a rerun recognises it without hashing too).
+        """
+        if not mtime_ns or entry.consumed != entry.size:
+            return
+        if entry.path == path:
+            entry.mtime_ns = mtime_ns
+            self._index(entry)
+        else:
+            self.record(replace(entry, path=path, mtime_ns=mtime_ns, drops_stored=0, duplicates=entry.drops_found))
 
     def unchanged(self, size: int, sha256: str) -> FileEntry | None:
         """The latest entry of a file with exactly this content, if it was ingested before."""
