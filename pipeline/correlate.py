@@ -258,17 +258,8 @@ class Session:
         con = self.con
         con.execute("SET TimeZone = 'UTC'")
         con.execute(query("macro_ip_number"))
-        drops_dir = self.root / "drops"
-        if pinned:  # the files published now: a later publish neither adds to nor changes what is seen
-            files = sorted(str(p) for p in drops_dir.resolve().glob("date=*/*.parquet")) if drops_dir.is_dir() else []
-        if pinned and files:
-            con.read_parquet(files, hive_partitioning=True).create_view("drops")
-        elif not pinned and drops_dir.is_dir() and any(drops_dir.glob("date=*/*.parquet")):
-            con.read_parquet(str(drops_dir.resolve() / "date=*" / "*.parquet"),
-                             hive_partitioning=True).create_view("drops")
-        else:
-            empty = DROPS_SCHEMA.empty_table().append_column("date", pa.array([], pa.date32()))
-            con.register("drops", empty)
+        self._pinned = pinned
+        self._bind_drops()
         period_rows, extra = _periods(self.root, config, dict(policies or {}), self.notes)
         self._tuples: dict[tuple, str] = {}
         self._day0: dict[str, int] = {}
@@ -284,6 +275,34 @@ class Session:
         self.periods = pa.Table.from_pylist(period_rows, schema=PERIODS_SCHEMA)
         con.register("policy_periods", self.periods)
 
+    def _bind_drops(self) -> None:
+        """The ``drops`` view: the data files of the warehouse (those present now when pinned)."""
+        con, drops_dir = self.con, self.root / "drops"
+        files = sorted(str(p) for p in drops_dir.resolve().glob("date=*/*.parquet")) if drops_dir.is_dir() else []
+        if self._pinned and files:  # a later publish neither adds to nor changes what is seen
+            con.read_parquet(files, hive_partitioning=True).create_view("drops", replace=True)
+        elif files:
+            con.read_parquet(str(drops_dir.resolve() / "date=*" / "*.parquet"),
+                             hive_partitioning=True).create_view("drops", replace=True)
+        else:
+            empty = DROPS_SCHEMA.empty_table().append_column("date", pa.array([], pa.date32()))
+            con.register("drops", empty)
+
+    def _retrying(self, work: Any) -> Any:
+        """``work()``, once more on the files present now if a compaction swapped those it had listed.
+
+        Compaction and retention replace a partition's files in one step; a query that had already
+        listed the old ones finds them gone, and is simply run again on the new (the same rows).
+        """
+        try:
+            return work()
+        except duckdb.IOException as exc:
+            text = str(exc)
+            if not any(m in text for m in ("No such file", "No files found", "Cannot open file", "not exist")):
+                raise
+            self._bind_drops()
+            return work()
+
     # -- plumbing ---------------------------------------------------------------------------
     def __enter__(self) -> Session:
         return self
@@ -296,7 +315,7 @@ class Session:
 
     def run(self, name: str, params: dict | None = None) -> pa.Table:
         """Run ``queries/<name>.sql`` with named parameters bound; the result as an Arrow table."""
-        return self.con.sql(query(name), params=params or {}).to_arrow_table()
+        return self._retrying(lambda: self.con.sql(query(name), params=params or {}).to_arrow_table())
 
     def sandbox(self) -> None:
         """From now on the connection reads the warehouse folder only and can change nothing (irreversible).
@@ -371,9 +390,10 @@ class Session:
         if name is None:
             name = f"flow_tuples_{len(self._tuples) + 1}"
             days = self.run("drop_days").to_pylist()[0]
-            self.con.execute(f"CREATE TEMP TABLE {name} AS " + query("flow_tuples"),
-                             {"host": host, "since": key[1], "until": key[2], "boot_window": boot_window,
-                              "day0": days["day0"], "day1": days["day1"]})
+            self._retrying(lambda: self.con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {name} AS " + query("flow_tuples"),
+                {"host": host, "since": key[1], "until": key[2], "boot_window": boot_window,
+                 "day0": days["day0"], "day1": days["day1"]}))
             self._tuples[key] = name
             self._day0[name] = days["day0"]
         return name
@@ -530,7 +550,7 @@ class Session:
         try:
             for statement in statements[:-1]:
                 self.con.execute(statement.query)
-            return self.con.sql(statements[-1].query).to_arrow_reader(batch_rows)
+            return self._retrying(lambda: self.con.sql(statements[-1].query).to_arrow_reader(batch_rows))
         except duckdb.CatalogException as exc:
             if "does not exist" in str(exc):
                 raise UnknownRelation(f"{exc}; the relations are {', '.join(RELATIONS)} "

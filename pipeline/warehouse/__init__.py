@@ -2,6 +2,7 @@
 
 from .errors import ManifestVersionError, WarehouseError, WarehouseLocked
 from .keys import KeyIndex, hash_identities
+from .maintain import MaintenanceReport, maintain
 from .manifest import MANIFEST_VERSION, FileEntry, Manifest, PartEntry, hash_file
 from .repair import RepairReport, repair
 from .status import Finding, WarehouseStatus, check
@@ -14,6 +15,7 @@ __all__ = [
     "Finding",
     "KeyIndex",
     "Manifest",
+    "MaintenanceReport",
     "ManifestVersionError",
     "PartEntry",
     "RepairReport",
@@ -26,5 +28,6 @@ __all__ = [
     "check",
     "hash_file",
     "hash_identities",
+    "maintain",
     "repair",
 ]

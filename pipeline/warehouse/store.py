@@ -32,11 +32,13 @@ the next writer to complete.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
 import signal
 import socket
+import sys
 import time
 import uuid
 from collections import deque
@@ -220,15 +222,19 @@ class Warehouse:
         ok = isinstance(journal, dict) and isinstance(journal.get("run"), str) and isinstance(
             journal.get("manifest"), str)
         moves, deletes = (journal.get("moves", []), journal.get("deletes", [])) if ok else ([], [])
+        swaps, retire = (journal.get("exchanges", []), journal.get("retire", [])) if ok else ([], [])
         ok = ok and isinstance(moves, list) and all(isinstance(m, list) and len(m) == 2 for m in moves)
-        ok = ok and isinstance(deletes, list)
-        paths = [journal["manifest"], *[p for m in moves for p in m], *deletes] if ok else []
+        ok = ok and isinstance(deletes, list) and isinstance(retire, list)
+        ok = ok and isinstance(swaps, list) and all(isinstance(x, list) and len(x) == 3 for x in swaps)
+        paths = [journal["manifest"], *[p for m in moves for p in m], *deletes, *[p for x in swaps for p in x],
+                 *retire] if ok else []
         if not ok or not all(isinstance(p, str) and _inside(p) for p in paths):
             raise WarehouseError(f"the publish journal {path} has the wrong shape; run `ipsec-drops repair`", path)
         return journal
 
     def write_journal(self, run_id: str, stage: Path, manifest: Manifest, moves: list[list[str]],
-                      deletes: Iterable[str] = ()) -> dict:
+                      deletes: Iterable[str] = (), exchanges: Iterable[list[str]] = (),
+                      retire: Iterable[str] = ()) -> dict:
         """Stage the new manifest and write the journal: the commit point.  Returns the journal."""
         manifest_stage = stage / "_manifest.json"
         try:
@@ -237,7 +243,8 @@ class Warehouse:
         except OSError as exc:
             raise wrap_os_error(exc, "cannot write", manifest_stage) from exc
         _maybe_crash("before-commit")
-        journal = {"run": run_id, "moves": moves, "deletes": list(deletes), "manifest": self.rel(manifest_stage)}
+        journal = {"run": run_id, "moves": moves, "deletes": list(deletes), "manifest": self.rel(manifest_stage),
+                   "exchanges": [list(x) for x in exchanges], "retire": list(retire)}
         try:
             write_atomically(self.journal_path, json.dumps(journal))
         except OSError as exc:
@@ -251,6 +258,22 @@ class Warehouse:
         can never lose a row, only briefly show one twice.
         """
         moves, deletes = journal.get("moves", []), journal.get("deletes", [])
+        for staged, target, marker in journal.get("exchanges", []):
+            # a partition rebuilt beside its folder (compaction) takes the folder's place in one step:
+            # a reader lists the old files or the new one, never both or neither
+            staged_p, target_p = self.root / staged, self.root / target
+            if staged_p.exists() and not (target_p / marker).exists():
+                _exchange(staged_p, target_p)
+                _maybe_crash("mid-exchange")
+            shutil.rmtree(staged_p, ignore_errors=True)  # now holds the old files
+        for rel in journal.get("retire", []):
+            # a whole partition out (retention): renamed out of sight in one step, then deleted
+            folder = self.root / rel
+            hidden = folder.with_name(".retired-" + folder.name)
+            if folder.exists():
+                os.replace(folder, hidden)
+                _maybe_crash("mid-retire")
+            shutil.rmtree(hidden, ignore_errors=True)
         for src, dst in moves:
             src_p, dst_p = self.root / src, self.root / dst
             if src_p.exists():
@@ -280,13 +303,14 @@ class Warehouse:
             self.staging_dir.rmdir()
 
     def commit(self, run_id: str, stage: Path, manifest: Manifest, moves: list[list[str]],
-               deletes: Iterable[str] = (), on_commit: Callable[[], None] | None = None) -> None:
+               deletes: Iterable[str] = (), on_commit: Callable[[], None] | None = None, *,
+               exchanges: Iterable[list[str]] = (), retire: Iterable[str] = ()) -> None:
         """Publish moves and deletions with a new manifest, crash-safe through the journal (lock held).
 
         :class:`WarehouseError` on failure; before the commit point nothing changed, after it the
         next writer's :meth:`recover` completes the publish.
         """
-        journal = self.write_journal(run_id, stage, manifest, moves, deletes)
+        journal = self.write_journal(run_id, stage, manifest, moves, deletes, exchanges, retire)
         if on_commit is not None:
             on_commit()
         _maybe_crash("after-commit")
@@ -318,6 +342,41 @@ class Warehouse:
                 manifest.parts[rel] = PartEntry(rows=rows, run="", sources=[])
                 adopted.append(rel)
         return adopted
+
+
+def _exchange(a: Path, b: Path) -> None:
+    """Swap two folders atomically (Linux ``renameat2(RENAME_EXCHANGE)``); elsewhere two renames.
+
+    With the fallback a reader may, for an instant, find the partition missing (never doubled).
+    """
+    if _renameat2(a, b):
+        return
+    aside = b.with_name(".old-" + b.name)
+    shutil.rmtree(aside, ignore_errors=True)
+    if b.exists():
+        os.replace(b, aside)
+    os.replace(a, b)
+    os.replace(aside, a)
+
+
+def _renameat2(a: Path, b: Path) -> bool:
+    if sys.platform != "linux":
+        return False
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EXDEV, errno.ENOTSUP):
+        return False  # the file system cannot exchange: the fallback
+    raise OSError(err, os.strerror(err), str(b))
 
 
 def _rows_or_none(path: Path) -> int | None:
