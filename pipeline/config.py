@@ -49,7 +49,8 @@ DEFAULT_CONFIG_NAME = "ipsec-drops.toml"
 SERVER_KEYS = ("dns", "wins", "dhcp", "gateway")
 HOST_KEYS = {"timezone", "addresses", "policy", "policy_history", "inbox", "encoding", *SERVER_KEYS}
 HISTORY_KEYS = {"script", "until"}
-TOP_KEYS = {"hosts", "names", "suggest"}
+TOP_KEYS = {"hosts", "names", "suggest", "nightly"}
+NIGHTLY_KEYS = {"warehouse", "reports", "retention_days", "suggest_days"}
 SUGGEST_KEYS = {"min_days", "min_sources", "max_prefix", "ignore", "exclude_ports", "risky_ports", "scan_ports",
                 "max_networks"}
 #: Service ports an inbound permit from the Internet must never open (remote administration, file
@@ -57,6 +58,20 @@ SUGGEST_KEYS = {"min_days", "min_sources", "max_prefix", "ignore", "exclude_port
 DEFAULT_RISKY_PORTS = (20, 21, 22, 23, 25, 69, 88, 110, 111, 135, 137, 138, 139, 143, 161, 162, 389, 445, 512,
                        513, 514, 593, 623, 636, 873, 1433, 1434, 1521, 1723, 2049, 2375, 2376, 3268, 3269, 3306,
                        3389, 5432, 5800, 5900, 5901, 5985, 5986, 6379, 9200, 11211, 27017, 47001)
+
+
+@dataclass(frozen=True)
+class NightlyConfig:
+    """``[nightly]``: where the nightly job keeps the warehouse and the reports, and for how long.
+
+    Paths are relative to the config file.  ``warehouse`` is also every command's warehouse when
+    neither ``--warehouse`` nor ``IPSEC_DROPS_WAREHOUSE`` is given.
+    """
+
+    warehouse: Path | None = None
+    reports: Path | None = None
+    retention_days: int = 0  # 0: keep forever
+    suggest_days: int = 30  # the window suggestions are computed over (recurrence needs several nights)
 
 
 @dataclass(frozen=True)
@@ -114,6 +129,13 @@ class Config:
     hosts: dict[str, HostConfig] = field(default_factory=dict)
     names: dict[str, tuple[str, ...]] = field(default_factory=dict)
     suggest: SuggestConfig = field(default_factory=SuggestConfig)
+    nightly: NightlyConfig = field(default_factory=NightlyConfig)
+
+    def warehouse_path(self, given: str | os.PathLike[str] | None = None) -> Path:
+        """``given`` (``--warehouse``, its env var), else ``[nightly] warehouse``, else ``./warehouse``."""
+        if given:
+            return Path(given)
+        return self.nightly.warehouse or Path("warehouse")
 
     @property
     def base_dir(self) -> Path:
@@ -233,6 +255,23 @@ def _int(label: Path, where: str, value: object, low: int, high: int) -> int:
     return value
 
 
+def _nightly(label: Path, entry: object, base: Path) -> NightlyConfig:
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{label}: [nightly] must be a table")
+    _check_keys(label, "[nightly]", entry, NIGHTLY_KEYS)
+    out: dict[str, object] = {}
+    for key in ("warehouse", "reports"):
+        if key in entry:
+            if not isinstance(entry[key], str) or not entry[key].strip():
+                raise ConfigError(f"{label}: [nightly] {key} must be a folder (a string)")
+            out[key] = base / entry[key]
+    if "retention_days" in entry:
+        out["retention_days"] = _int(label, "[nightly] retention_days", entry["retention_days"], 0, 100_000)
+    if "suggest_days" in entry:
+        out["suggest_days"] = _int(label, "[nightly] suggest_days", entry["suggest_days"], 1, 100_000)
+    return NightlyConfig(**out)  # type: ignore[arg-type]
+
+
 def _suggest(label: Path, entry: object) -> SuggestConfig:
     if not isinstance(entry, dict):
         raise ConfigError(f"{label}: [suggest] must be a table")
@@ -330,6 +369,7 @@ def parse_config(text: str, path: Path | None = None) -> Config:
             raise ConfigError(f"{label}: host {name!r} is defined twice (host names are case-insensitive)")
         config.hosts[str(name)] = config_host
     config.suggest = _suggest(label, data.get("suggest", {}))
+    config.nightly = _nightly(label, data.get("nightly", {}), config.base_dir)
     names = data.get("names", {})
     if not isinstance(names, dict):
         raise ConfigError(f"{label}: [names] must be a table of name = [addresses]")

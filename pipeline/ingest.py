@@ -18,6 +18,7 @@ import contextlib
 import os
 import re
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -70,6 +71,7 @@ class FileResult:
     issues: IssueLog | None = None
     note: str = ""
     size: int = 0
+    seconds: float = 0.0
 
     @property
     def skipped(self) -> int:
@@ -544,9 +546,14 @@ class _Source(Protocol):
 
 
 def _ingest_file(item: InputFile, run: _Run) -> FileResult:
+    began = time.monotonic()
+    result = None
     try:
-        return _recognise_and_ingest(item, run)
+        result = _recognise_and_ingest(item, run)
+        return result
     finally:
+        if result is not None:
+            result.seconds = round(time.monotonic() - began, 3)
         if run.progress:  # every file reaches its size, read or not, so the bar ends full
             run.progress(str(item.path), item.size, item.size)
 

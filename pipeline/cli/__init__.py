@@ -31,9 +31,9 @@ def cli(ctx: click.Context, config_path: str | None, verbose: int, quiet: bool) 
 
 
 def _register() -> None:
-    from . import correlate, ingest, policy, report, suggest, warehouse
+    from . import correlate, ingest, nightly, policy, report, suggest, warehouse
 
-    for module in (ingest, warehouse, policy, correlate, suggest, report):
+    for module in (ingest, warehouse, policy, correlate, suggest, report, nightly):
         for command in module.COMMANDS:
             cli.add_command(command)
 

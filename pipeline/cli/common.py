@@ -77,9 +77,21 @@ def global_options(fn: F) -> F:
     return fn
 
 
-warehouse_option = click.option(
-    "--warehouse", "-w", type=click.Path(file_okay=False, path_type=Path), default=Path("warehouse"),
-    show_default=True, envvar="IPSEC_DROPS_WAREHOUSE", help="Warehouse folder (env IPSEC_DROPS_WAREHOUSE).")
+def warehouse_option(fn: F) -> F:
+    """``--warehouse``, else ``IPSEC_DROPS_WAREHOUSE``, else ``[nightly] warehouse``, else ``./warehouse``."""
+
+    @functools.wraps(fn)
+    def resolve(*args: Any, **kwargs: Any) -> Any:
+        obj = click.get_current_context().find_object(Context)
+        given = kwargs.get("warehouse")
+        kwargs["warehouse"] = obj.config().warehouse_path(given) if obj is not None else Path(given or "warehouse")
+        return fn(*args, **kwargs)
+
+    return click.option(
+        "--warehouse", "-w", type=click.Path(file_okay=False, path_type=Path), default=None,
+        envvar="IPSEC_DROPS_WAREHOUSE",
+        help="Warehouse folder (env IPSEC_DROPS_WAREHOUSE; else the config's [nightly] warehouse; else "
+             "./warehouse).")(resolve)  # type: ignore[return-value]
 
 
 def format_option(choices: Sequence[str] = ROW_FORMATS, default: str = "table", help: str | None = None

@@ -138,13 +138,16 @@ def _zone_name(zone: tzinfo) -> str:
 def write_report(warehouse: WarehouseLike, config: Config | None, out: str | os.PathLike[str], *,
                  host: str | None = None, since: datetime | str | None = None, until: datetime | str | None = None,
                  tz: str | tzinfo | None = None, only: Iterable[str] = OUTPUTS, isa_style: str = "w3c",
-                 progress: ProgressHook | None = None, session: Session | None = None) -> ReportResult:
+                 progress: ProgressHook | None = None, session: Session | None = None,
+                 suggestions: dict | None = None) -> ReportResult:
     """Write the report of the period's drops into ``out``; returns what was written.
 
     ``since``/``until`` are instants (naive = UTC; ``until`` exclusive; None = from the first / to the
     last stored drop); ``tz`` an IANA or Windows zone name (or a ``tzinfo``) for the days and the times
     written; ``only`` a subset of :data:`OUTPUTS`; ``isa_style`` ``w3c`` or ``native`` (the ISA 2000
-    file); ``progress(days_done, days, label)`` is called as each day is written.
+    file); ``progress(days_done, days, label)`` is called as each day is written; ``suggestions`` (the
+    result of :func:`pipeline.suggest.suggest`) replaces the suggestions of the period (the nightly job
+    passes those of a longer window: recurrence needs more than one night).
     """
     wanted = tuple(dict.fromkeys(only))
     unknown = [o for o in wanted if o not in OUTPUTS]
@@ -161,7 +164,7 @@ def write_report(warehouse: WarehouseLike, config: Config | None, out: str | os.
     if session is None:
         with open_session(root, config) as own:
             return write_report(root, config, out, host=host, since=start, until=end, tz=zone, only=wanted,
-                                isa_style=isa_style, progress=progress, session=own)
+                                isa_style=isa_style, progress=progress, session=own, suggestions=suggestions)
     began = time.monotonic()
     session.check_host(host)
     folder = Path(out)
@@ -175,7 +178,8 @@ def write_report(warehouse: WarehouseLike, config: Config | None, out: str | os.
                           notes=list(session.notes))
     hourly = _stream_days(session, folder, days, zone, wanted, isa_style, period, result, progress)
     needs_suggestions = "csv" in wanted or "html" in wanted
-    suggestions = _suggestions(session, config, period) if needs_suggestions else {"suggestions": []}
+    if suggestions is None:
+        suggestions = _suggestions(session, config, period) if needs_suggestions else {"suggestions": []}
     if "csv" in wanted:
         rows = tables.write_flows(flows, folder / "flows.csv", zone)
         result.files.append(ReportFile("flows.csv", "flows-csv", rows=rows))
