@@ -264,7 +264,7 @@ def _nightly(label: Path, entry: object, base: Path) -> NightlyConfig:
         if key in entry:
             if not isinstance(entry[key], str) or not entry[key].strip():
                 raise ConfigError(f"{label}: [nightly] {key} must be a folder (a string)")
-            out[key] = base / entry[key]
+            out[key] = Path(os.path.normpath(base / entry[key]))
     if "retention_days" in entry:
         out["retention_days"] = _int(label, "[nightly] retention_days", entry["retention_days"], 0, 100_000)
     if "suggest_days" in entry:

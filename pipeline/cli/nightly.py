@@ -11,7 +11,8 @@ from typing import Any
 import click
 from rich.text import Text
 
-from .common import Context, global_options, handle_errors, warehouse_option
+from ..exit_codes import ExitCode
+from .common import Context, fail, global_options, handle_errors, warehouse_option
 
 
 @click.command("nightly")
@@ -31,7 +32,7 @@ def nightly_cmd(obj: Context, warehouse: Path, reports: Path | None, log_format:
     0 clean, 1 done with skipped input, 2 bad config, 3 another run holds the warehouse, 4 failed
     (nothing published).
     """
-    from ..jobs.nightly import nightly
+    from ..jobs.nightly import NightlyFailed, nightly
 
     config = obj.config()
     if not config.hosts:
@@ -48,7 +49,11 @@ def nightly_cmd(obj: Context, warehouse: Path, reports: Path | None, log_format:
             detail = " ".join(f"{k}={v}" for k, v in fields.items())
             obj.err.print(Text(f"{stamp} {event} {detail}".rstrip(), style="dim"))
 
-    report = nightly(config, warehouse=warehouse, reports=reports, log=log)
+    try:
+        report = nightly(config, warehouse=warehouse, reports=reports, log=log)
+    except NightlyFailed as exc:
+        log("failed", exit_code=int(ExitCode.FAILED), stage=exc.report.stage, record=exc.report.record)
+        fail(str(exc), ExitCode.FAILED)
     log("done", exit_code=report.exit_code, seconds=report.seconds, record=report.record)
     for line in report.summary_lines():
         obj.out.print(Text(line))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.text import Text
@@ -28,14 +30,18 @@ def status_cmd(obj: Context, warehouse: Path, fmt: str) -> None:
     4 the manifest cannot be read.
     """
     from ..warehouse import check
+    from ..warehouse.overview import overview
 
     status = check(warehouse)
+    seen = overview(warehouse) if status.exists else None
     if fmt == "json":
-        click.echo(json_text(status.to_dict()))
+        click.echo(json_text({**status.to_dict(), **(seen.to_dict() if seen else {})}))
     else:
         obj.out.print(Text(status.summary()))
         for finding in status.findings:
             obj.out.print(Text(f"  {finding.kind}: {finding.message}", style="red" if finding.damage else "dim"))
+        if seen is not None:
+            _print_overview(obj, seen)
         for run in status.last_runs[-RUNS_SHOWN:]:
             what = "repair" if run.get("repair") else "run"
             obj.out.print(Text(f"  {what} {run.get('run')}: {run.get('files', 0)} file(s), "
@@ -46,6 +52,60 @@ def status_cmd(obj: Context, warehouse: Path, fmt: str) -> None:
                            style="red"))
         sys.exit(ExitCode.USAGE)
     sys.exit(status.exit_code)
+
+
+def _print_overview(obj: Context, seen: Any) -> None:
+    """Hosts' lag, partitions, data quality and the last nightly runs, a line each."""
+    now = datetime.now(UTC)
+    if seen.hosts:
+        obj.out.print(Text("hosts (newest drop stored; newest export read):", style="bold"))
+    for h in seen.hosts:
+        newest = f"newest {_when(h.newest_drop, now)}" if h.newest_drop else "no drops"
+        last = f"; last file {h.last_file} read {_when(h.last_file_ingested, now)}" if h.last_file else ""
+        obj.out.print(Text(f"  {h.host}: {h.drops:,} drops, {newest}{last}"))
+    p = seen.partitions
+    if p.get("dates"):
+        obj.out.print(Text(f"partitions: {p['dates']} day(s) {p['first_date']} .. {p['last_date']}, {p['files']} "
+                           f"file(s), {p['bytes'] / 2**20:,.1f} MiB; {p['dates_with_several_files']} day(s) "
+                           f"with more than one file (compacted by the nightly job)"))
+    q = seen.quality
+    if q.get("files"):
+        obj.out.print(Text(f"quality: {q['files']:,} file record(s), {q['rows_read']:,} rows read, "
+                           f"{q['skipped']:,} skipped ({q['skipped_share']:.2%}), {q['refused']:,} refused, "
+                           f"{q['duplicates']:,} duplicates"))
+        for f in q["files_with_skips"][:3]:
+            obj.out.print(Text(f"  most skipped: {f['path']}: {f['skipped']:,}", style="dim"))
+    if seen.nightly:
+        obj.out.print(Text("nightly runs:", style="bold"))
+    for r in seen.nightly[-RUNS_SHOWN:]:
+        if r.get("stage") not in ("done", None) and r.get("exit_code") != 4:
+            what = f"interrupted during {r.get('stage')}; the next run finishes {len(r['pending_days'])} day(s)"
+        elif r.get("nothing_new"):
+            what = "nothing new"
+        else:
+            what = f"{r['new_drops']:,} new drops on {len(r['new_days'])} day(s)"
+        style = "red" if r.get("exit_code") == 4 else ("yellow" if r.get("exit_code") else None)
+        obj.out.print(Text(f"  {r.get('started')}: exit {r.get('exit_code')}, {r.get('seconds')} s, {what}"
+                           + (f", {r['problems']} problem(s)" if r.get("problems") else ""), style=style or ""))
+    for note in seen.notes:
+        obj.out.print(Text(f"  note: {note}", style="dim"))
+
+
+def _when(stamp: str | None, now: datetime) -> str:
+    """``2026-10-31 23:10 UTC (31 days ago)``."""
+    if not stamp:
+        return "-"
+    try:
+        at = datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    ago = now - at
+    seconds = ago.total_seconds()
+    age = ("in the future" if seconds < 0 else f"{ago.days} day(s) ago" if ago.days >= 1 else
+           f"{int(seconds // 3600)} h ago" if seconds >= 3600 else f"{int(seconds // 60)} min ago")
+    return f"{at.astimezone(UTC):%Y-%m-%d %H:%M} UTC ({age})"
 
 
 @click.command("repair")

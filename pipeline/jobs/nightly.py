@@ -32,11 +32,22 @@ import filelock
 
 from ..config import Config
 from ..exit_codes import EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_SKIPPED
-from ..warehouse import Warehouse, WarehouseLocked
+from ..warehouse import Warehouse, WarehouseError, WarehouseLocked
+from ..warehouse.errors import describe_os_error
+from ..warehouse.runs import last_records
 
 #: Blocked flows listed per host in the summary.
 TOP_NEW = 3
 BLOCKED = ("blocked-by-rule", "no-matching-filter", "no-policy", "negotiation-required")
+
+
+class NightlyFailed(WarehouseError):
+    """A step of the nightly job failed (exit 4).  ``report`` says what the run did before: the drops an
+    ingest published stay published, and the days it owes (``pending_days``) are done by the next run."""
+
+    def __init__(self, message: str, report: NightlyReport) -> None:
+        super().__init__(message, report.warehouse)
+        self.report = report
 
 
 @dataclass
@@ -72,6 +83,11 @@ class NightlyReport:
     maintenance: str = ""
     problems: list[str] = field(default_factory=list)
     record: str | None = None
+    #: days whose reports or compaction are still owed (a run killed or failed after its ingest): the
+    #: next run does them, so a report is never missing for a day that received drops
+    pending_days: list[str] = field(default_factory=list)
+    #: the step running or last done: ingest, policies, reports, maintenance, done
+    stage: str = "ingest"
 
     @property
     def nothing_new(self) -> bool:
@@ -130,7 +146,7 @@ def nightly(config: Config, *, warehouse: str | os.PathLike[str] | None = None,
     began = time.monotonic()
     wh = Warehouse(config.warehouse_path(warehouse))
     report_dir = Path(reports) if reports else config.nightly.reports
-    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-nightly"
+    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%f") + "-nightly"
     out = NightlyReport(run_id, datetime.now(UTC).isoformat(timespec="seconds"), str(wh.root),
                         str(report_dir) if report_dir else None)
     emit = log or (lambda event, **fields: None)
@@ -142,6 +158,19 @@ def nightly(config: Config, *, warehouse: str | os.PathLike[str] | None = None,
         raise WarehouseLocked(f"another nightly job is running on {wh.root}; this one does nothing") from None
     try:
         _run(config, wh, report_dir, today, out, emit)
+    except (WarehouseError, OSError) as exc:  # recorded (when the disk still takes it), then raised
+        reason = describe_os_error(exc) if isinstance(exc, OSError) and not exc.filename else str(exc)
+        if isinstance(exc, OSError) and exc.filename:
+            reason = f"{exc.filename}: {describe_os_error(exc)}"
+        done = ("nothing was published" if out.stage == "ingest" else
+                f"the drops ingested are stored; the next run writes the reports of {', '.join(out.pending_days)}"
+                if out.pending_days else "the drops ingested are stored")
+        message = f"nightly failed during {out.stage}: {reason}; {done}"
+        out.exit_code = EXIT_FAILED
+        out.problems.append(message)
+        out.seconds = round(time.monotonic() - began, 2)
+        out.record = _write_record(wh, out)
+        raise NightlyFailed(message, out) from exc
     finally:
         guard.release()
     out.seconds = round(time.monotonic() - began, 2)
@@ -156,6 +185,8 @@ def _run(config: Config, wh: Warehouse, report_dir: Path | None, today: date | N
     from ..policy.jobs import host_scripts, load_policies
     from ..warehouse import maintain
 
+    previous = last_records(wh, 1)
+    owed = list(previous[-1].get("pending_days") or []) if previous else []
     files = inbox_files(config)
     for host in config.hosts.values():
         out.hosts[host.name.lower()] = HostNight(host.name)
@@ -169,10 +200,12 @@ def _run(config: Config, wh: Warehouse, report_dir: Path | None, today: date | N
         name = f.host or owner.get(f.path) or "?"
         night = out.hosts.setdefault(name.lower(), HostNight(name))
         night.files += 1
-        night.files_read += f.status not in ("unchanged", "ignored")
+        read = f.status not in ("unchanged", "ignored")
+        night.files_read += read
         night.new_drops += f.drops_stored
         night.skipped += f.skipped
-        night.last_file = f.path
+        if read:
+            night.last_file = f.path
         out.files.append({"path": f.path, "host": f.host, "format": f.format, "status": f.status,
                           "rows": f.rows_read, "drops": f.drops_stored, "duplicates": f.duplicates,
                           "skipped": f.skipped, "seconds": f.seconds})
@@ -180,6 +213,11 @@ def _run(config: Config, wh: Warehouse, report_dir: Path | None, today: date | N
     out.problems += report.damage
     new_days = sorted({Path(p).parent.name.removeprefix("date=") for p in report.parts})
     out.new_days = new_days
+    days = sorted(set(new_days) | {d for d in owed if _is_day(d)})
+    out.pending_days = days
+    if days:  # owed from now on, until the reports and the compaction are done (survives a kill)
+        out.record = _write_record(wh, out)
+    out.stage = "policies"
     emit("policies", hosts=len(host_scripts(config)))
     loads = load_policies(host_scripts(config), wh, config)
     for load in loads.loads:
@@ -189,13 +227,15 @@ def _run(config: Config, wh: Warehouse, report_dir: Path | None, today: date | N
             out.policies.append(f"{load.host}: snapshot {load.result.snapshot} {load.result.status}")
     if loads.has_problems:
         exit_code = max(exit_code, EXIT_SKIPPED)
-    if new_days and (wh.drops_dir.is_dir()):
-        first = datetime.fromisoformat(new_days[0]).replace(tzinfo=UTC)
-        last = datetime.fromisoformat(new_days[-1]).replace(tzinfo=UTC) + timedelta(days=1)
+    if days and wh.drops_dir.is_dir():
+        out.stage = "reports"
+        first = datetime.fromisoformat(days[0]).replace(tzinfo=UTC)
+        last = datetime.fromisoformat(days[-1]).replace(tzinfo=UTC) + timedelta(days=1)
         with open_session(wh, config) as session:
-            _new_flows(session, out, report.parts)
+            if new_days:
+                _new_flows(session, out, report.parts, first, last)
             if report_dir is not None:
-                emit("reports", days=len(new_days))
+                emit("reports", days=len(days))
                 from ..report import write_report
                 from ..suggest import suggest
 
@@ -207,31 +247,54 @@ def _run(config: Config, wh: Warehouse, report_dir: Path | None, today: date | N
                 result = write_report(wh.root, config, report_dir, since=first, until=last, session=session,
                                       suggestions=suggestions)
                 out.report_files = len(result.files)
-    emit("maintenance", days=len(new_days))
-    done = maintain(wh, dates=new_days, retention_days=config.nightly.retention_days, today=today)
+    _lag(wh, out, report.parts)  # before maintenance: compaction replaces this run's parts
+    out.stage = "maintenance"
+    emit("maintenance", days=len(days))
+    done = maintain(wh, dates=days, retention_days=config.nightly.retention_days, today=today)
     out.maintenance = done.summary() if done.changed else ""
-    _lag(wh, out)
+    out.pending_days = []
+    out.stage = "done"
     out.exit_code = int(exit_code)
 
 
-def _new_flows(session: Any, out: NightlyReport, parts: list[str]) -> None:
-    """Per host: the flows first seen in this run's drops, and the top blocked ones among them."""
+def _is_day(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _new_flows(session: Any, out: NightlyReport, parts: list[str], first: datetime, last: datetime) -> None:
+    """Per host: the flows first seen in this run's drops (``queries/new_flows.sql``), top blocked ones listed.
+
+    Only the days that received drops are correlated; the history is asked one question (was any
+    drop of this flow stored before?), so a night costs the same in the first week and the third year.
+    """
     from ..output import endpoint_text
     from ..schema import protocol_name
 
     files = [str(session.root / p) for p in parts]
     if not files:
         return
-    earliest = dict(session.con.sql("SELECT lower(host), min(event_time) FROM read_parquet($f) GROUP BY 1",
-                                    params={"f": files}).fetchall())
-    for flow in session.flows().to_pylist():
-        since = earliest.get(flow["host"].lower())
-        if since is None or flow["first_seen"] < since:
-            continue
-        night = out.hosts.setdefault(flow["host"].lower(), HostNight(flow["host"]))
-        night.new_flows += 1
-        if flow["verdict"] in BLOCKED and len(night.top_new_blocked) < TOP_NEW:  # flows come most packets first
-            night.top_new_blocked.append({
+    starts = session.con.sql("SELECT lower(host) AS h, min(event_time) AS night_start FROM read_parquet($f) "
+                             "GROUP BY 1", params={"f": files}).to_arrow_table()
+    night = session.flows(since=first, until=last)
+    con = session.con
+    con.register("night_flows_raw", night)
+    con.register("night_starts", starts)
+    try:
+        con.execute("CREATE OR REPLACE TEMP TABLE night_flows AS SELECT f.*, s.night_start "
+                    "FROM night_flows_raw f JOIN night_starts s ON s.h = lower(f.host)")
+        rows = session.run("new_flows").to_pylist()
+    finally:
+        con.unregister("night_flows_raw")
+        con.unregister("night_starts")
+    for flow in rows:
+        host = out.hosts.setdefault(flow["host"].lower(), HostNight(flow["host"]))
+        host.new_flows += 1
+        if flow["verdict"] in BLOCKED and len(host.top_new_blocked) < TOP_NEW:  # most packets first
+            host.top_new_blocked.append({
                 "direction": flow["direction"], "protocol": flow["protocol"],
                 "protocol_name": protocol_name(flow["protocol"]) or "-",
                 "local": endpoint_text(flow["local_ip"], flow["local_port"]),
@@ -239,21 +302,34 @@ def _new_flows(session: Any, out: NightlyReport, parts: list[str]) -> None:
                 "verdict": flow["verdict"], "rule": flow["rule"]})
 
 
-def _lag(wh: Warehouse, out: NightlyReport) -> None:
-    """Per host the newest drop stored (how far behind the warehouse is)."""
+def _lag(wh: Warehouse, out: NightlyReport, parts: list[str]) -> None:
+    """Per host the newest drop stored and the last file seen (how far behind the warehouse is).
+
+    Carried forward from the previous run record and updated from this run's new parts only, so a
+    night with nothing new reads no Parquet; the first run (no record) asks the whole warehouse.
+    """
     import duckdb
 
-    if not wh.drop_files():
+    previous = last_records(wh, 1)
+    known: dict[str, dict] = previous[-1].get("hosts", {}) if previous else {}
+    for key, night in out.hosts.items():
+        before = known.get(key) or {}
+        night.newest_drop = night.newest_drop or before.get("newest_drop")
+        night.last_file = night.last_file or before.get("last_file")
+    files = [str(wh.root / p) for p in parts] if previous else ([wh.drops_glob()] if wh.drop_files() else [])
+    files = [f for f in files if "*" in f or Path(f).exists()]
+    if not files:
         return
     con = duckdb.connect()
     try:
-        rows = con.execute("SELECT lower(host), max(event_time) FROM read_parquet($g) GROUP BY 1",
-                           {"g": wh.drops_glob()}).fetchall()
+        rows = con.execute("SELECT host, max(event_time) FROM read_parquet($g) GROUP BY 1", {"g": files}).fetchall()
     finally:
         con.close()
     for host, newest in rows:
-        if host in out.hosts:
-            out.hosts[host].newest_drop = newest.isoformat() if newest else None
+        night = out.hosts.setdefault(host.lower(), HostNight(host))
+        stamp = newest.astimezone(UTC).isoformat() if newest else None
+        if stamp and (night.newest_drop is None or newest > datetime.fromisoformat(night.newest_drop)):
+            night.newest_drop = stamp
 
 
 def _write_record(wh: Warehouse, out: NightlyReport) -> str | None:
@@ -269,16 +345,5 @@ def _write_record(wh: Warehouse, out: NightlyReport) -> str | None:
     return str(path)
 
 
-def last_records(wh: Warehouse, count: int = 10) -> list[dict]:
-    """The latest nightly run records, oldest first (what ``status`` shows)."""
-    paths = sorted(wh.runs_dir.glob("*-nightly.json")) if wh.runs_dir.is_dir() else []
-    out = []
-    for path in paths[-count:]:
-        try:
-            out.append(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError):
-            continue
-    return out
-
-
-__all__ = ["EXIT_FAILED", "EXIT_LOCKED", "HostNight", "NightlyReport", "inbox_files", "last_records", "nightly"]
+__all__ = ["EXIT_FAILED", "EXIT_LOCKED", "HostNight", "NightlyFailed", "NightlyReport", "inbox_files", "last_records",
+           "nightly"]
