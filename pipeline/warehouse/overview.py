@@ -84,7 +84,8 @@ def _stored(wh: Warehouse, hosts: dict[str, HostLag], out: Overview) -> None:
 
 
 def _files(wh: Warehouse, hosts: dict[str, HostLag], out: Overview) -> None:
-    totals: dict[str, Any] = dict.fromkeys(("files", "rows_read", "drops_stored", "duplicates", "skipped", "refused"), 0)
+    counted = ("files", "rows_read", "drops_stored", "duplicates", "skipped", "refused")
+    totals: dict[str, Any] = dict.fromkeys(counted, 0)
     with_skips: list[dict] = []
     try:
         manifest = wh.manifest()
