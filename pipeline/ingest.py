@@ -657,6 +657,16 @@ class _FileJob:
                         last_record = max(int(top), last_record or 0)
                 if run.progress:
                     run.progress(str(self.path), batch.bytes_done, source.size)
+            changed = self._changed_while_read(source.size)
+            if changed:
+                # What was read is stored (the keys keep a re-read from storing it twice); recording the file
+                # as read (or moving an EVTX watermark) would pass a restored copy of it for "unchanged", so
+                # it is left for the next run.
+                self.issues.add("", "read-error", f"the file {changed} while it was read: the "
+                                f"{result.drops_stored:,} drops read are stored; the next run reads it again",
+                                count=0)
+                result.status, result.note = "failed", f"{changed} while it was read"
+                return result
             full_hash, prefixes = hashed.result()
             done = source.finish(full_hash, prefixes, last_record)
         except WarehouseError:
@@ -681,6 +691,21 @@ class _FileJob:
             mtime_ns=self.mtime_ns,
         ))
         return result
+
+
+    def _changed_while_read(self, size: int) -> str | None:
+        """How the file changed since it was stamped before reading, if it did in a way that makes what was
+        read uncertain: deleted, truncated, or rewritten in place (same size, new modification time).  A file
+        that grew is fine: it was read up to the size it had, and the next run reads the rest."""
+        try:
+            now = self.path.stat()
+        except OSError:
+            return "was deleted"
+        if now.st_size < size:
+            return f"was truncated (from {size:,} to {now.st_size:,} bytes)"
+        if now.st_size == size and self.mtime_ns and now.st_mtime_ns != self.mtime_ns:
+            return "was rewritten"
+        return None
 
 
 def _placing_note(placeable: list[dict]) -> str:

@@ -247,7 +247,7 @@ def _run(config: Config, wh: Warehouse, report_dir: Path | None, today: date | N
                 result = write_report(wh.root, config, report_dir, since=first, until=last, session=session,
                                       suggestions=suggestions)
                 out.report_files = len(result.files)
-    _lag(wh, out, report.parts)  # before maintenance: compaction replaces this run's parts
+    _lag(wh, out, report.parts, previous)  # before maintenance: compaction replaces this run's parts
     out.stage = "maintenance"
     emit("maintenance", days=len(days))
     done = maintain(wh, dates=days, retention_days=config.nightly.retention_days, today=today)
@@ -302,7 +302,7 @@ def _new_flows(session: Any, out: NightlyReport, parts: list[str], first: dateti
                 "verdict": flow["verdict"], "rule": flow["rule"]})
 
 
-def _lag(wh: Warehouse, out: NightlyReport, parts: list[str]) -> None:
+def _lag(wh: Warehouse, out: NightlyReport, parts: list[str], previous: list[dict]) -> None:
     """Per host the newest drop stored and the last file seen (how far behind the warehouse is).
 
     Carried forward from the previous run record and updated from this run's new parts only, so a
@@ -310,7 +310,6 @@ def _lag(wh: Warehouse, out: NightlyReport, parts: list[str]) -> None:
     """
     import duckdb
 
-    previous = last_records(wh, 1)
     known: dict[str, dict] = previous[-1].get("hosts", {}) if previous else {}
     for key, night in out.hosts.items():
         before = known.get(key) or {}

@@ -106,6 +106,8 @@ class _Window(io.RawIOBase):
         else:
             while len(self._pending) < want and self._left > 0:
                 raw = self._fh.read(min(1 << 20, self._left))
+                if not raw:  # the file ended early (truncated while read): no more to come
+                    self._left = 0
                 self._left -= len(raw)
                 self.consumed += len(raw)
                 self._pending += self._decoder.decode(raw, final=self._left <= 0).encode("utf-8")
@@ -532,8 +534,15 @@ def read_blocks(
     with open(path, "rb", buffering=0) as fh:
         while pos < stop:
             fh.seek(pos)
-            chunk = fh.read(min(size, stop - pos))
-            if not chunk:
+            wanted = min(size, stop - pos)
+            chunk = fh.read(wanted)
+            if len(chunk) < wanted:
+                # The file ended before `stop`: it was truncated while being read.  Its whole lines are
+                # read; the cut line is not (it would be a wrong value, e.g. an address missing a digit),
+                # and the caller sees the file shrink and does not record it as read.
+                cut = chunk.rfind(b"\n") + 1
+                if cut:
+                    yield TextBlock(chunk, cut, pos + cut)
                 return
             cut = len(chunk) if pos + len(chunk) >= stop else chunk.rfind(b"\n") + 1
             if cut == 0:  # a line longer than a block: read a longer block
