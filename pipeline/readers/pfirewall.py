@@ -17,7 +17,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..issues import IssueLog
-from .textfile import LineBatch, TextBlock, as_text, decode_text, parse_block, read_blocks, read_line, sniff_layout
+from .textfile import (
+    LineBatch,
+    TextBlock,
+    as_text,
+    decode_text,
+    line_cut,
+    parse_block,
+    read_blocks,
+    read_line,
+    sniff_layout,
+)
 
 #: The Windows Firewall fields, as XP SP2 writes them (log-formats.md §3).
 DEFAULT_FIELDS = [
@@ -55,8 +65,8 @@ def read_header(path: str | os.PathLike[str]) -> tuple[list[str] | None, int, in
         fh.seek(offset)
         while True:
             raw = read_line(fh, layout)
-            if not raw:
-                break
+            if not raw or line_cut(raw, layout):
+                break  # a line too long to be a directive: read (and reported) as data
             text = raw.decode(layout.encoding, errors="replace").strip("\r\n\x00")
             if not text.startswith("#"):
                 break
