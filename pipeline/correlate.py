@@ -349,8 +349,10 @@ class Session:
         wanted = host.strip().lower()
         if any(k.lower() == wanted or k.lower() == wanted.split(".", 1)[0] for k in known):
             return
-        raise UnknownHost(f"unknown host {host!r}: the warehouse and the config know "
-                          f"{', '.join(known) if known else 'no host at all'}")
+        from .config import host_list, shown
+
+        raise UnknownHost(f"unknown host {shown(host)!r}: the warehouse and the config know "
+                          f"{host_list(known) if known else 'no host at all'}")
 
     def flow_groups(self, by: str, *, host: str | None = None, since: datetime | str | None = None,
                     until: datetime | str | None = None, verdict: str | None = None,

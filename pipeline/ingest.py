@@ -104,7 +104,8 @@ class IngestReport:
 
     @property
     def exit_code(self) -> int:
-        return EXIT_SKIPPED if self.total("skipped") or self.refused_files or self.damage else EXIT_OK
+        refused_parts = any(f.issues.refused for f in self.files if f.issues)  # e.g. a #Fields: block without EventID
+        return EXIT_SKIPPED if self.total("skipped") or self.refused_files or refused_parts or self.damage else EXIT_OK
 
     def summary(self) -> str:
         """The run's outcome in one line, saying what really happened (what the CLI prints).
@@ -666,6 +667,12 @@ class _FileJob:
                                 f"{result.drops_stored:,} drops read are stored; the next run reads it again",
                                 count=0)
                 result.status, result.note = "failed", f"{changed} while it was read"
+                return result
+            if self.issues.refused and result.drops_found == 0:
+                # The reader refused the file by its content (a header that cannot be read, a pfirewall.log with
+                # no action field): nothing of it was read, and like any refused file it is not recorded, so the
+                # next run says so again instead of passing it over as unchanged.
+                result.status = "refused"
                 return result
             full_hash, prefixes = hashed.result()
             done = source.finish(full_hash, prefixes, last_record)

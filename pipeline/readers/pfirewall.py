@@ -96,8 +96,9 @@ def read_pfirewall(
     layout = sniff_layout(path)
     if state.fields is None or start <= layout.bom_length:
         fields, data_start, data_line = read_header(path)
-        if fields is None:
-            issues.warning("line 1", "no #Fields: header; assuming the Windows Firewall field list")
+        if not fields:  # none, or one naming no field (nothing to read the lines by)
+            issues.warning("line 1", f"{'no' if fields is None else 'an empty'} #Fields: header; assuming the "
+                           "Windows Firewall field list")
             fields = list(DEFAULT_FIELDS)
         state.fields = fields
         if start < data_start:
@@ -155,7 +156,10 @@ def _split_at_directives(block: TextBlock) -> Iterator[TextBlock | tuple[int, st
 def _apply_directive(line: int, text: str, state: FirewallState, issues: IssueLog) -> None:
     key, _, value = text[1:].partition(":")
     fields = value.split()
-    if key.strip().lower() == "fields" and fields != state.fields:
+    if key.strip().lower() == "fields" and not fields:
+        issues.warning(f"line {line}", "a #Fields: directive naming no field: ignored, the lines after it are read "
+                       "by the fields before it", text)
+    elif key.strip().lower() == "fields" and fields != state.fields:
         issues.warning(f"line {line}", "a #Fields: directive with other fields mid-file: the lines after it "
                        "are read by it", text)
         state.fields = fields

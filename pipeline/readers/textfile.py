@@ -34,6 +34,7 @@ PARSE_PIECE = 1 << 20
 #: The longest line read, in bytes (after re-encoding to UTF-8).  A longer line is never held whole: it is
 #: skipped, reported as malformed with its line number, its length and its first characters, and the lines
 #: after it are read.  No export format writes such lines (a W3C line of the longest EVT fields is a few KiB).
+#: Exact as long as it is no smaller than the blocks read (a block always starts at a line's start).
 MAX_LINE = 16 << 20
 
 
