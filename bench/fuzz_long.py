@@ -67,6 +67,98 @@ def worker(target_name: str, seed: int, first: int, seconds: float) -> None:
         i += 1
 
 
+#: The huge inputs of issue 14, each ingested (or parsed) alone in a subprocess: (name, what, MiB).
+HUGE = (
+    ("w3c-200mb-line-no-newline", "a W3C export ending in a 200 MiB line without a line end", 200),
+    ("w3c-50mb-field", "a W3C drop whose Message field is 50 MiB, good lines around it", 50),
+    ("w3c-utf16-50mb-field", "the same in UTF-16 (re-encoded while read)", 50),
+    ("csv-200mb-quote-never-closed", "a CSV row whose quoted value opens and runs 200 MiB", 200),
+    ("pfirewall-200mb-line", "a pfirewall.log with a 200 MiB line of junk", 200),
+    ("netsh-10mb-line", "a netsh -f script with a 10 MiB line, then a command", 10),
+)
+
+_HUGE_SCRIPT = r"""
+import resource, sys, time
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+name, folder, mib = sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
+n = mib << 20
+W3C = b"#Fields: RecordNumber TimeGenerated EventID SourceName Strings ComputerName Message\n"
+def w3c(r, m=b"dropped"):
+    return b"%d 2026-06-01 10:00:%02d 4290 IPSEC 192.0.2.7|198.51.100.10|6|4000|22 WEB01 %s\n" % (r, r, m)
+FW = (b"#Version: 1.5\n#Software: Microsoft Windows Firewall\n#Time Format: Local\n#Fields: date time action "
+      b"protocol src-ip dst-ip src-port dst-port size tcpflags tcpsyn tcpack tcpwin icmptype icmpcode info path\n")
+def fw(s):
+    return b"2026-06-01 10:00:%02d DROP TCP 192.0.2.7 198.51.100.10 4000 22 48 S 1 0 65535 - - - RECEIVE\n" % s
+CSV = b"RecordNumber,TimeGenerated,EventID,SourceName,Strings,ComputerName,Message\n"
+def csv(r):
+    return b'%d,2026-06-01 10:00:%02d,4290,IPSEC,192.0.2.7|198.51.100.10|6|4000|22,WEB01,"x"\n' % (r, r)
+def filler(fh, unit, total):  # ``total`` bytes of ``unit`` repeated
+    piece = unit * ((1 << 20) // len(unit))
+    for _ in range(total >> 20):
+        fh.write(piece)
+from pipeline import Warehouse, ingest, parse_config
+from pipeline.policy import parse_text
+path = folder / ("x.csv" if name.startswith("csv") else "x.txt" if name.startswith("netsh") else "x.log")
+with open(path, "wb") as fh:
+    if name == "w3c-200mb-line-no-newline":
+        fh.write(W3C + w3c(1) + w3c(2) + b"3 ")
+        filler(fh, b"x", n)
+    elif name == "w3c-50mb-field":
+        fh.write(W3C + w3c(1) + b"2 2026-06-01 10:00:02 4290 IPSEC 192.0.2.7|198.51.100.10|6|4000|22 WEB01 ")
+        filler(fh, b"m", n)
+        fh.write(b"\n" + w3c(3))
+    elif name == "w3c-utf16-50mb-field":
+        head = W3C + w3c(1) + b"2 2026-06-01 10:00:02 4290 IPSEC x WEB01 "
+        fh.write(b"\xff\xfe" + head.decode().encode("utf-16-le"))
+        filler(fh, "m".encode("utf-16-le"), n)
+        fh.write(("\n" + w3c(3).decode()).encode("utf-16-le"))
+    elif name == "csv-200mb-quote-never-closed":
+        fh.write(CSV + csv(1) + b'2,2026-06-01 10:00:02,4290,IPSEC,"')
+        filler(fh, b"q", n)
+        fh.write(b"\n" + csv(3))
+    elif name == "pfirewall-200mb-line":
+        fh.write(FW + fw(1))
+        filler(fh, b"y", n)
+        fh.write(b"\n" + fw(3))
+    elif name == "netsh-10mb-line":
+        fh.write(b"pushd ipsec static\r\nadd filter ")
+        filler(fh, b"& ", n)
+        fh.write(b"\r\nadd filterlist Next\r\n")
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+began = time.monotonic()
+if name.startswith("netsh"):
+    model, issues, _ = parse_text(path.read_bytes().decode(), str(path))
+    outcome = f"{len(model.stores['local'].filter_lists)} filter list(s) read; issues: {[i.code for i in issues]}"
+else:
+    config = parse_config('[hosts.WEB01]\ntimezone = "UTC"\n')
+    r = ingest([path], Warehouse(folder / "W"), config, host="WEB01")
+    f = r.files[0]
+    skipped = [(i.location, i.reason) for i in f.issues.details if i.kind == "malformed"]
+    outcome = f"{f.status}, {f.drops_stored} drop(s) stored, skipped {skipped}, exit {int(r.exit_code)}"
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(f"{time.monotonic() - began:.1f}|{base // 1024}|{peak // 1024}|{outcome}")
+"""
+
+
+def huge_inputs() -> list[dict]:
+    """Each of :data:`HUGE` in a fresh subprocess: seconds, peak RSS before and after reading it, the outcome."""
+    out = []
+    for name, what, mib in HUGE:
+        with tempfile.TemporaryDirectory(prefix="fuzz-huge-") as folder:
+            run = subprocess.run([sys.executable, "-c", _HUGE_SCRIPT, str(REPO), name, folder, str(mib)],
+                                 capture_output=True, text=True, timeout=600)
+        if run.returncode:
+            out.append({"name": name, "what": what, "failed": run.stderr[-2000:]})
+            print(f"  {name}: FAILED\n{run.stderr[-2000:]}", flush=True)
+            continue
+        seconds, base, peak, outcome = run.stdout.strip().splitlines()[-1].split("|", 3)
+        out.append({"name": name, "what": what, "seconds": float(seconds), "rss_before_mib": int(base),
+                    "peak_rss_mib": int(peak), "outcome": outcome})
+        print(f"  {name}: {seconds} s, peak RSS {peak} MiB (before reading: {base} MiB): {outcome}", flush=True)
+    return out
+
+
 class Tally:
     def __init__(self, name: str) -> None:
         self.name = name
@@ -157,6 +249,9 @@ def main() -> None:
                         help="where failing inputs are written")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
     parser.add_argument("--list", action="store_true", help="list the targets and exit")
+    parser.add_argument("--huge", action="store_true", help="also ingest the huge inputs (200 MiB lines ...), "
+                        "each in a subprocess, with time and peak RSS")
+    parser.add_argument("--huge-only", action="store_true", help="only the huge inputs")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--first", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=float, default=0.0, help=argparse.SUPPRESS)
@@ -171,6 +266,9 @@ def main() -> None:
         for name, target in fuzzing.TARGETS.items():
             print(f"{name:18} {len(target.seeds())} seeds")
         return
+    huge = huge_inputs() if args.huge or args.huge_only else []
+    if args.huge_only:
+        sys.exit(1 if any("failed" in h for h in huge) else 0)
     names = [n for n in args.targets.split(",") if n] or list(fuzzing.TARGETS)
     unknown = [n for n in names if n not in fuzzing.TARGETS]
     if unknown:
@@ -192,8 +290,8 @@ def main() -> None:
     print(f"{'total':18} {total:>9,}  failures: {failed}")
     if args.json:
         args.json.write_text(json.dumps({"machine": machine, "seed": args.seed, "minutes": args.minutes,
-                                         "targets": [vars(t) for t in tallies]}, indent=1))
-    sys.exit(1 if failed else 0)
+                                         "targets": [vars(t) for t in tallies], "huge": huge}, indent=1))
+    sys.exit(1 if failed or any("failed" in h for h in huge) else 0)
 
 
 if __name__ == "__main__":

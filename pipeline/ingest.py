@@ -33,7 +33,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .config import Config
+from .config import Config, shown
 from .exit_codes import EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_SKIPPED, EXIT_USAGE  # noqa: F401 - re-exported
 from .extract import Extracted, OccurrenceCounter, SourceContext
 from .extract.evtx_events import extract_evtx
@@ -437,7 +437,7 @@ class _HostMismatch:
 
     def report(self, issues: IssueLog) -> None:
         for name, rows in sorted(self.counts.items()):
-            issues.add("", "warning", f"the file names its host {name!r} ({self.field_name}) but "
+            issues.add("", "warning", f"the file names its host {shown(name)!r} ({self.field_name}) but "
                        f"{self.assigned.why}: its rows are stored under {self.assigned.name}", count=rows)
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 import os
 import re
 from collections.abc import Iterator
@@ -317,6 +318,12 @@ def read_evtx_python(
     from Evtx.Evtx import Evtx
 
     binary_parser.parse_filetime = _exact_filetime  # exact timestamps, same as the Rust engine
+    # python-evtx logs "Unexpected token encountered" on damaged BinXML; with no handler Python would print it
+    # to the user's terminal, once per record.  The damage is reported as this file's read errors instead.
+    logger = logging.getLogger("Evtx.Evtx")
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())
+        logger.propagate = False
     check_header(path)
     size = os.path.getsize(path)
     listed = max(expected_records(path), 1)
