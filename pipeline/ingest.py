@@ -736,6 +736,7 @@ class _TextSource:
         self.resume_at: set[int] = set()
         self.assigned: _AssignedHost | None = None
         self.mismatch: _HostMismatch | None = None
+        self.before_tail: tuple[dict, dict] | None = None  # the stateful steps' state before a last line cut short
 
     def prepare(self) -> bool:
         """Host first (a pfirewall.log names neither its host nor its zone), before the file is hashed or read."""
@@ -791,8 +792,37 @@ class _TextSource:
             self.result.note = f"grown since {Path(earlier.path).name} was read: reading from line {self.first_line}"
 
     def batches(self) -> Iterator[_Batch]:
+        layout = self.layout
+        assert layout is not None
+        self.before_tail = None
+        if layout.has_partial_tail and layout.complete_end <= max(self.offset, layout.bom_length):
+            self.before_tail = self._stateful()  # nothing complete to read: the whole read is the tail
+        elif layout.has_partial_tail:
+            return self._complete_then_tail(layout)
         self.reader_state, batches = self._open_reader()
         return batches
+
+    def _stateful(self) -> tuple[dict, dict]:
+        """What numbering identical events and the DST fold remember, as the manifest keeps it."""
+        return self.ctx.occurrences.to_json(), {h: s.to_json() for h, s in self.ctx.fold_states.items()}
+
+    def _complete_then_tail(self, layout: TextLayout) -> Iterator[_Batch]:
+        """The complete lines, then the last line (no line end yet) on its own.
+
+        The last line is read now and again once the file has grown (its identity keys keep it from
+        being stored twice), so what the manifest remembers for the next run must be the state before
+        it: numbered once more, an event without a record number would get a new occurrence, a new
+        key, and be stored a second time.
+        """
+        self.reader_state, complete = self._open_reader(include_tail=False)
+        yield from complete
+        self.before_tail = self._stateful()
+        if self.issues.refused:
+            return
+        self.ctx.next_pass()
+        _, tail = self._open_reader(start=layout.complete_end, first_line=self.reader_state.lines + 1,
+                                    reader_state=self.reader_state)
+        yield from tail
 
     def finish(self, full_hash: str, prefixes: dict[int, str], last_record: int | None) -> _Finished:
         layout = self.layout
@@ -807,31 +837,35 @@ class _TextSource:
         state = {
             "next_line": max(next_line, self.first_line),
             "fields": getattr(self.reader_state, "fields", None),
-            "fold": {h: s.to_json() for h, s in self.ctx.fold_states.items()},
-            "occurrences": self.ctx.occurrences.to_json(),
+            "fold": self.before_tail[1] if self.before_tail else {h: s.to_json() for h, s in
+                                                                  self.ctx.fold_states.items()},
+            "occurrences": self.before_tail[0] if self.before_tail else self.ctx.occurrences.to_json(),
         }
         return _Finished(layout.complete_end, prefixes.get(layout.complete_end, ""), state, last_record)
 
-    def _open_reader(self) -> tuple[FirewallState | CSVState | W3CState, Iterator[_Batch]]:
-        """The reader's state object and a generator of batches.
+    def _open_reader(self, *, include_tail: bool = True, start: int | None = None, first_line: int | None = None,
+                     reader_state: FirewallState | CSVState | W3CState | None = None,
+                     ) -> tuple[FirewallState | CSVState | W3CState, Iterator[_Batch]]:
+        """The reader's state object and a generator of batches (from where the run starts, unless told).
 
         W3C batches are split, extracted and keyed on the reader's worker threads; the
         other formats are extracted here, in gathered batches.
         """
         fmt, path, issues, ctx, con = self.fmt, self.path, self.issues, self.ctx, self.run.con
-        start, first_line = self.offset, self.first_line
+        start = self.offset if start is None else start
+        first_line = self.first_line if first_line is None else first_line
         fields = self.state.get("fields")
         if fmt == "pfirewall":
-            fw_state = FirewallState(fields=fields)
-            rows = _rows(read_pfirewall(path, issues, start=start, first_line=first_line, state=fw_state),
-                         "other_lines")
+            fw_state = reader_state if isinstance(reader_state, FirewallState) else FirewallState(fields=fields)
+            rows = _rows(read_pfirewall(path, issues, start=start, first_line=first_line, state=fw_state,
+                                        include_tail=include_tail), "other_lines")
             return fw_state, self._extract_here(rows)
         if fmt == "logparser-csv":
-            csv_state = CSVState(fields=fields)
-            rows = _rows(read_csv_export(path, issues, start=start, first_line=first_line, state=csv_state),
-                         "other_events")
+            csv_state = reader_state if isinstance(reader_state, CSVState) else CSVState(fields=fields)
+            rows = _rows(read_csv_export(path, issues, start=start, first_line=first_line, state=csv_state,
+                                         include_tail=include_tail), "other_events")
             return csv_state, self._extract_here(rows)
-        w3c_state = W3CState(fields=fields)
+        w3c_state = reader_state if isinstance(reader_state, W3CState) else W3CState(fields=fields)
         cursor_lock = threading.Lock()
         mismatch = self.mismatch
 
@@ -852,7 +886,7 @@ class _TextSource:
                 return _Batch(extracted.drops, hashes, rows.table.num_rows + rows.other_events, rows.bytes_done)
 
         batches = read_w3c(path, issues, start=start, first_line=first_line, state=w3c_state, wanted=FIELDS_USED,
-                           then=extract_on_worker, block_size=W3C_BLOCK_SIZE)
+                           then=extract_on_worker, block_size=W3C_BLOCK_SIZE, include_tail=include_tail)
         return w3c_state, cast(Iterator[_Batch], batches)  # (None results are dropped by read_w3c)
 
     def _extract_here(self, batches: Iterator) -> Iterator[_Batch]:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import random
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -333,6 +334,57 @@ def check_ingest(data: bytes, folder: Path, suffix: str = ".log", engine: str = 
     return Outcome(first.rows_read, first.skipped, [first.status])
 
 
+#: What a drop says, for comparing two warehouses' rows (not where it was read from).
+_DROP_CONTENT = ("host", "event_time", "event_id", "drop_kind", "direction", "protocol", "src_ip", "src_port", "dst_ip",
+                 "dst_port", "packets")
+
+
+def _stored_drops(root: Path) -> Counter:
+    import pyarrow.parquet as pq
+
+    rows: Counter = Counter()
+    for part in (root / "drops").rglob("*.parquet"):
+        for row in pq.read_table(part, columns=list(_DROP_CONTENT)).to_pylist():
+            rows[tuple(row[c] for c in _DROP_CONTENT)] += 1
+    return rows
+
+
+def check_grown(data: bytes, folder: Path, suffix: str = ".log") -> Outcome:
+    """The file ingested half-written, then grown to its whole: the drops of reading it whole at once.
+
+    A last line without its line end is read at once and again when complete (README: "read now if
+    complete"), so a line cut where it still parses may add one drop of its own, never a second copy of
+    a drop of the whole file.
+    """
+    from pipeline import Warehouse, ingest, parse_config
+
+    config = parse_config(FUZZ_CONFIG, folder / "c.toml")
+    (folder / "whole").mkdir()
+    whole = folder / "whole" / f"fuzz{suffix}"
+    whole.write_bytes(data)
+    once = ingest([whole], Warehouse(folder / "W1"), config, host="WEB01")
+    _check_report(once, folder / "W1", already=0)
+    (folder / "grown").mkdir()
+    path = folder / "grown" / f"fuzz{suffix}"
+    cut = len(data) // 2
+    path.write_bytes(data[:cut])
+    first = ingest([path], Warehouse(folder / "W2"), config, host="WEB01")
+    _check_report(first, folder / "W2", already=0)
+    with open(path, "ab") as fh:  # it grows: appended to, as a log is
+        fh.write(data[cut:])
+    then = ingest([path], Warehouse(folder / "W2"), config, host="WEB01")
+    _check_report(then, folder / "W2", already=first.total("drops_stored"))
+    expected, got = _stored_drops(folder / "W1"), _stored_drops(folder / "W2")
+    missing, extra = expected - got, got - expected
+    mid_line = cut > 0 and data[cut - 1 : cut] != b"\n"
+    if missing or any(row in expected for row in extra) or len(extra) > (1 if mid_line else 0):
+        raise FuzzFailure(f"read whole: {sum(expected.values())} drops; read half-written (cut at byte {cut}) and "
+                          f"then grown: {first.total('drops_stored')} + {then.total('drops_stored')} "
+                          f"({then.files[0].status}: {then.files[0].note}); missing {list(missing)}, "
+                          f"extra {list(extra)}")
+    return Outcome(once.total("rows_read"), once.total("skipped"), [then.files[0].status])
+
+
 def _check_report(report, root: Path, already: int) -> None:
     if report.exit_code not in (0, 1):
         raise FuzzFailure(f"exit code {report.exit_code}: {report.summary()}")
@@ -402,6 +454,9 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
     Target("ingest-w3c", lambda: text_seeds("w3c"), mutate, lambda d, f: check_ingest(d, f, ".log")),
     Target("ingest-csv", lambda: text_seeds("csv"), mutate, lambda d, f: check_ingest(d, f, ".csv")),
     Target("ingest-pfirewall", lambda: text_seeds("pfirewall"), mutate, lambda d, f: check_ingest(d, f, ".log")),
+    Target("ingest-grown", lambda: text_seeds("w3c") + text_seeds("pfirewall"), mutate,
+           lambda d, f: check_grown(d, f)),
+    Target("ingest-grown-csv", lambda: text_seeds("csv"), mutate, lambda d, f: check_grown(d, f, ".csv")),
     Target("evtx", _evtx_long_seeds, mutate_evtx, lambda d, f: check_ingest(d, f, ".evtx")),
     Target("evtx-python", _evtx_long_seeds, mutate_evtx,
            lambda d, f: check_ingest(d, f, ".evtx", engine="python-evtx")),

@@ -198,3 +198,29 @@ def test_pfirewall_fields_directive_naming_no_field(tmp_path):
         assert [(i.location, i.kind) for i in result.issues.details] == [("line 1", "warning"), ("line 7", "warning")]
         assert "an empty #Fields: header" in result.issues.details[0].reason
         check_reader("pfirewall", data, tmp_path / encoding)
+
+
+@pytest.mark.parametrize(("fixture", "rest", "stored"), [
+    # two identical packets in one second (occurrences 1 and 2), the second without its line end yet
+    ("pfirewall-last-line-without-its-line-end-then-grown.log",
+     b"\r\n2026-06-01 10:00:02 DROP TCP 192.0.2.7 198.51.100.10 4000 22 48 S 1 0 65535 - - - RECEIVE\r\n", (2, 1)),
+    # no RecordNumber: the identity is the content (Strings) and its occurrence; the Message was cut
+    ("w3c-last-line-cut-in-its-message-then-grown.log", b" inbound packet\r\n", (2, 0)),
+])
+def test_a_last_line_read_before_its_line_end_is_not_stored_again_once_complete(tmp_path, fixture, rest, stored):
+    """Found by the long run (the file read half-written, then grown): the last line was read at once, as
+    documented, but the occurrence numbering remembered for the next run counted it, so read again once
+    complete it got occurrence 2, a new key, and the drop was stored twice."""
+    path = _copy(FUZZ / fixture, tmp_path / "in")
+    config = parse_config(CONFIG, tmp_path / "c.toml")
+    wh = Warehouse(tmp_path / "W")
+    first = ingest([path], wh, config, host="WEB01").files[0]
+    assert [i.kind for i in first.issues.details] == ["held-back"]
+    with open(path, "ab") as fh:
+        fh.write(rest)
+    then = ingest([path], wh, config, host="WEB01").files[0]
+    assert then.status == "resumed"
+    assert (first.drops_stored, then.drops_stored) == stored
+    assert then.duplicates == 1  # the last line, read again
+    whole = _copy(path, tmp_path / "whole")
+    assert _ingest(tmp_path / "whole", whole).files[0].drops_stored == sum(stored)

@@ -67,6 +67,10 @@ class SourceContext:
                     self._turnstiles.advance(section, ticket)
             self._job.ticket = None
 
+    def next_pass(self) -> None:
+        """Start another reading pass of the same file: its jobs are numbered from 0 again."""
+        self._turnstiles = Turnstiles()
+
     @contextmanager
     def in_order(self, section: str) -> Iterator[None]:
         """A stateful step: inside :meth:`job`, waits until the jobs before this one have done it.

@@ -42,10 +42,11 @@ def read_csv_export(
     first_line: int = 1,
     state: CSVState | None = None,
     block_size: int | None = None,
+    include_tail: bool = True,
 ) -> Iterator[EvtRows]:
     """Yield :class:`EvtRows` batches from a Log Parser CSV export, from byte ``start`` on.
 
-    ``block_size``: bytes of whole lines parsed at once (see :func:`.read_rows`).
+    ``block_size``: bytes of whole lines parsed at once; ``include_tail``: see :func:`.read_rows`.
     """
     state = state if state is not None else CSVState()
     layout = sniff_layout(path)
@@ -91,6 +92,7 @@ def read_csv_export(
         issues=issues,
         skip_rejected=repeated_header,
         block_size=block_size,
+        include_tail=include_tail,
     ):
         table = batch.table
         numbers = batch.lines

@@ -86,8 +86,10 @@ def read_pfirewall(
     first_line: int = 1,
     state: FirewallState | None = None,
     block_size: int | None = None,
+    include_tail: bool = True,
 ) -> Iterator[FirewallRows]:
-    """Yield DROP lines of a pfirewall.log from byte ``start`` on (``block_size``: see :func:`.read_rows`).
+    """Yield DROP lines of a pfirewall.log from byte ``start`` on (``block_size``, ``include_tail``: see
+    :func:`.read_rows`).
 
     Directive lines (``#...``) further down are never data: a ``#Fields:`` with other fields
     (logs of two Windows versions appended to one file) applies to the lines after it.
@@ -105,7 +107,10 @@ def read_pfirewall(
             start, first_line = data_start, data_line
     state.lines = first_line - 1  # the lines before: the header (a later run goes on after it)
     start = max(start, layout.bom_length)
-    for block in read_blocks(path, layout, start=start, stop=layout.size, block_size=block_size):
+    stop = layout.size if include_tail else layout.complete_end
+    if stop <= start:
+        return
+    for block in read_blocks(path, layout, start=start, stop=stop, block_size=block_size):
         block.first_line = state.lines + 1
         for piece in _split_at_directives(block):
             if isinstance(piece, tuple):
