@@ -107,9 +107,12 @@ class NightlyReport:
         if self.nothing_new:
             head = f"nothing new: {len(self.files)} file(s) in the inboxes, all already ingested"
         else:
-            head = (f"{sum(h.new_drops for h in self.hosts.values()):,} new drops on {len(self.new_days)} day(s) "
-                    f"({', '.join(self.new_days)})")
+            days = self.new_days
+            shown = ", ".join(days) if len(days) <= 4 else f"{days[0]} ... {days[-1]}"
+            head = f"{sum(h.new_drops for h in self.hosts.values()):,} new drops on {len(days)} day(s) ({shown})"
         lines = [head]
+        if not self.nothing_new and self.ingest_summary:
+            lines.append(f"ingest: {self.ingest_summary}")
         for host in sorted(self.hosts.values(), key=lambda h: h.host.lower()):
             line = (f"  {host.host}: {host.files} file(s) ({host.files_read} read), {host.new_drops:,} new drops, "
                     f"{host.new_flows} new flow(s), {host.suggestions} suggestion(s)")
