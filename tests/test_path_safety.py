@@ -30,6 +30,8 @@ HOSTILE = [
     "%2E%2E", "~", "a\\..\\..\\b", "/etc/passwd", "\\\\server\\share", "tab\there", "semi;colon", "star*?",
 ]
 
+HOSTILE_FILE_NAME = "=cmd|' ..\\..\\evil\n~" + "y" * 200 + ".log"  # (a name starting with "." is hidden: passed over)
+
 #: Names no computer has: the config refuses them (exit 2); from a log they are made safe like any other.
 REFUSED_IN_CONFIG = ["nul\x00host", "trailing ", " leading", "\ttab", "line\nbreak", "cr\rhost", "", " ",
                      "esc\x1b[31m", "c1\x85"]
@@ -61,6 +63,10 @@ def _site(root: Path) -> Path:
         (root / "policies" / f"h{i}.cmd").write_text(BLOCK_ALL, encoding="utf-8")
         lines += [f"[hosts.{_toml_key(name)}]", 'timezone = "UTC"', 'addresses = ["10.0.0.1"]',
                   f'policy = "policies/h{i}.cmd"', f'inbox = ["inbox/h{i}/*"]', ""]
+    # a file name that tries too: separators of the other system, a line break, a formula, 200 characters
+    (root / "inbox" / "h0" / HOSTILE_FILE_NAME).write_text(
+        FW_HEADER + "2026-06-01 11:00:00 DROP UDP 192.0.2.200 10.0.0.1 53 53 60 - - - - - - - RECEIVE\n",
+        encoding="utf-8")
     config = root / "ipsec-drops.toml"
     config.write_text("\n".join(lines), encoding="utf-8")
     return config
@@ -100,6 +106,8 @@ def test_hostile_host_names_write_only_inside_the_warehouse_and_the_reports(tmp_
     outside = [p for p in written if not any(p.resolve().is_relative_to(a.resolve()) for a in allowed)]
     assert outside == []
     assert sorted(os.listdir(tmp_path)) == ["a"] and sorted(os.listdir(outer)) == ["site"]
+    runs = json.loads(next((site / "wh" / "_runs").glob("*-nightly.json")).read_text())
+    assert [f["status"] for f in runs["files"] if f["path"].endswith(HOSTILE_FILE_NAME)] == ["ingested"]
     # every host has its own folder, directly inside the reports folder, in every report
     for folder in ("reports", "reports2"):
         isa = [p for p in written if p.is_relative_to(site / folder) and p.name.startswith("ISALOG_")]
