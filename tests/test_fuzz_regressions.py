@@ -224,3 +224,19 @@ def test_a_last_line_read_before_its_line_end_is_not_stored_again_once_complete(
     assert then.duplicates == 1  # the last line, read again
     whole = _copy(path, tmp_path / "whole")
     assert _ingest(tmp_path / "whole", whole).files[0].drops_stored == sum(stored)
+
+
+def test_a_last_line_cut_where_it_still_parses_is_a_drop_of_its_own(tmp_path):
+    """The documented trade-off of reading a last line before its line end ("read now if complete, and read
+    again when the file grows"), kept visible: cut where it still has all its fields (here the ICF log's
+    ``info`` lost its ``-``), the line is stored as it reads; once complete it is another line text, so the
+    packet is stored again.  Found by the long run's grown-file target, which allows exactly this."""
+    path = _copy(FUZZ / "pfirewall-last-line-cut-where-it-still-parses.log", tmp_path / "in")
+    config = parse_config(CONFIG, tmp_path / "c.toml")
+    wh = Warehouse(tmp_path / "W")
+    first = ingest([path], wh, config, host="WEB01").files[0]
+    assert (first.drops_stored, [i.kind for i in first.issues.details]) == (1, ["held-back"])
+    with open(path, "ab") as fh:
+        fh.write(b"-\n")
+    then = ingest([path], wh, config, host="WEB01").files[0]
+    assert (then.status, then.drops_stored, then.duplicates) == ("resumed", 1, 0)
