@@ -27,12 +27,12 @@ settings.register_profile("fuzz-dev", deadline=None, print_blob=True,
 PROFILE = settings.get_profile("fuzz-ci" if in_ci() else "fuzz-dev")
 SCALE = float(os.environ.get("FUZZ_SCALE", "1"))
 
-#: Examples per target in one test run: about 30 s on two cores for all of them together (the long run,
-#: ``bench/fuzz_long.py``, runs thousands).
+#: Examples per target in one test run: about 25 s on two cores for all of them together (the long run,
+#: ``bench/fuzz_long.py``, runs tens of thousands; ``FUZZ_SCALE`` multiplies these).
 EXAMPLES = {
-    "w3c": 80, "csv": 80, "pfirewall": 70, "netsh": 150,
-    "ingest-w3c": 10, "ingest-csv": 8, "ingest-pfirewall": 8, "ingest-grown": 6, "ingest-grown-csv": 4,
-    "evtx": 15, "evtx-python": 6,
+    "w3c": 60, "csv": 60, "pfirewall": 50, "netsh": 120,
+    "ingest-w3c": 8, "ingest-csv": 6, "ingest-pfirewall": 6, "ingest-grown": 5, "ingest-grown-csv": 3,
+    "evtx": 12, "evtx-python": 4,
 }
 
 
