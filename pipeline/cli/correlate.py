@@ -74,12 +74,17 @@ def _page(table, fmt: str, top: int | None, all_rows: bool, is_terminal: bool):
               help=f"Only the N rows with the most packets (a terminal shows {DEFAULT_TOP} unless --all).")
 @click.option("--all", "all_rows", is_flag=True, help="Every row, also on a terminal.")
 @click.option("--wide", is_flag=True, help="Show every column, however wide the table gets.")
+@click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True,
+              help="Compute the flows with DuckDB, or as Spark SQL on Apache Spark (same rows; needs pyspark and Java).")
+@click.option("--spark-master", metavar="URL",
+              help="Spark master for --engine spark (default: SPARK_MASTER, else local[2]; under spark-submit, its session).")
 @format_option()
 @global_options
 @click.pass_obj
 @handle_errors
 def flows_cmd(obj: Context, warehouse: Path, host: str | None, since: str | None, until: str | None, tz: str | None,
-              verdict: str | None, by: str | None, top: int | None, all_rows: bool, wide: bool, fmt: str) -> None:
+              verdict: str | None, by: str | None, top: int | None, all_rows: bool, wide: bool, engine: str,
+              spark_master: str | None, fmt: str) -> None:
     """Dropped flows and the policy rule that explains each (most packets first).
 
     Every stored drop is matched against the filters of its host's policy in
@@ -93,7 +98,13 @@ def flows_cmd(obj: Context, warehouse: Path, host: str | None, since: str | None
     with correlate.open_session(root, config) as session:
         session.check_host(host)
         start, end, zone = time_window(obj, since, until, tz, host)
-        if by:
+        if engine == "spark":  # the flows on Spark; a summary (--by) of its rows by the DuckDB session
+            from ..spark.correlate import flows as spark_flows
+
+            table = spark_flows(root, config, host=host, since=start, until=end, verdict=verdict, master=spark_master)
+            if by:
+                table = session.flow_groups(by, rows=table)
+        elif by:
             table = session.flow_groups(by, host=host, since=start, until=end, verdict=verdict)
         else:
             table = session.flows(host=host, since=start, until=end, verdict=verdict)

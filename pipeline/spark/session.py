@@ -1,0 +1,62 @@
+"""The SparkSession the Spark engine runs on: a given one, or ``local[2]`` / a master URL."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+#: Settings every session gets: UTC (the warehouse's times are UTC instants), few shuffle partitions
+#: unless the cluster's own config says otherwise, no UI for a local session.
+DEFAULTS: dict[str, str] = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.ansi.enabled": "false",
+    "spark.sql.shuffle.partitions": "8",
+}
+LOCAL_DEFAULTS: dict[str, str] = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
+                                  "spark.sql.shuffle.partitions": "4"}
+
+
+class SparkUnavailable(LookupError):
+    """PySpark is not installed, or no Java runtime was found (the command line: exit 2, with the fix)."""
+
+
+def spark_session(master: str | None = None, conf: dict[str, str] | None = None, *, app: str = "ipsec-drops") -> Any:
+    """The active SparkSession if there is one (``spark-submit`` made it), else a new one on ``master``.
+
+    ``master`` defaults to ``$SPARK_MASTER`` or ``local[2]``.  Settings of :data:`DEFAULTS` are applied
+    unless ``conf`` or the cluster's config set them.
+    """
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:
+        raise SparkUnavailable("the Spark engine needs PySpark: pip install 'ipsec-drops[spark]' "
+                               "(and a Java 17 runtime)") from exc
+    active = SparkSession.getActiveSession()
+    if active is not None and master is None:
+        for key in ("spark.sql.session.timeZone", "spark.sql.ansi.enabled"):
+            active.conf.set(key, DEFAULTS[key])
+        return active
+    if not _java_found():
+        raise SparkUnavailable("the Spark engine needs a Java 17 runtime (java on PATH or JAVA_HOME): "
+                               "e.g. apt-get install openjdk-17-jre-headless")
+    master = master or os.environ.get("SPARK_MASTER") or "local[2]"
+    builder = SparkSession.builder.appName(app).master(master)
+    settings = dict(DEFAULTS)
+    if master.startswith("local"):
+        settings.update(LOCAL_DEFAULTS)
+        if not os.environ.get("PYSPARK_PYTHON"):  # the workers run this interpreter (with pyarrow ...)
+            settings["spark.pyspark.python"] = sys.executable
+    settings.update(conf or {})
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def _java_found() -> bool:
+    import shutil
+
+    home = os.environ.get("JAVA_HOME")
+    return bool(shutil.which("java") or (home and os.path.exists(os.path.join(home, "bin", "java"))))
