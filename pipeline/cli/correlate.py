@@ -75,9 +75,9 @@ def _page(table, fmt: str, top: int | None, all_rows: bool, is_terminal: bool):
 @click.option("--all", "all_rows", is_flag=True, help="Every row, also on a terminal.")
 @click.option("--wide", is_flag=True, help="Show every column, however wide the table gets.")
 @click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True,
-              help="Compute the flows with DuckDB, or as Spark SQL on Apache Spark (same rows; needs pyspark and Java).")
+              help="Compute the flows with DuckDB, or as Spark SQL on Apache Spark (same rows; needs pyspark, Java).")
 @click.option("--spark-master", metavar="URL",
-              help="Spark master for --engine spark (default: SPARK_MASTER, else local[2]; under spark-submit, its session).")
+              help="Spark master for --engine spark (default: SPARK_MASTER, else local[2]; spark-submit: its own).")
 @format_option()
 @global_options
 @click.pass_obj

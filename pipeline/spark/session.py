@@ -45,8 +45,8 @@ def spark_session(master: str | None = None, conf: dict[str, str] | None = None,
     settings = dict(DEFAULTS)
     if master.startswith("local"):
         settings.update(LOCAL_DEFAULTS)
-        if not os.environ.get("PYSPARK_PYTHON"):  # the workers run this interpreter (with pyarrow ...)
-            settings["spark.pyspark.python"] = sys.executable
+        if not os.environ.get("PYSPARK_PYTHON"):  # local workers run this interpreter (with pyarrow, pipeline)
+            os.environ["PYSPARK_PYTHON"] = sys.executable
     settings.update(conf or {})
     for key, value in settings.items():
         builder = builder.config(key, value)
