@@ -159,7 +159,7 @@ class SparkCorrelation:
         return self.sql("flows", verdict=verdict, top=_ALL_ROWS if top is None else int(top))
 
     def flows(self, **options: Any) -> pa.Table:
-        """The flows view as an Arrow table (:data:`FLOWS_SCHEMA`): the rows of :meth:`pipeline.correlate.Session.flows`."""
+        """The flows view as an Arrow table (:data:`FLOWS_SCHEMA`): the rows of DuckDB's ``Session.flows``."""
         return to_flows_table(self.flows_frame(**options).drop("days").toArrow())
 
 
