@@ -97,6 +97,21 @@ def test_spark_reads_the_warehouse_as_it_is(spark, sample_warehouse, tmp_path):
     have_bounds = sorted((int(r["hi"]), int(r["lo"])) for r in filters.select("dst_hi").toArrow()
                          .column("dst_hi").to_pylist())
     assert have_bounds == want_bounds and max(lo for _, lo in want_bounds) == 2**32 - 1  # IPv4 "any"
+    # the README's table definitions (pipeline.spark.tables), run as they are
+    from pipeline.spark.tables import ddl
+
+    spark.sql("CREATE DATABASE IF NOT EXISTS readme_ddl")
+    spark.catalog.setCurrentDatabase("readme_ddl")
+    try:
+        for name in ("drops", "filters"):
+            spark.sql(ddl(name, root.as_uri()))
+        spark.sql("ALTER TABLE drops RECOVER PARTITIONS")
+        counted = spark.sql("SELECT count(*) AS n, count(DISTINCT date) AS days FROM readme_ddl.drops").collect()[0]
+        assert (counted.n, counted.days) == (794, 9)
+        assert spark.sql("SELECT count(*) AS n FROM readme_ddl.filters").collect()[0].n == stored.num_rows
+    finally:
+        spark.catalog.setCurrentDatabase("default")
+        spark.sql("DROP DATABASE readme_ddl CASCADE")
 
 
 def test_uint64_halves_order_right_on_spark(spark, tmp_path):
