@@ -4,7 +4,8 @@
 -- address and port, local and remote address, drop kind and boot flag, with packets, events,
 -- first/last seen, a bitmap of the days seen and the WFP filter ids; `tid` numbers the rows,
 -- `s`/`d` are the addresses as 128-bit numbers (UHUGEINT; on Spark, which has no 128-bit integer,
--- the ip_number() struct {hi, lo}: the same order, compared field by field) and `family` is 4 or 6.
+-- ip_key(ip_number()): a struct {hi, lo} of BIGINTs with the sign bit flipped, the same order compared
+-- field by field) and `family` is 4 or 6.
 -- Engines: DuckDB runs this file as it is; Spark runs it transpiled by sqlglot (pipeline/spark/sql.py),
 -- a line ending in `-- @spark: TEXT` replaced by TEXT there (features with no portable form).
 -- Boot windows: each 4292 (Block mode) opens a window of $boot_window seconds in which drops
@@ -77,8 +78,8 @@ tuples AS (
 keyed AS (
     SELECT *, row_number() OVER () AS tid,  -- @spark: SELECT *, monotonically_increasing_id() AS tid,
            CASE WHEN contains(coalesce(src_ip, dst_ip, ''), ':') THEN 6 ELSE 4 END AS family,
-           (ip_number(src_ip).hi::UHUGEINT << 64) | ip_number(src_ip).lo AS s,  -- @spark: ip_number(src_ip) AS s,
-           (ip_number(dst_ip).hi::UHUGEINT << 64) | ip_number(dst_ip).lo AS d  -- @spark: ip_number(dst_ip) AS d
+           (ip_number(src_ip).hi::UHUGEINT << 64) | ip_number(src_ip).lo AS s,  -- @spark: ip_key(ip_number(src_ip)) AS s,
+           (ip_number(dst_ip).hi::UHUGEINT << 64) | ip_number(dst_ip).lo AS d  -- @spark: ip_key(ip_number(dst_ip)) AS d
     FROM tuples
 )
 SELECT * FROM keyed

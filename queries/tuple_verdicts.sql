@@ -27,8 +27,8 @@ keyed AS (
 ),
 live AS (
     SELECT f.*, row_number() OVER (ORDER BY f.host, f.snapshot, f.source_line, f.filter_index, f.mirror) AS fid,
-           (f.src_lo.hi::UHUGEINT << 64) | f.src_lo.lo AS slo, (f.src_hi.hi::UHUGEINT << 64) | f.src_hi.lo AS shi,  -- @spark: f.src_lo AS slo, f.src_hi AS shi,
-           (f.dst_lo.hi::UHUGEINT << 64) | f.dst_lo.lo AS dlo, (f.dst_hi.hi::UHUGEINT << 64) | f.dst_hi.lo AS dhi  -- @spark: f.dst_lo AS dlo, f.dst_hi AS dhi
+           (f.src_lo.hi::UHUGEINT << 64) | f.src_lo.lo AS slo, (f.src_hi.hi::UHUGEINT << 64) | f.src_hi.lo AS shi,  -- @spark: ip_key(f.src_lo) AS slo, ip_key(f.src_hi) AS shi,
+           (f.dst_lo.hi::UHUGEINT << 64) | f.dst_lo.lo AS dlo, (f.dst_hi.hi::UHUGEINT << 64) | f.dst_hi.lo AS dhi  -- @spark: ip_key(f.dst_lo) AS dlo, ip_key(f.dst_hi) AS dhi
     FROM filters f
     WHERE f.assigned AND f.rule_active AND f.store IN ('local', 'persistent') AND f.family IS NOT NULL
 ),

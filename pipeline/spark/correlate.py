@@ -88,7 +88,7 @@ def policy_frame(spark: Any, root: Any, name: str, extra: list[pa.Table]) -> Any
 
 
 def register_ip_number(spark: Any) -> None:
-    """``ip_number(text)`` for Spark SQL: the address as ``STRUCT<hi DECIMAL(20,0), lo DECIMAL(20,0)>``
+    """``ip_number(text)`` and ``ip_key(bound)`` for Spark SQL.  ``ip_number``: the address as ``STRUCT<hi DECIMAL(20,0), lo DECIMAL(20,0)>``
     (the type Spark reads the filter bounds as), by Python's ``ipaddress`` like the bounds themselves
     (:func:`pipeline.policy.addresses.ip_number`).  A UDF that runs once per distinct tuple (after the
     grouping), never per drop; defined here so it is shipped by value: executors need no ``pipeline``."""
@@ -108,6 +108,13 @@ def register_ip_number(spark: Any) -> None:
 
     address = StructType([StructField("hi", DecimalType(20, 0)), StructField("lo", DecimalType(20, 0))])
     spark.udf.register("ip_number", ip_number, address)
+    # ip_key(bound): the halves as BIGINT with the sign bit flipped (x - 2**63): the same order, but compared
+    # as longs, not as 20-digit decimals (which Spark keeps as objects): the range join's hot comparison
+    spark.sql("""
+        CREATE OR REPLACE TEMPORARY FUNCTION ip_key(a STRUCT<hi: DECIMAL(20,0), lo: DECIMAL(20,0)>)
+        RETURNS STRUCT<hi: BIGINT, lo: BIGINT>
+        RETURN CASE WHEN a IS NOT NULL THEN named_struct('hi', CAST(a.hi - 9223372036854775808 AS BIGINT),
+                                                         'lo', CAST(a.lo - 9223372036854775808 AS BIGINT)) END""")
 
 
 class SparkCorrelation:
