@@ -88,8 +88,10 @@ def policy_frame(spark: Any, root: Any, name: str, extra: list[pa.Table]) -> Any
 
 
 def register_ip_number(spark: Any) -> None:
-    """``ip_number(text)`` and ``ip_key(bound)`` for Spark SQL.  ``ip_number``: the address as ``STRUCT<hi DECIMAL(20,0), lo DECIMAL(20,0)>``
-    (the type Spark reads the filter bounds as), by Python's ``ipaddress`` like the bounds themselves
+    """``ip_number(text)`` and ``ip_key(bound)`` for Spark SQL.
+
+    ``ip_number``: the address as ``STRUCT<hi DECIMAL(20,0), lo DECIMAL(20,0)>`` (the type Spark
+    reads the filter bounds as), by Python's ``ipaddress`` like the bounds themselves
     (:func:`pipeline.policy.addresses.ip_number`).  A UDF that runs once per distinct tuple (after the
     grouping), never per drop; defined here so it is shipped by value: executors need no ``pipeline``."""
     from pyspark.sql.types import DecimalType, StructField, StructType
