@@ -398,7 +398,8 @@ def warehouse_state(root: str | Path) -> dict:
     policy = sorted(p.relative_to(wh.root).as_posix() for p in (wh.root / "policy").rglob("*")
                     if p.is_file() and not p.name.startswith(".")) if (wh.root / "policy").is_dir() else []
     litter = sorted(p.relative_to(wh.root).as_posix() for p in wh.root.rglob("*")
-                    if any(p.name.startswith(x) or x in p.name for x in LITTER))
+                    if any(p.name.startswith(x) or x in p.name for x in LITTER)
+                    and wh.quarantine_dir not in p.parents)  # (what a repair set aside is kept on purpose)
     return {"rows": int(count), "digest": str(digest), "parts": {d: sorted(v) for d, v in sorted(parts.items())},
             "manifest_parts": {d: sorted(v) for d, v in sorted(listed.items())}, "files": entries,
             "watermarks": dict(sorted(manifest.watermarks.items())), "policy": policy, "litter": litter}
