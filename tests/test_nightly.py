@@ -198,7 +198,8 @@ def test_a_night_across_the_autumn_clock_change_places_each_drop_once_at_its_utc
                        "ORDER BY src_port").fetchall()
     assert [t for (t,) in times] == ["2026-10-24 23:30", "2026-10-25 00:10", "2026-10-25 00:50",
                                      "2026-10-25 01:05", "2026-10-25 01:40", "2026-10-25 02:20"]
-    assert "2026-10-24" in out.splitlines()[0]
+    record = last_records(Warehouse(tmp_path / "warehouse"), 1)[-1]
+    assert "2026-10-24" in record["new_days"] and "2026-10-25" in record["new_days"]
     # the same night again: nothing new, nothing twice
     code, out, _ = run_cli("--config", str(config), "nightly", "--reports", str(tmp_path / "r"))
     assert code == 0 and out.startswith("nothing new")
@@ -336,3 +337,80 @@ def test_library_call_raises_nightly_failed_with_what_was_done(first_night, tmp_
         nightly(load_config(config))
     assert failed.value.report.stage == "maintenance" and failed.value.report.pending_days == ["2026-11-01"]
     assert failed.value.report.report_files > 0
+
+
+def nightly_events(config: Path, *extra: str) -> tuple[int, str, list[str]]:
+    """Run nightly with JSON progress lines; (exit code, stdout, the events' names)."""
+    code, out, err = run_cli("--config", str(config), "nightly", "--log-format", "json", *extra)
+    return code, out, [json.loads(line)["event"] for line in err.splitlines() if line.startswith("{")]
+
+
+@pytest.fixture
+def settled_night(first_night, tmp_path) -> Path:
+    """A copy of the first night whose last run record was written here (the copy moved the inboxes)."""
+    config = copy_night(first_night, tmp_path)
+    code, out, events = nightly_events(config)
+    assert code == 0 and out.startswith("nothing new") and "policies" in events  # the full path: paths moved
+    return config
+
+
+def test_a_rerun_with_nothing_new_decides_from_file_stamps_without_the_ingest_machinery(settled_night):
+    code, out, events = nightly_events(settled_night)
+    assert code == 0 and out.startswith("nothing new: 14 file(s) in the inboxes, all already ingested")
+    assert events == ["ingest", "nothing-new", "done"]
+    record = last_records(Warehouse(settled_night.parent.parent / "warehouse"), 1)[-1]
+    assert record["nothing_new"] and record["stage"] == "done" and len(record["files"]) == 14
+    assert record["hosts"]["web01"]["newest_drop"].startswith("2026-10-31T21:03")  # the lag, carried forward
+    # in a process of its own: neither the ingest nor DuckDB's SQL layer for Parquet is loaded
+    probe = ("import sys; from pipeline import load_config; from pipeline.jobs.nightly import nightly; "
+             f"r = nightly(load_config({str(settled_night)!r})); "
+             "print(r.nothing_new, 'pipeline.ingest' in sys.modules, 'pyarrow.dataset' in sys.modules, "
+             "'pandas' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["True", "False", "False", "False"], done.stderr
+
+
+@pytest.mark.parametrize("change", ["touched file", "edited config", "edited policy", "deleted data part",
+                                    "interrupted publish"])
+def test_anything_the_stamps_cannot_vouch_for_takes_the_full_path(settled_night, change):
+    config = settled_night
+    root = config.parent.parent / "warehouse"
+    if change == "touched file":
+        target = next((config.parent / "exports" / "web01").iterdir())
+        os.utime(target, ns=(target.stat().st_atime_ns, target.stat().st_mtime_ns + 10**9))
+    elif change == "edited config":
+        config.write_text(config.read_text(encoding="utf-8") + "\n# a comment\n", encoding="utf-8")
+    elif change == "edited policy":
+        script = config.parent / "policies" / "web01.cmd"
+        script.write_bytes(script.read_bytes() + b"\r\nREM a comment\r\n")
+    elif change == "deleted data part":
+        next(iter(Warehouse(root).drop_files())).unlink()
+    else:
+        (root / "_publish.json").write_text("{}", encoding="utf-8")  # what a kill after the commit leaves
+    code, out, events = nightly_events(config)
+    assert "nothing-new" not in events and ("policies" in events or events[-1] == "failed"), (change, events)
+    if change == "deleted data part":
+        assert code == 1 and "data part missing" in out + "".join(last_records(Warehouse(root), 1)[-1]["problems"])
+    elif change == "interrupted publish":
+        assert code == 4 and "_publish.json" in out + "".join(last_records(Warehouse(root), 1)[-1]["problems"])
+        assert events[-1] == "failed"  # a journal that says nothing: the full path refuses it, names the file
+    else:
+        assert code == 0 and out.startswith("nothing new")
+        assert nightly_events(config)[2] == ["ingest", "nothing-new", "done"]  # settled again
+
+
+def test_a_quiet_night_still_retires_the_days_past_retention(first_night, tmp_path):
+    from datetime import date
+
+    config = copy_night(first_night, tmp_path)
+    text = config.read_text(encoding="utf-8").replace("retention_days = 0", "retention_days = 30")
+    config.write_text(text, encoding="utf-8")
+    root = tmp_path / "warehouse"
+    loaded = load_config(config)
+    assert nightly(loaded, today=date(2026, 11, 5)).exit_code == 0  # full path: the config changed
+    assert nightly(loaded, today=date(2026, 11, 6)).files[0]["status"] == "unchanged"
+    assert len({p.parent.name for p in Warehouse(root).drop_files()}) == 9
+    later = nightly(loaded, today=date(2026, 11, 27))  # 2026-10-23 .. 2026-10-27 are now past 30 days
+    assert later.exit_code == 0 and later.maintenance
+    assert sorted({p.parent.name for p in Warehouse(root).drop_files()}) == [
+        "date=2026-10-28", "date=2026-10-29", "date=2026-10-30", "date=2026-10-31"]

@@ -56,7 +56,8 @@ def nightly_cmd(obj: Context, warehouse: Path, reports: Path | None, today: date
         report = nightly(config, warehouse=warehouse, reports=reports, log=log,
                          today=today.date() if today else None)
     except NightlyFailed as exc:
-        log("failed", exit_code=int(ExitCode.FAILED), stage=exc.report.stage, record=exc.report.record)
+        log("failed", exit_code=int(ExitCode.FAILED), stage=exc.report.stage, record=exc.report.record,
+            message=str(exc))
         fail(str(exc), ExitCode.FAILED)
     log("done", exit_code=report.exit_code, seconds=report.seconds, record=report.record)
     for line in report.summary_lines():

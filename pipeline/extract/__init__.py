@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -144,8 +143,10 @@ class OccurrenceCounter:
         occurrence = np.ones(n, dtype=np.int64)
         if n == 0:
             return occurrence
-        series = pd.Series(keys.to_pandas(types_mapper=pd.ArrowDtype))
-        dup = series.duplicated(keep=False).to_numpy(dtype=bool, copy=True)
+        # duplicated(keep=False) in Arrow: a value is a duplicate when its dictionary code occurs twice
+        codes = pc.dictionary_encode(keys, null_encoding="encode")
+        indices = codes.indices.to_numpy(zero_copy_only=False)
+        dup = np.bincount(indices, minlength=len(codes.dictionary))[indices] > 1
         if self.counts:
             carried = pc.is_in(keys, value_set=pa.array(list(self.counts), pa.string()))
             dup |= carried.to_numpy(zero_copy_only=False)

@@ -22,6 +22,7 @@ strings, check the values, lay them out as drop columns, key each drop.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -61,9 +62,17 @@ FIELDS_USED = frozenset(
     {"EventID", "SourceName", "ComputerName", "TimeGenerated", "TimeWritten", "Strings", "Message", "RecordNumber"}
 )
 
-_NULL_STR = pa.scalar(None, pa.string())
-_NULL_INT = pa.scalar(None, pa.int64())
-_DROP_IDS = pa.array(list(IPSEC_DRIVER_DROP_KINDS), pa.int64())
+# pa.nulls, not pa.scalar: building an array from Python values makes pyarrow import pandas (0.2 s)
+_NULL_STR = pa.nulls(1, pa.string())[0]
+_NULL_INT = pa.nulls(1, pa.int64())[0]
+
+
+
+@functools.cache
+def _drop_ids() -> pa.Array:
+    """The drop event ids as an Arrow array, built on first use (not at import: see _NULL_STR)."""
+    return pa.array(list(IPSEC_DRIVER_DROP_KINDS), pa.int64())
+
 
 Reject = Callable[[np.ndarray, str], None]
 
@@ -133,7 +142,7 @@ def _drop_events(rows: pa.Table, issues: IssueLog) -> _DropEvents | None:
     source = _col(rows, "SourceName")
     is_ipsec = (pc.equal(pc.utf8_lower(pc.utf8_trim_whitespace(source)), "ipsec") if source is not None
                 else pa.array(np.ones(n, dtype=bool)))
-    is_drop = pc.fill_null(pc.and_(is_ipsec, pc.is_in(event_id, value_set=_DROP_IDS)), False)
+    is_drop = pc.fill_null(pc.and_(is_ipsec, pc.is_in(event_id, value_set=_drop_ids())), False)
     n_drop = pc.sum(is_drop).as_py() or 0
     if n_drop == 0:
         return _DropEvents(rows.slice(0, 0), event_id.slice(0, 0), lines[:0], n)
@@ -309,7 +318,7 @@ def _drop_table(events: _DropEvents, kinds: _Kinds, values: _Values, host: pa.Ar
     col_remote = pc.case_when(pc.make_struct(inbound, outbound_pkt, count_m, nego_m),
                               src_ip, dst_ip, values.count_ip, values.nego_ip, _NULL_STR)
     drop_kind = pc.take(pa.array(list(IPSEC_DRIVER_DROP_KINDS.values()), pa.string()),
-                        pc.index_in(events.event_id, value_set=_DROP_IDS))
+                        pc.index_in(events.event_id, value_set=_drop_ids()))
     message = _col(events.rows, "Message")
     return pa.table(
         {

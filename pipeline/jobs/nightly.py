@@ -19,6 +19,7 @@ nights the next run catches up (every new file, a report of every day that recei
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
@@ -92,6 +93,9 @@ class NightlyReport:
     #: without recording their days as owed (a run stopped during its ingest): the next run owes the days
     #: of every part published since then
     ingest_since: str | None = None
+    #: the config file and the policy scripts as this run saw them (sizes, times, a hash of the config): a
+    #: next run that finds them, and every inbox file, unchanged knows at once that it has nothing to do
+    fingerprint: dict[str, Any] = field(default_factory=dict)
 
     @property
     def nothing_new(self) -> bool:
@@ -107,9 +111,12 @@ class NightlyReport:
         if self.nothing_new:
             head = f"nothing new: {len(self.files)} file(s) in the inboxes, all already ingested"
         else:
-            head = (f"{sum(h.new_drops for h in self.hosts.values()):,} new drops on {len(self.new_days)} day(s) "
-                    f"({', '.join(self.new_days)})")
+            days = self.new_days
+            shown = ", ".join(days) if len(days) <= 4 else f"{days[0]} ... {days[-1]}"
+            head = f"{sum(h.new_drops for h in self.hosts.values()):,} new drops on {len(days)} day(s) ({shown})"
         lines = [head]
+        if not self.nothing_new and self.ingest_summary:
+            lines.append(f"ingest: {self.ingest_summary}")
         for host in sorted(self.hosts.values(), key=lambda h: h.host.lower()):
             line = (f"  {host.host}: {host.files} file(s) ({host.files_read} read), {host.new_drops:,} new drops, "
                     f"{host.new_flows} new flow(s), {host.suggestions} suggestion(s)")
@@ -161,7 +168,10 @@ def nightly(config: Config, *, warehouse: str | os.PathLike[str] | None = None,
     except filelock.Timeout:
         raise WarehouseLocked(f"another nightly job is running on {wh.root}; this one does nothing") from None
     try:
-        _run(config, wh, report_dir, today, out, emit)
+        previous = last_records(wh, 1)
+        out.fingerprint = _fingerprint(config)
+        if not _nothing_to_do(config, wh, out, previous, today, emit):
+            _run(config, wh, report_dir, today, out, emit, previous)
     except (WarehouseError, OSError) as exc:  # recorded (when the disk still takes it), then raised
         reason = describe_os_error(exc) if isinstance(exc, OSError) and not exc.filename else str(exc)
         if isinstance(exc, OSError) and exc.filename:
@@ -183,13 +193,12 @@ def nightly(config: Config, *, warehouse: str | os.PathLike[str] | None = None,
 
 
 def _run(config: Config, wh: Warehouse, report_dir: Path | None, today: date | None, out: NightlyReport,
-         emit: Any) -> None:
+         emit: Any, previous: list[dict]) -> None:
     from ..correlate import open_session
     from ..ingest import ingest, plan_inputs
     from ..policy.jobs import host_scripts, load_policies
     from ..warehouse import maintain
 
-    previous = last_records(wh, 1)
     prior = previous[-1] if previous else {}
     owed = [d for d in prior.get("pending_days") or [] if _is_day(d)]
     # A run stopped during its ingest (killed, or failed after its commit point) may have published drops
@@ -221,7 +230,7 @@ def _run(config: Config, wh: Warehouse, report_dir: Path | None, today: date | N
             night.last_file = f.path
         out.files.append({"path": f.path, "host": f.host, "format": f.format, "status": f.status,
                           "rows": f.rows_read, "drops": f.drops_stored, "duplicates": f.duplicates,
-                          "skipped": f.skipped, "seconds": f.seconds})
+                          "skipped": f.skipped, "seconds": f.seconds, **_stamp(Path(f.path))})
     out.problems += [str(i) for i in report.issues if i.kind not in ("held-back", "warning")][:20]
     out.problems += report.damage
     new_days = sorted({Path(p).parent.name.removeprefix("date=") for p in report.parts})
@@ -271,6 +280,93 @@ def _run(config: Config, wh: Warehouse, report_dir: Path | None, today: date | N
     out.pending_days = []
     out.stage = "done"
     out.exit_code = int(exit_code)
+
+
+def _stamp(path: Path) -> dict[str, int]:
+    """Size and modification time of ``path`` (empty when it cannot be read)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return {}
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def _fingerprint(config: Config) -> dict[str, Any]:
+    """What, besides the inbox files, decides a night's work: the config's bytes and the policy scripts."""
+    import hashlib
+
+    text = b""
+    if config.path is not None:
+        with contextlib.suppress(OSError):
+            text = Path(config.path).read_bytes()
+    scripts = sorted({str(p) for h in config.hosts.values()
+                      for p in [h.policy, *(e.script for e in h.policy_history)] if p is not None})
+    return {"config_sha256": hashlib.sha256(text).hexdigest(),
+            "scripts": {p: _stamp(Path(p)) for p in scripts}}
+
+
+def _nothing_to_do(config: Config, wh: Warehouse, out: NightlyReport, previous: list[dict], today: date | None,
+                   emit: Any) -> bool:
+    """The rerun of a night that has nothing new, decided from file stamps and JSON alone (no Parquet read,
+    no ingest machinery imported): fills ``out`` as the full run would and says True, or says False.
+
+    Nothing to do means: the last run finished cleanly (exit 0, nothing owed) with the same config and
+    policy scripts (same bytes, sizes and times); no interrupted publish waits; every inbox file has the
+    path, size and modification time with which it was read whole (or was found to be no export); every
+    data part the manifest lists is there; and retention has no day to retire.  Anything else takes the
+    full path, which handles it (and says so).
+    """
+    from ..warehouse.manifest import Manifest
+
+    last = previous[-1] if previous else None
+    if (last is None or last.get("stage") != "done" or last.get("exit_code") != EXIT_OK or last.get("pending_days")
+            or last.get("fingerprint") != out.fingerprint or wh.journal_path.exists() or wh.staging_dir.exists()):
+        return False
+    try:
+        manifest = Manifest.load(wh.manifest_path)
+    except (WarehouseError, OSError, ValueError):
+        return False
+    not_exports = {f["path"]: (f.get("size"), f.get("mtime_ns")) for f in last.get("files", [])
+                   if f.get("status") == "ignored"}
+    files = inbox_files(config)
+    records: list[tuple[dict[str, Any], str]] = []
+    for owner, path in files:
+        stamp = _stamp(path)
+        if not stamp:
+            return False
+        seen = manifest.same_file(str(path.resolve()), stamp["size"], stamp["mtime_ns"])
+        if seen is not None and not seen.refused:
+            records.append(({"path": str(path), "host": seen.host, "format": seen.format, "status": "unchanged",
+                             "rows": 0, "drops": 0, "duplicates": 0, "skipped": 0, "seconds": 0.0, **stamp}, owner))
+        elif not_exports.get(str(path)) == (stamp["size"], stamp["mtime_ns"]):
+            records.append(({"path": str(path), "host": None, "format": None, "status": "ignored", "rows": 0,
+                             "drops": 0, "duplicates": 0, "skipped": 0, "seconds": 0.0, **stamp}, owner))
+        else:
+            return False
+    if any(not (wh.root / name).exists() for name in manifest.parts or {}):
+        return False  # damage: the full path names it
+    if config.nightly.retention_days:
+        horizon = ((today or datetime.now(UTC).date()) - timedelta(days=config.nightly.retention_days)).isoformat()
+        if any(Path(name).parent.name.removeprefix("date=") < horizon for name in manifest.parts or {}):
+            return False
+    emit("ingest", files=len(files))
+    known: dict[str, dict] = last.get("hosts", {})
+    for host in config.hosts.values():
+        before = known.get(host.name.lower()) or {}
+        out.hosts[host.name.lower()] = HostNight(host.name, newest_drop=before.get("newest_drop"),
+                                                 last_file=before.get("last_file"))
+    for record, owner in records:
+        name = str(record["host"] or owner)
+        night = out.hosts.setdefault(name.lower(), HostNight(name))
+        night.files += 1
+        out.files.append(record)
+    unchanged = sum(1 for r, _ in records if r["status"] == "unchanged")
+    out.ingest_summary = (f"nothing new: every file was already ingested ({unchanged} file(s) unchanged)"
+                          if unchanged else "no export files found")
+    out.stage = "done"
+    out.exit_code = EXIT_OK
+    emit("nothing-new", files=len(files))
+    return True
 
 
 def _is_day(text: str) -> bool:
