@@ -105,6 +105,7 @@ def night(tmp_path_factory) -> tuple[Night, Path, dict, dict]:
     began, events = time.monotonic(), {}
     report = nightly(load_config(n.config), warehouse=ref, today=n.site.day(NIGHT) + timedelta(days=1),
                      log=lambda event, **_: events.setdefault(event, time.monotonic() - began))
+    events["done"] = time.monotonic() - began  # (the command line says "done"; the library returns)
     assert report.exit_code == 0 and "compacted" in report.maintenance and "retention removed" in report.maintenance
     want = warehouse_state(ref)
     assert want["rows"] > warehouse_state(base)["rows"] and not want["litter"]
@@ -142,6 +143,37 @@ def test_a_night_killed_at_a_point_of_publishing_then_run_again_equals_an_uninte
     killed = n.process(tmp_path / "w", env={CRASH_ENV: point})
     assert killed["code"] == -signal.SIGKILL, killed["stderr"]
     rerun_and_compare(n, tmp_path / "w", want, point)
+
+
+def test_a_night_killed_the_moment_its_ingest_returned_owes_the_days_it_published(night, tmp_path):
+    """Published, but not yet recorded as owed: the record at stage ``ingest`` makes the next run find them."""
+    n, base, want, _ = night
+    shutil.copytree(base, tmp_path / "w")
+    script = ("import os, signal, sys\n"
+              "import pipeline.ingest as i\n"
+              "real = i.ingest\n"
+              "def ingest(*a, **k):\n"
+              "    real(*a, **k)\n"
+              "    os.kill(os.getpid(), signal.SIGKILL)\n"
+              "i.ingest = ingest\n"
+              "from pipeline.cli import cli\n"
+              f"sys.exit(cli({n.args(tmp_path / 'w')!r}))\n")
+    killed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=ENV, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert warehouse_state(tmp_path / "w")["rows"] > warehouse_state(base)["rows"]  # published, not compacted
+    rerun_and_compare(n, tmp_path / "w", want, "killed after the ingest")
+
+
+def test_without_compaction_a_night_leaves_a_part_per_run_and_partition_with_the_same_drops(night, tmp_path):
+    n, base, want, _ = night
+    shutil.copytree(base, tmp_path / "w")
+    config = n.site.write_config("plain.toml", warehouse="../unused", retention_days=2, compact=False)
+    report = nightly(load_config(config), warehouse=tmp_path / "w", today=n.site.day(NIGHT) + timedelta(days=1))
+    got = warehouse_state(tmp_path / "w")
+    assert report.exit_code == 0 and "retention removed" in report.maintenance and "compacted" not in report.maintenance
+    assert (got["rows"], got["digest"]) == (want["rows"], want["digest"])
+    assert got["parts"].keys() == want["parts"].keys()
+    assert any(len(got["parts"][d]) > 1 for d in got["parts"]) and all(len(v) == 1 for v in want["parts"].values())
 
 
 def test_a_night_killed_at_a_random_moment_of_a_stage_then_run_again_equals_an_uninterrupted_one(night, tmp_path):
