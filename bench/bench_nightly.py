@@ -27,6 +27,7 @@ Prints JSON lines; the results go to BENCHMARKS.md ("Nightly and faults").
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import statistics
@@ -42,7 +43,10 @@ if str(ROOT) not in sys.path:
 from pipeline.synthetic.site import Site  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
-ENV = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "120"}
+#: As an installed wheel runs: byte-compiled (this workplace sets PYTHONDONTWRITEBYTECODE, under which every
+#: run would compile every module of the project again; the modules are compiled once before measuring).
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"} | {"PYTHONPATH": str(ROOT),
+                                                                                  "COLUMNS": "120"}
 CLI = [sys.executable, "-m", "pipeline"]
 REFERENCE = [sys.executable, "-c", "import duckdb, pyarrow.parquet"]
 
@@ -73,6 +77,37 @@ def median_times(commands: dict[str, list[str]], repeat: int) -> dict[str, float
             seen[name].append(run(cmd)[0])
     return {k: round(statistics.median(v), 3) for k, v in seen.items()} | {
         f"{k}_all": [round(x, 3) for x in v] for k, v in seen.items()}
+
+
+def profile_rerun(config: Path, out: Path) -> dict:
+    """Where a nothing-new rerun's time goes: ``-X importtime`` (slowest top-level imports) and cProfile
+    (functions by cumulative time), the whole texts in ``OUT/rerun-importtime.txt`` and ``OUT/rerun-profile.txt``."""
+    import pstats
+
+    _, done = run([sys.executable, "-X", "importtime", "-m", "pipeline", "--config", str(config), "-q", "nightly"])
+    (out / "rerun-importtime.txt").write_text(done.stderr)
+    imports = []
+    for line in done.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line and "cumulative" not in line:
+            _, cumulative, name = (x.strip() for x in line.removeprefix("import time:").split("|"))
+            if not name.startswith(" ") and "." not in name.strip():
+                imports.append((int(cumulative), name.strip()))
+    prof = out / "rerun.prof"
+    began = time.perf_counter()
+    run([sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "pipeline", "--config", str(config), "-q",
+         "nightly"])
+    profiled = time.perf_counter() - began
+    buf = io.StringIO()
+    stats = pstats.Stats(str(prof), stream=buf)
+    stats.sort_stats("cumulative").print_stats(40)
+    (out / "rerun-profile.txt").write_text(buf.getvalue())
+    top = []
+    for (file, line, fn), (_, _, tt, ct, _) in sorted(stats.stats.items(), key=lambda kv: -kv[1][3])[:60]:  # type: ignore[attr-defined]
+        if "pipeline" in file and ct > 0.005:
+            top.append({"function": f"{Path(file).name}:{line}:{fn}", "cumulative_s": round(ct, 3),
+                        "own_s": round(tt, 3)})
+    return {"imports_ms": [{"module": n, "cumulative_ms": round(c / 1000)} for c, n in sorted(imports)[::-1][:10]],
+            "profiled_seconds": round(profiled, 2), "pipeline_functions": top[:15]}
 
 
 def main() -> None:
@@ -121,6 +156,7 @@ def main() -> None:
     wh_compact, wh_plain = out / "wh-compact", out / "wh-plain"
     results["files_compact"], results["files_plain"] = files_of(wh_compact), files_of(wh_plain)
     print(json.dumps({"files": {"compact": results["files_compact"], "plain": results["files_plain"]}}), flush=True)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "pipeline")], check=True, env=ENV)
     flows = [*CLI, "flows", "--host", args.host, "--format", "csv"]
     results["flows"] = median_times({"compact": [*flows, "--config", str(compact)],
                                      "plain": [*flows, "--config", str(plain)]}, args.repeat)
@@ -131,6 +167,8 @@ def main() -> None:
     print(json.dumps({"rerun": results["rerun"]}), flush=True)
     _, last = run([*rerun, "--config", str(compact)])
     results["rerun_says"] = last.stdout.splitlines()[0] if last.stdout else ""
+    results["rerun_profile"] = profile_rerun(compact, out)
+    print(json.dumps({"rerun_profile": results["rerun_profile"]}), flush=True)
     # the uncompacted warehouse compacted once, after the year: the cost, and the same measurements again
     began = time.perf_counter()
     _, done = run([sys.executable, "-c", "import sys; from pipeline.warehouse import maintain; "

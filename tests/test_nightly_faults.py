@@ -161,6 +161,8 @@ def test_a_night_killed_the_moment_its_ingest_returned_owes_the_days_it_publishe
     killed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=ENV, timeout=300)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert warehouse_state(tmp_path / "w")["rows"] > warehouse_state(base)["rows"]  # published, not compacted
+    code, out, _ = cli_run("status", "--warehouse", str(tmp_path / "w"))
+    assert "exit -, 0.0 s, running, or interrupted during its ingest" in out, out
     rerun_and_compare(n, tmp_path / "w", want, "killed after the ingest")
 
 
