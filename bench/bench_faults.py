@@ -3,17 +3,19 @@
 
     python bench/bench_faults.py --trials 120 --seed 1            # kills (needs nothing special)
     python bench/bench_faults.py --trials 0 --disk-full 12        # full disks (root: mounts tmpfs)
+    python bench/bench_faults.py --trials 30 --reports --out bench/out/faults-reports   # kills in reports too
 
 Site: :mod:`pipeline.synthetic.site` (``--hosts`` hosts, one of every export format among the first
 five, ``--drops-per-day`` drops a day), ``retention_days = 2`` counted from ``--today`` = the day after
-the night's logs, so every night ingests, publishes, writes reports, compacts the days it touched
-and retires a day.  Two nights are run into a base warehouse; the third night's exports are then
-dropped into the inboxes, and:
+the night's logs, so every night ingests, publishes, compacts the days it touched and retires a
+day (and with ``--reports`` writes the reports: most of a small night's time, so a run of its own).
+Two nights are run into a base warehouse; the third night's exports are then dropped into the
+inboxes, and:
 
 * the **reference**: a copy of the base, the third night run without interruption (its progress
   lines time each stage);
 * each **kill trial**: a fresh copy of the base, the third night run and killed (SIGKILL) either at a
-  random moment of a stage (start-up, ingest, policies, reports, maintenance: a delay drawn within
+  random moment of a stage (start-up, ingest, policies, [reports,] maintenance: a delay drawn within
   the stage's duration in the reference run, counted from the stage's progress line) or at a named
   point of a publish through the test hook ``IPSEC_DROPS_TEST_KILL_AT`` (``point#n``: the n-th time):
   the ingest's commit, its moves, the manifest replace; the maintenance commit, the partition
@@ -60,7 +62,7 @@ OUT = ROOT / "bench" / "out"
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "120"}
 ENV.pop(CRASH_ENV, None)
 NIGHT = 2  # the faulted night (0 and 1 are the base)
-STAGES = ("start", "ingest", "policies", "reports", "maintenance")
+STAGES = ("start", "ingest", "policies", "reports", "maintenance")  # (reports: with --reports)
 #: Named kill points: (hook value without the count, what it interrupts, how many times it is reached: a key
 #: of the reference's counts).  The ingest publishes first, the maintenance (compaction + retention) second.
 HOOKS = (
@@ -76,10 +78,14 @@ HOOKS = (
 )
 
 
+#: Whether the nights write reports (``--reports``): off by default, as they take most of a small night's time.
+REPORTS = False
+
+
 def nightly_cmd(site: Site, config: Path, warehouse: Path, reports: Path, night: int) -> list[str]:
     today = site.day(night) + timedelta(days=1)
     return [sys.executable, "-m", "pipeline", "--config", str(config), "nightly", "--warehouse", str(warehouse),
-            "--reports", str(reports), "--today", today.isoformat(), "--log-format", "json"]
+            *(["--reports", str(reports)] if REPORTS else []), "--today", today.isoformat(), "--log-format", "json"]
 
 
 def timed_run(cmd: list[str], env: dict | None = None, kill_stage: str | None = None,
@@ -154,7 +160,8 @@ def copy_base(base: Path, target: Path) -> None:
     if target.exists():
         shutil.rmtree(target)
     shutil.copytree(base / "warehouse", target / "warehouse", symlinks=True)
-    shutil.copytree(base / "reports", target / "reports", symlinks=True)
+    if (base / "reports").is_dir():
+        shutil.copytree(base / "reports", target / "reports", symlinks=True)
 
 
 def setup(out: Path, hosts: int, drops: int, seed: int) -> tuple[Site, Path, Path]:
@@ -187,7 +194,10 @@ def main() -> None:
     ap.add_argument("--hook-share", type=float, default=0.4, help="share of kill trials at a named point")
     ap.add_argument("--out", type=Path, default=OUT / "faults")
     ap.add_argument("--keep", action="store_true", help="keep every trial's folder (default: only mismatches)")
+    ap.add_argument("--reports", action="store_true", help="the nights write reports (a stage to kill in)")
     args = ap.parse_args()
+    global REPORTS
+    REPORTS = args.reports
     rng = random.Random(args.seed)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -239,7 +249,7 @@ def main() -> None:
             plan = {"hook": hook, "where": what}
             stage = what.split(":")[0]
         else:
-            stage = rng.choice(STAGES)
+            stage = rng.choice([s for s in STAGES if s != "reports" or REPORTS])
             delay = rng.uniform(0, max(durations.get(stage, 0.05), 0.01))
             r = timed_run(cmd, kill_stage=stage, delay=delay)
             plan = {"stage": stage, "delay": round(delay, 3), "landed": r["killed_in"]}
