@@ -68,8 +68,20 @@ CRASH_ENV = "IPSEC_DROPS_TEST_KILL_AT"  # test hook: simulate a kill at a named 
 LOCK_INFO_WAIT = 2.0
 
 
+_crash_seen: dict[str, int] = {}
+
+
 def _maybe_crash(point: str) -> None:
-    if os.environ.get(CRASH_ENV) == point:
+    """The test hook: ``IPSEC_DROPS_TEST_KILL_AT=point`` kills the process the first time it reaches
+    ``point``, ``point#n`` the n-th time (e.g. ``after-commit#2``: at the second commit of the process)."""
+    wanted = os.environ.get(CRASH_ENV)
+    if not wanted:
+        return
+    name, _, nth = wanted.partition("#")
+    if name != point:
+        return
+    _crash_seen[point] = seen = _crash_seen.get(point, 0) + 1
+    if seen >= int(nth or 1):
         os.kill(os.getpid(), signal.SIGKILL)
 
 
