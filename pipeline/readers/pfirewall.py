@@ -4,7 +4,8 @@ The header's ``#Fields:`` names the columns (``path`` and ``pid`` are optional
 trailing fields on newer Windows); values are separated by single spaces with
 ``-`` for none.  pyarrow's CSV reader splits the file with a space delimiter;
 lines with the wrong number of fields are reported with their line number.
-Only ``DROP`` lines become drops; every other action is counted (blank lines are not).
+Only ``DROP`` lines become drops; ``ALLOW`` lines (Vista and later) are observed permitted traffic
+(:attr:`FirewallRows.allowed`, the ``allowed`` dataset); every other action is counted (blank lines are not).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ DEFAULT_FIELDS = [
 
 #: The fields a drop row is built from.
 NEEDED = ("date", "time", "action", "protocol", "src-ip", "dst-ip", "src-port", "dst-port", "path", "pid",
-          "icmptype", "icmpcode")
+          "icmptype", "icmpcode", "size")
 
 
 @dataclass
@@ -38,11 +39,11 @@ class FirewallState:
 
 @dataclass
 class FirewallRows:
-    """A batch of DROP lines: string columns named after the fields, ``_line`` and the raw ``_text``."""
+    """A batch of DROP and ALLOW lines: string columns named after the fields, ``_line`` and the raw ``_text``."""
 
     table: pa.Table
     bytes_done: int
-    other_lines: int = 0
+    other_lines: int = 0  # lines that are neither DROP nor ALLOW lines
 
 
 def read_header(path: str | os.PathLike[str]) -> tuple[list[str] | None, int, int]:
@@ -160,21 +161,30 @@ def _drop_lines(batch: LineBatch, fields: list[str], issues: IssueLog) -> Firewa
         issues.add("", "refused-file", "the #Fields: header has no 'action' field")
         return None
     action = as_text(table.column(names[fields.index("action")]))
-    is_drop = pc.equal(pc.utf8_upper(action), "DROP")
+    upper = pc.utf8_upper(action)
+    is_drop = pc.equal(upper, "DROP")
+    is_allow = pc.equal(upper, "ALLOW")
     n_drop = pc.sum(is_drop).as_py() or 0
+    n_allow = pc.sum(is_allow).as_py() or 0
     # An empty line comes out as a row of empty values: not a line of the log.
     blank = pc.sum(pc.equal(pc.utf8_trim_whitespace(action), "")).as_py() or 0
-    other = len(action) - n_drop - blank
-    if n_drop == 0:
+    other = len(action) - n_drop - n_allow - blank
+    if n_drop + n_allow == 0:
         return FirewallRows(pa.table({"_line": pa.array([], pa.int64())}), batch.bytes_done, other)
-    drops = table.filter(is_drop)
+    # DROP and ALLOW lines in line order: local times are read in the order they were written (DST fold)
+    return FirewallRows(_lines_of(table, pc.or_(is_drop, is_allow), batch, fields, names), batch.bytes_done, other)
+
+
+def _lines_of(table: pa.Table, wanted: pa.Array, batch: LineBatch, fields: list[str], names: list[str]) -> pa.Table:
+    """The wanted lines by field name, with their text and line number."""
+    rows = table.filter(wanted)
     columns = {}
     for name, col in zip(fields, names, strict=True):
         if name in NEEDED and name not in columns:
-            value = as_text(drops.column(col))
+            value = as_text(rows.column(col))
             columns[name] = pc.if_else(pc.equal(value, "-"), pa.scalar(None, pa.string()), value)
     # The exact line text is the identity of a firewall event (there is no record number).
-    parts = [as_text(drops.column(c)) for c in names]
+    parts = [as_text(rows.column(c)) for c in names]
     columns["_text"] = pc.binary_join_element_wise(*parts, " ")
-    columns["_line"] = pa.array(batch.lines[is_drop.to_numpy(zero_copy_only=False)], pa.int64())
-    return FirewallRows(pa.table(columns), batch.bytes_done, other)
+    columns["_line"] = pa.array(batch.lines[wanted.to_numpy(zero_copy_only=False)], pa.int64())
+    return pa.table(columns)
