@@ -44,8 +44,8 @@ from .issues import Issue, IssueLog
 from .localtime import FoldState
 from .output import CsvSink
 from .readers import detect_format
-from .readers.iis import IisState, read_iis
 from .readers.evtx import ENGINES, EvtxEvent, EvtxUnreadable, check_header, expected_records, peek_identity, read_evtx
+from .readers.iis import IisState, read_iis
 from .readers.logparser_csv import CSVState, read_csv_export
 from .readers.logparser_w3c import EvtRows, W3CState, read_w3c
 from .readers.pfirewall import FirewallState, read_pfirewall

@@ -1,0 +1,165 @@
+"""The allowed dataset: observed permitted traffic (IIS web and FTP logs, pfirewall ALLOW lines, WFP 5156/5158).
+
+Host W (10.0.0.10, UTC) runs tests/data/allowed/web-ftp.cmd (block all; permit TCP 80, 443 and 21 to it, DNS
+to 10.0.0.53).  The logs in tests/data/allowed were written by hand; every expected row below was worked
+out from their lines (the service-port rule: the client's ephemeral port is dropped), not from this code.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipeline import Warehouse, ingest
+from pipeline.config import parse_config
+from pipeline.readers import detect_format
+
+DATA = Path(__file__).resolve().parent / "data" / "allowed"
+REAL_5156 = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "realworld" / "evtx" / "DE_RDP_Tunnel_5156.evtx"
+if not REAL_5156.exists():
+    REAL_5156 = Path("/work/shared/corpus/realworld/evtx/DE_RDP_Tunnel_5156.evtx")
+
+
+def t(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def config_text(policy: str = "web-ftp.cmd") -> str:
+    return (f'[hosts.W]\ntimezone = "UTC"\naddresses = ["10.0.0.10"]\ndns = ["10.0.0.53"]\n'
+            f'policy = "{(DATA / policy).as_posix()}"\n')
+
+
+def rows(root: Path, where: str = "true") -> list[tuple]:
+    return duckdb.sql(
+        "SELECT CAST(date AS VARCHAR), host, direction, protocol, local_ip, local_port, remote_ip, remote_port, "
+        "source_format, allow_kind, sum(events)::INT, sum(bytes)::INT, min(first_seen), max(last_seen) "
+        f"FROM read_parquet('{root}/allowed/*/*.parquet', hive_partitioning=true) WHERE {where} "
+        "GROUP BY ALL ORDER BY ALL").fetchall()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    root = tmp_path_factory.mktemp("allowed-wh")
+    config = parse_config(config_text())
+    logs = tmp_path_factory.mktemp("logs")
+    for name in ("ex261110.log", "ex261111.log", "pfirewall.log"):
+        shutil.copy(DATA / name, logs / name)
+    shutil.copy(DATA / "ftp" / "ex261111.log", logs / "ftp-ex261111.log")
+    first = ingest([logs], Warehouse(root), config, host="W")
+    second = ingest([DATA / "u_ex261111.log"], Warehouse(root), config)  # names its host: s-computername
+    return root, config, first, second, logs
+
+
+def test_iis_logs_are_recognised_by_content():
+    for name in ("ex261110.log", "ex261111.log", "u_ex261111.log", "ftp/ex261111.log"):
+        assert detect_format(DATA / name) == "iis-w3c", name
+    assert detect_format(DATA / "pfirewall.log") == "pfirewall"
+
+
+def test_iis_web_requests_several_layouts_aggregate_per_day_and_flow(site):
+    root, *_ = site
+    web = rows(root, "allow_kind = 'iis-request'")
+    assert web == [
+        # IIS 6: four requests of 10.2.0.5 (two identical lines in one second are two requests)
+        ("2026-11-10", "W", "inbound", 6, "10.0.0.10", 80, "10.2.0.5", None, "iis-w3c", "iis-request", 4, None,
+         t("2026-11-10 00:00:01"), t("2026-11-10 10:00:00")),
+        # 443: the 11:00 line, and the 13:00 POST under the second #Fields: header (other fields)
+        ("2026-11-10", "W", "inbound", 6, "10.0.0.10", 443, "10.2.0.6", None, "iis-w3c", "iis-request", 2, None,
+         t("2026-11-10 11:00:00"), t("2026-11-10 13:00:00")),
+        # IIS 7.5, fields in another order, host from s-computername (W and w.example.net), bytes sc + cs
+        ("2026-11-11", "W", "inbound", 6, "10.0.0.10", 80, "10.2.0.5", None, "iis-w3c", "iis-request", 2, 1800,
+         t("2026-11-11 08:00:00"), t("2026-11-11 08:05:00")),
+        # IIS 5 minimal layout: no s-ip (local address unknown), no s-port (80), date from #Date:
+        ("2026-11-11", "W", "inbound", 6, None, 80, "10.2.0.8", None, "iis-w3c", "iis-request", 2, None,
+         t("2026-11-11 10:00:00"), t("2026-11-11 10:00:05")),
+    ]
+
+
+def test_iis6_ftp_log_is_the_ftp_service_on_port_21_and_rolls_over_midnight(site):
+    root, *_ = site
+    assert rows(root, "allow_kind = 'iis-ftp'") == [
+        ("2026-11-11", "W", "inbound", 6, None, 21, "10.2.0.7", None, "iis-w3c", "iis-ftp", 2, None,
+         t("2026-11-11 23:58:10"), t("2026-11-11 23:58:11")),
+        ("2026-11-12", "W", "inbound", 6, None, 21, "10.2.0.7", None, "iis-w3c", "iis-ftp", 2, None,
+         t("2026-11-12 00:01:00"), t("2026-11-12 00:01:05")),
+        ("2026-11-12", "W", "inbound", 6, None, 21, "10.2.0.9", None, "iis-w3c", "iis-ftp", 1, None,
+         t("2026-11-12 10:00:00"), t("2026-11-12 10:00:00")),
+    ]
+
+
+def test_malformed_iis_lines_are_skipped_counted_and_named(site):
+    _, _, first, *_ = site
+    by_name = {Path(f.path).name: f for f in first.files}
+    log = by_name["ex261110.log"]
+    assert log.skipped == 2 and log.allowed_stored == 6 and log.status == "ingested"
+    texts = [str(i) for i in log.issues.details]
+    assert any("ex261110.log:line 10: malformed" in x and "too many values" in x for x in texts), texts
+    assert any("line 11: malformed: c-ip is not an IP address" in x for x in texts), texts
+
+
+def test_pfirewall_allow_lines_are_allowed_traffic_and_drop_lines_stay_drops(site):
+    root, _, first, *_ = site
+    assert rows(root, "source_format = 'pfirewall'") == [
+        # two identical lines (two packets) and one from another source port: one flow, size = bytes
+        ("2026-11-10", "W", "inbound", 6, "10.0.0.10", 80, "10.2.0.5", None, "pfirewall", "firewall-allow", 3, 172,
+         t("2026-11-10 10:00:00"), t("2026-11-10 10:00:01")),
+        # the DNS reply (53 -> 1030, inbound) keeps the service end: the remote port 53
+        ("2026-11-10", "W", "inbound", 17, "10.0.0.10", None, "10.0.0.53", 53, "pfirewall", "firewall-allow", 1, 120,
+         t("2026-11-10 10:00:03"), t("2026-11-10 10:00:03")),
+        ("2026-11-10", "W", "outbound", 17, "10.0.0.10", None, "10.0.0.53", 53, "pfirewall", "firewall-allow", 1, 70,
+         t("2026-11-10 10:00:02"), t("2026-11-10 10:00:02")),
+    ]
+    fw = {Path(f.path).name: f for f in first.files}["pfirewall.log"]
+    assert fw.drops_stored == 1 and fw.skipped == 1 and fw.rows_read == 8  # 6 ALLOW + 1 DROP read, 1 OPEN counted
+    assert "permitted connection(s) stored" in first.summary()
+
+
+def test_identity_keeps_a_reread_or_a_copy_from_counting_twice(site, tmp_path):
+    root, config, _, _, logs = site
+    before = rows(root)
+    again = ingest([logs], Warehouse(root), config, host="W", reread=True)
+    assert again.total("allowed_stored") == 0 and again.total("allowed_found") == 6 + 2 + 5 + 5
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    shutil.copy(DATA / "ex261110.log", copy / "renamed.txt")
+    assert ingest([copy], Warehouse(root), config, host="W").total("allowed_stored") == 0
+    assert rows(root) == before
+    manifest = json.loads((root / "_manifest.json").read_text(encoding="utf-8"))
+    events = sum(p["events"] for p in manifest["allowed_parts"].values())
+    keys = duckdb.sql(f"SELECT count(*) FROM '{root}/_keys/allowed/*/*.parquet'").fetchall()[0][0]
+    assert events == keys == 6 + 2 + 2 + 5 + 5  # one key per event counted
+    from pipeline.warehouse import check
+
+    assert check(root).ok  # the drops' check is not disturbed by the allowed dataset
+
+
+def test_an_iis_log_that_names_no_host_needs_one(tmp_path):
+    report = ingest([DATA / "ex261111.log"], Warehouse(tmp_path / "wh"), parse_config(config_text()))
+    [f] = report.files
+    assert f.status == "refused" and "does not name its host" in str(f.issues.details[0])
+    assert int(report.exit_code) == 1
+
+
+@pytest.mark.skipif(not REAL_5156.exists(), reason="../shared corpus not present")
+def test_real_5156_and_5158_events(tmp_path):
+    report = ingest([REAL_5156], Warehouse(tmp_path / "wh"))
+    [f] = report.files
+    assert f.allowed_found == 63 + 9 and f.allowed_stored == 72 and f.drops_found == 0
+    got = rows(tmp_path / "wh")
+    assert sum(r[10] for r in got) == 72
+    by = {(r[2], r[3], r[4], r[5], r[6], r[7], r[9]): r[10] for r in got}
+    # Kerberos from 10.0.2.17 to the DC 10.0.2.15:88, eleven connections from ephemeral ports: one flow
+    assert by[("outbound", 6, "10.0.2.17", None, "10.0.2.15", 88, "wfp-connection-permitted")] == 11
+    # RDP over the loopback tunnel: the inbound side (Source = local end 127.0.0.2:3389), two connections
+    assert by[("inbound", 6, "127.0.0.2", 3389, "127.0.0.1", None, "wfp-connection-permitted")] == 2
+    # the six inbound SSDP datagrams to 239.255.255.250:1900 (local end) from 127.0.0.1:55141
+    assert by[("inbound", 17, "239.255.255.250", 1900, "127.0.0.1", None, "wfp-connection-permitted")] == 6
+    # binds: the unspecified address is no local address; 3702 bound twice on 0.0.0.0 and twice on ::
+    assert by[(None, 17, None, 3702, None, None, "wfp-bind-permitted")] == 4
+    assert sum(v for k, v in by.items() if k[6] == "wfp-bind-permitted") == 9
+    assert {r[1] for r in got} == {"PC01.example.corp"} and {r[0] for r in got} == {"2019-02-13"}
