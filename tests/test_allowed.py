@@ -163,3 +163,53 @@ def test_real_5156_and_5158_events(tmp_path):
     assert by[(None, 17, None, 3702, None, None, "wfp-bind-permitted")] == 4
     assert sum(v for k, v in by.items() if k[6] == "wfp-bind-permitted") == 9
     assert {r[1] for r in got} == {"PC01.example.corp"} and {r[0] for r in got} == {"2019-02-13"}
+
+
+def test_whatif_replace_with_a_script_that_forgets_the_ftp_rule_lists_the_ftp_flows_as_would_break(site):
+    from pipeline.suggest import whatif
+
+    root, config, *_ = site
+    out = whatif(root, config, host="W", replace_with=DATA / "web-no-ftp.cmd")
+    breaks = out["would_break"]
+    # the FTP service's flows (worked out above): 10.2.0.7 on two days (4 commands), 10.2.0.9 once
+    assert [(b["remote_ip"], b["local_port"], b["events"], b["days"]) for b in breaks] == [
+        ("10.2.0.7", 21, 4, 2), ("10.2.0.9", 21, 1, 1)]
+    for b in breaks:
+        assert (b["verdict_before"], b["rule_before"]) == ("permitted-by-policy", "FTP")
+        assert (b["verdict_after"], b["rule_after"]) == ("blocked-by-rule", "Block all")
+        assert b["dataset"] == "allowed" and b["impact"] == "would-break" and b["direction"] == "inbound"
+        assert b["source_line_after"] == 7  # web-no-ftp.cmd line 7: the "All traffic" filter
+    assert breaks[0]["last_seen"] == t("2026-11-12 00:01:05")
+    assert out["would_open"] == []  # the one drop (telnet from 203.0.113.5) stays blocked
+    assert out["summary"]["would_break"] == 2 and out["summary"]["events_would_break"] == 5
+    # the web and DNS flows are unchanged: nothing else changes
+    assert out["changed"] == breaks
+    same = whatif(root, config, host="W", replace_with=DATA / "web-ftp.cmd")
+    assert same["would_break"] == same["changed"] == [] and same["summary"]["unchanged"] > 0
+
+
+def test_whatif_command_line_exit_1_and_json_keys(site, tmp_path):
+    from click.testing import CliRunner
+
+    from pipeline.cli import cli
+
+    root, *_ = site
+    cfg = tmp_path / "w.toml"
+    cfg.write_text(config_text(), encoding="utf-8")
+    run = CliRunner().invoke
+    result = run(cli, ["--config", str(cfg), "whatif", "-w", str(root), "--host", "W", "--replace",
+                       str(DATA / "web-no-ftp.cmd"), "--format", "json"])
+    assert result.exit_code == 1, result.output
+    doc = json.loads(result.stdout)
+    assert {"would_break", "would_open", "changed", "summary"} <= set(doc)
+    assert {"host", "direction", "protocol", "local_ip", "local_port", "remote_ip", "remote_port", "events", "days",
+            "first_seen", "last_seen", "verdict_before", "rule_before", "verdict_after", "rule_after"} <= set(
+        doc["would_break"][0])
+    table = run(cli, ["--config", str(cfg), "whatif", "-w", str(root), "--host", "W", "--replace",
+                      str(DATA / "web-no-ftp.cmd")], env={"COLUMNS": "160"})
+    assert table.exit_code == 1
+    head = table.stdout.index("WOULD BREAK")
+    assert head < table.stdout.index("10.2.0.7") and "Block all" in table.stdout and "2 would break" in table.stdout
+    fine = run(cli, ["--config", str(cfg), "whatif", "-w", str(root), "--host", "W", "--replace",
+                     str(DATA / "web-ftp.cmd")])
+    assert fine.exit_code == 0 and "WOULD BREAK" not in fine.stdout
