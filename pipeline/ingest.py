@@ -111,6 +111,16 @@ class IngestReport:
     def exit_code(self) -> int:
         return EXIT_SKIPPED if self.total("skipped") or self.refused_files or self.damage else EXIT_OK
 
+    def allowed_summary(self) -> str | None:
+        """What the run did with observed permitted traffic (the ``allowed`` dataset); None when it met none."""
+        found, stored = self.total("allowed_found"), self.total("allowed_stored")
+        if not found:
+            return None
+        if not stored:
+            return f"permitted traffic: {found:,} connection(s) found, all already stored"
+        return f"permitted traffic: {stored:,} connection(s) stored" + (
+            f", {found - stored:,} already stored" if found > stored else "")
+
     def summary(self) -> str:
         """The run's outcome in one line, saying what really happened (what the CLI prints).
 
@@ -139,10 +149,6 @@ class IngestReport:
                 parts.append(f"{stored:,} drops stored")
                 if dups:
                     parts.append(f"{dups:,} duplicates avoided")
-            if self.total("allowed_stored"):
-                parts.append(f"{self.total('allowed_stored'):,} permitted connection(s) stored")
-            elif self.total("allowed_found") and read:
-                parts.append(f"{self.total('allowed_found'):,} permitted connection(s) found, all already stored")
             if self.total("skipped"):
                 parts.append(f"{self.total('skipped'):,} skipped")
             if unchanged:

@@ -116,7 +116,8 @@ def test_pfirewall_allow_lines_are_allowed_traffic_and_drop_lines_stay_drops(sit
     ]
     fw = {Path(f.path).name: f for f in first.files}["pfirewall.log"]
     assert fw.drops_stored == 1 and fw.skipped == 1 and fw.rows_read == 8  # 6 ALLOW + 1 DROP read, 1 OPEN counted
-    assert "permitted connection(s) stored" in first.summary()
+    assert first.allowed_summary() == "permitted traffic: 18 connection(s) stored"  # 6 + 5 + 2 IIS + 5 FTP
+    assert "permitted" not in first.summary()  # the one-line result speaks of drops, as before
 
 
 def test_identity_keeps_a_reread_or_a_copy_from_counting_twice(site, tmp_path):
