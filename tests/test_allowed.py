@@ -15,14 +15,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from conftest import SAMPLE, shared_path
 from pipeline import Warehouse, ingest
 from pipeline.config import parse_config
 from pipeline.readers import detect_format
 
 DATA = Path(__file__).resolve().parent / "data" / "allowed"
-REAL_5156 = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "realworld" / "evtx" / "DE_RDP_Tunnel_5156.evtx"
-if not REAL_5156.exists():
-    REAL_5156 = Path("/work/shared/corpus/realworld/evtx/DE_RDP_Tunnel_5156.evtx")
 
 
 def t(text: str) -> datetime:
@@ -146,9 +144,10 @@ def test_an_iis_log_that_names_no_host_needs_one(tmp_path):
     assert int(report.exit_code) == 1
 
 
-@pytest.mark.skipif(not REAL_5156.exists(), reason="../shared corpus not present")
 def test_real_5156_and_5158_events(tmp_path):
-    report = ingest([REAL_5156], Warehouse(tmp_path / "wh"))
+    """63 real 5156 and 9 real 5158 events (GPL-3.0 corpus file: read from ../shared, never copied in)."""
+    real = shared_path("corpus", "realworld", "evtx", "DE_RDP_Tunnel_5156.evtx")
+    report = ingest([real], Warehouse(tmp_path / "wh"))
     [f] = report.files
     assert f.allowed_found == 63 + 9 and f.allowed_stored == 72 and f.drops_found == 0
     got = rows(tmp_path / "wh")
@@ -214,3 +213,35 @@ def test_whatif_command_line_exit_1_and_json_keys(site, tmp_path):
     fine = run(cli, ["--config", str(cfg), "whatif", "-w", str(root), "--host", "W", "--replace",
                      str(DATA / "web-ftp.cmd")])
     assert fine.exit_code == 0 and "WOULD BREAK" not in fine.stdout
+
+
+def test_the_sample_site_stores_its_permitted_traffic_as_expected(sample_warehouse):
+    """expected.json ``allowed`` is counted by sample_logs/generate.py from the files it wrote."""
+    expected = json.loads((SAMPLE / "expected.json").read_text(encoding="utf-8"))["allowed"]
+    glob = f"{sample_warehouse}/allowed/*/*.parquet"
+    by_kind = dict(duckdb.sql(f"SELECT allow_kind, sum(events)::INT FROM '{glob}' GROUP BY 1").fetchall())
+    by_host = dict(duckdb.sql(f"SELECT host, sum(events)::INT FROM '{glob}' GROUP BY 1").fetchall())
+    assert by_kind == expected["by_kind"] and by_host == expected["by_host"]
+    web = duckdb.sql(
+        f"SELECT local_ip, local_port, remote_ip, allow_kind, sum(events)::INT, count(DISTINCT date)::INT "
+        f"FROM read_parquet('{glob}', hive_partitioning=true) WHERE source_format = 'iis-w3c' GROUP BY ALL").fetchall()
+    assert sorted(web, key=str) == sorted(((f["local_ip"], f["local_port"], f["remote_ip"], f["allow_kind"],
+                                            f["events"], f["days"]) for f in expected["web01_flows"]), key=str)
+    drops = duckdb.sql(f"SELECT count(*) FROM '{sample_warehouse}/drops/*/*.parquet'").fetchall()[0][0]
+    assert drops == json.loads((SAMPLE / "expected.json").read_text(encoding="utf-8"))["total_drops"]
+
+
+def test_whatif_replace_catches_the_planted_mistake_in_the_sample_site_new_script(sample_warehouse):
+    from pipeline.config import load_config
+    from pipeline.suggest import whatif
+
+    expected = json.loads((SAMPLE / "expected.json").read_text(encoding="utf-8"))["allowed"]
+    config = load_config(SAMPLE / "ipsec-drops.toml")
+    out = whatif(sample_warehouse, config, host="WEB01", replace_with=SAMPLE / "policies" / "web01-new.cmd")
+    got = [{k: b[k] for k in ("direction", "protocol", "local_ip", "local_port", "remote_ip", "remote_port", "events",
+                              "days", "rule_before", "rule_after")} | {"last_seen": b["last_seen"].strftime(
+                                  "%Y-%m-%dT%H:%M:%SZ")} for b in out["would_break"]]
+    assert got == expected["web01_new_would_break"]
+    # the rewrite also opens WinRM from the admin subnet: the four workstations' blocked flows would pass
+    opened = {(o["remote_ip"], o["local_port"]) for o in out["would_open"]}
+    assert opened == {(ip, 5985) for ip in ("10.40.1.9", "10.40.1.10", "10.40.1.11", "10.40.1.14")}
