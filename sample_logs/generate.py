@@ -2071,7 +2071,7 @@ def write_iis(out: Path) -> dict:
             for _ in range(rng.randint(3, 8)):
                 hits.append((start + timedelta(seconds=rng.randrange(8 * 3600, 18 * 3600)), "10.1.0.10", 80, client))
         hits.sort()
-        rel = f"exports/web01/iis/W3SVC1/ex2610{day:02d}.log"
+        rel = f"exports/web01/iis-w3svc1-ex2610{day:02d}.log"
         lines = ["#Software: Microsoft Internet Information Services 6.0", "#Version: 1.0",
                  f"#Date: {hits[0][0]:%Y-%m-%d %H:%M:%S}", f"#Fields: {IIS_FIELDS}"]
         for when, server, port, client in hits:
@@ -2082,7 +2082,7 @@ def write_iis(out: Path) -> dict:
             f.write("\r\n".join(lines) + "\r\n")
         files[rel] = len(hits)
         # the nightly upload: one FTP session of the content server, shortly after 02:00 UTC
-        rel = f"exports/web01/iis/MSFTPSVC1/ex2610{day:02d}.log"
+        rel = f"exports/web01/iis-msftpsvc1-ex2610{day:02d}.log"
         begin = start + timedelta(hours=2, seconds=rng.randrange(600))
         lines = ["#Software: Microsoft Internet Information Services 6.0", "#Version: 1.0",
                  f"#Date: {begin:%Y-%m-%d %H:%M:%S}", f"#Fields: {FTP_FIELDS}"]
@@ -2110,7 +2110,7 @@ def count_allowed(out: Path, iis: dict) -> dict:
     by_host: Counter = Counter()
     files: dict[str, int] = {}
     for rel, n in iis["iis_files"].items():
-        kind = "iis-ftp" if "MSFTPSVC" in rel else "iis-request"
+        kind = "iis-ftp" if "msftpsvc" in rel else "iis-request"
         by_kind[kind] += n
         by_host["WEB01"] += n
         files[rel] = n
@@ -2155,7 +2155,7 @@ def render_allowed(a: dict) -> str:
         "## Permitted traffic (the allowed dataset)",
         "",
         f"**{a['total_events']} permitted events**, no drops among them: WEB01's IIS 6 logs of 29-31 Oct (UTC)",
-        "under `exports/web01/iis/` (W3SVC1: web requests to 198.51.100.10 and 10.1.0.10 on 80/443; MSFTPSVC1:",
+        "in `exports/web01/iis-*.log` (W3SVC1: web requests to 198.51.100.10 and 10.1.0.10 on 80/443; MSFTPSVC1:",
         f"the nightly FTP upload of the content server {FTP_PUBLISHER}, a log without `s-ip` or `s-port`), the",
         "pfirewall ALLOW lines of DB01 and APP03 and the 5156 events of DB01's Security log.",
         "",

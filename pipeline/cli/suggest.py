@@ -58,8 +58,8 @@ BREAK_TABLE = (
     Column("local", 0, "endpoint", source=("local_ip", "local_port")),
     Column("remote", 0, "endpoint", source=("remote_ip", "remote_port")),
     Column("events", 0, "count"), Column("days", 1, "number"), Column("last_seen", 2, "time", header="last seen"),
-    Column("rule_before", 5, shrink=True, header="permitted by"), Column("verdict_after", 3, header="after"),
-    Column("rule_after", 0, shrink=True, header="blocked by"),
+    Column("rule_before", 5, shrink=True, header="permitted by"), Column("verdict_after", 6, header="after"),
+    Column("rule_after", 0, header="blocked by"),
 )
 
 
@@ -200,8 +200,9 @@ def whatif_cmd(obj: Context, warehouse: Path, host: str, script: Path | None, re
         title = f"{host}: flows that change ({len(result['changed'])})" if not (breaks or opens) else \
             f"{host}: other changes ({len(other)})"
         rows = result["changed"] if not (breaks or opens) else other
-        print_rows(obj, pa.Table.from_pylist(rows) if rows else pa.table(empty), fmt, CHANGE_TABLE, title=title,
-                   wide=wide, tz=zone)
+        if rows or not (breaks or opens):
+            print_rows(obj, pa.Table.from_pylist(rows) if rows else pa.table(empty), fmt, CHANGE_TABLE, title=title,
+                       wide=wide, tz=zone)
     else:
         changed = pa.Table.from_pylist(result["changed"]) if result["changed"] else pa.table(
             {k: pa.array([], pa.string()) for k in ("host", "verdict_before", "verdict_after")})
