@@ -774,10 +774,16 @@ def whatif(warehouse: WarehouseLike, config: Config | None = None, *, host: str,
     current = session.periods_of(host)
     one_script = hp.analysis is not None and not (len(current) == 1 and current[0]["snapshot"] == hp.analysis.snapshot
                                                   and current[0]["valid_from"] is None)
-    if one_script:
-        assert hp.analysis is not None
-        before = session.replay({host: hp.analysis}, **period).to_pylist()
-        allowed_before = session.replay_allowed({host: hp.analysis}, **period).to_pylist()
+    return replay_impact(session, host, hp.analysis if one_script else None, candidate, period)
+
+
+def replay_impact(session: Session, host: str, before_policy: PolicyAnalysis | None, candidate: PolicyAnalysis,
+                  period: dict[str, Any]) -> dict:
+    """:func:`whatif`'s answer for two policies of ``host``: ``before_policy`` (None: the policies in force at each
+    flow's time) against ``candidate``, both datasets judged from the same tuples."""
+    if before_policy is not None:
+        before = session.replay({host: before_policy}, **period).to_pylist()
+        allowed_before = session.replay_allowed({host: before_policy}, **period).to_pylist()
     else:
         before = session.flows(**period).to_pylist()
         allowed_before = session.allowed_flows(**period).to_pylist()

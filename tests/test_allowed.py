@@ -245,3 +245,57 @@ def test_whatif_replace_catches_the_planted_mistake_in_the_sample_site_new_scrip
     # the rewrite also opens WinRM from the admin subnet: the four workstations' blocked flows would pass
     opened = {(o["remote_ip"], o["local_port"]) for o in out["would_open"]}
     assert opened == {(ip, 5985) for ip in ("10.40.1.9", "10.40.1.10", "10.40.1.11", "10.40.1.14")}
+
+
+def test_policy_diff_compares_effective_filters_not_text(site, tmp_path):
+    from pipeline.policy import analyse_script
+    from pipeline.policy.diff import diff_policies
+
+    _, config, *_ = site
+    old = analyse_script(DATA / "web-ftp.cmd", host="W", config=config)
+    new = analyse_script(DATA / "web-no-ftp.cmd", host="W", config=config)
+    d = diff_policies(old, new)
+    assert d["filters"]["added"] == [] and d["filters"]["changed"] == []
+    [gone] = d["filters"]["removed"]
+    assert (gone["rule"], gone["action"], gone["src"], gone["dst"], gone["protocol"], gone["dst_port"],
+            gone["mirrored"]) == ("FTP", "permit", "any", "10.0.0.10", 6, 21, True)
+    assert [r["rule"] for r in d["rules"]["removed"]] == ["FTP"] and d["rules"]["added"] == []
+    # the same policy written differently (me spelled out, other case, lines reordered): nothing changed
+    text = (DATA / "web-ftp.cmd").read_text(encoding="utf-8").splitlines()
+    dns = [ln for ln in text if "DNS" in ln]
+    other = [ln for ln in text if "DNS" not in ln]
+    respelled = tmp_path / "respelled.cmd"
+    respelled.write_text("\r\n".join(other[:6] + dns + other[6:]).replace("dstaddr=me", "dstaddr=10.0.0.10")
+                         .replace("protocol=tcp", "PROTOCOL=TCP"), encoding="utf-8")
+    same = diff_policies(old, analyse_script(respelled, host="W", config=config))
+    assert same == {"filters": {"added": [], "removed": [], "changed": []},
+                    "rules": {"added": [], "removed": [], "changed": []}}
+    # the web rule turned into a block: its two filters changed (80, 443), the rule changed
+    blocking = tmp_path / "blocking.cmd"
+    blocking.write_text((DATA / "web-ftp.cmd").read_text(encoding="utf-8").replace(
+        'filterlist="Web" filteraction=Permit', 'filterlist="Web" filteraction=Block'), encoding="utf-8")
+    d = diff_policies(old, analyse_script(blocking, host="W", config=config))
+    assert sorted(c["dst_port"] for c in d["filters"]["changed"]) == [80, 443]
+    assert {(c["before"]["action"], c["after"]["action"]) for c in d["filters"]["changed"]} == {("permit", "block")}
+    assert [r["rule"] for r in d["rules"]["changed"]] == ["Web"]
+
+
+def test_policy_diff_command_line_lists_changes_then_the_traffic_impact(site, tmp_path):
+    from click.testing import CliRunner
+
+    from pipeline.cli import cli
+
+    root, *_ = site
+    cfg = tmp_path / "w.toml"
+    cfg.write_text(config_text(), encoding="utf-8")
+    args = ["--config", str(cfg), "policy", "diff", str(DATA / "web-ftp.cmd"), str(DATA / "web-no-ftp.cmd"),
+            "--host", "W", "-w", str(root)]
+    result = CliRunner().invoke(cli, args, env={"COLUMNS": "160"})
+    assert result.exit_code == 1, result.output
+    out = result.stdout
+    assert "filters removed (1)" in out and "- permit TCP any -> 10.0.0.10:21 (mirrored)" in out
+    assert "rules removed (1)" in out and out.index("filters removed") < out.index("WOULD BREAK") < out.index(
+        "10.2.0.7")
+    doc = json.loads(CliRunner().invoke(cli, [*args, "--format", "json"]).stdout)
+    assert [(b["remote_ip"], b["events"]) for b in doc["impact"]["would_break"]] == [("10.2.0.7", 4), ("10.2.0.9", 1)]
+    assert set(doc) >= {"filters", "rules", "impact"}
