@@ -14,8 +14,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
 from conftest import SAMPLE, shared_path
+
 from pipeline import Warehouse, ingest
 from pipeline.config import parse_config
 from pipeline.readers import detect_format
@@ -299,3 +299,27 @@ def test_policy_diff_command_line_lists_changes_then_the_traffic_impact(site, tm
     doc = json.loads(CliRunner().invoke(cli, [*args, "--format", "json"]).stdout)
     assert [(b["remote_ip"], b["events"]) for b in doc["impact"]["would_break"]] == [("10.2.0.7", 4), ("10.2.0.9", 1)]
     assert set(doc) >= {"filters", "rules", "impact"}
+
+
+def test_policy_lint_against_the_sample_traffic_finds_unused_permits_and_the_hot_block(sample_warehouse):
+    """WEB01's only permitted traffic in the sample is IIS: inbound 80/443 and the FTP upload (21).  So, by
+    hand from web01.cmd: Terminal Services (49), DNS client (54, 55), ISP resolver (59) and Web client (67,
+    68) are unused permits; "Block everything" (38) drops WinRM from the four admin workstations (2-3 days
+    each) and DNS to the new resolver 10.1.0.3 (3 days): five recurring internal flows."""
+    from click.testing import CliRunner
+
+    from pipeline.cli import cli
+
+    result = CliRunner().invoke(cli, ["--config", str(SAMPLE / "ipsec-drops.toml"), "policy", "lint",
+                                      str(SAMPLE / "policies" / "web01.cmd"), "--host", "WEB01", "-w",
+                                      str(sample_warehouse), "--format", "json"])
+    assert result.exit_code == 1, result.output
+    findings = json.loads(result.stdout)["lint"]
+    unused = sorted(f["line"] for f in findings if f["code"] == "unused-permit")
+    assert unused == [49, 54, 55, 59, 67, 68]
+    [hot] = [f for f in findings if f["code"] == "hot-block"]
+    assert hot["line"] == 38 and "drops 5 recurring flow(s) from internal sources" in hot["message"]
+    # without --warehouse the script's own lint only
+    plain = CliRunner().invoke(cli, ["--config", str(SAMPLE / "ipsec-drops.toml"), "policy", "lint",
+                                     str(SAMPLE / "policies" / "web01.cmd"), "--host", "WEB01", "--format", "json"])
+    assert not {f["code"] for f in json.loads(plain.stdout)["lint"]} & {"unused-permit", "hot-block"}

@@ -198,18 +198,25 @@ def _policy_tables(obj: Context, analysis: PolicyAnalysis) -> None:
 @click.option("--host", help="Config host the script is for (default: the host whose policy SCRIPT is).")
 @click.option("--all", "all_hosts", is_flag=True, help="Lint the policy script of every config host.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "csv"]), default="text", show_default=True)
+@click.option("--warehouse", "-w", type=click.Path(file_okay=False, path_type=Path),
+              help="Also lint against the traffic stored there: unused-permit (a permit no observed permitted "
+                   "traffic used in the last --days days) and hot-block (a block dropping a recurring flow from "
+                   "an internal source).")
+@click.option("--days", type=click.IntRange(min=1), default=30, show_default=True,
+              help="The window of --warehouse, ending at the host's newest stored traffic.")
 @encoding_option
 @define_option
 @global_options
 @click.pass_obj
 @handle_errors
 def policy_lint_cmd(obj: Context, script: Path | None, host: str | None, all_hosts: bool, fmt: str,
-                    encoding: str | None, defines: tuple[str, ...]) -> None:
+                    warehouse: Path | None, days: int, encoding: str | None, defines: tuple[str, ...]) -> None:
     """Report weaknesses of SCRIPT with their severity and the line to fix.
 
     Shadowed filters, rules with empty lists, unused filter actions, the
     exemption and boot settings the hardening guides warn about, block rules
-    that block DNS. Exit code 1 when anything of warning or error severity is found.
+    that block DNS; with --warehouse, permits no observed traffic used and blocks that
+    drop recurring internal flows. Exit code 1 when anything of warning or error severity is found.
     """
     if all_hosts == bool(script):
         fail("error: give SCRIPT, or --all")
@@ -222,6 +229,13 @@ def policy_lint_cmd(obj: Context, script: Path | None, host: str | None, all_hos
             obj.err.print(Text(f"error: {report.host}: {report.error}", style="red"))
             problems = True
             continue
+        if warehouse is not None:
+            from ..correlate import require_warehouse
+            from ..traffic_lint import traffic_lint
+
+            extra = traffic_lint(require_warehouse(warehouse), obj.config(), report.analysis, days=days)
+            report.findings = report.findings + extra
+            report.everything = sorted(report.everything + extra, key=lambda i: i.line)
         problems |= report.has_problems
         if fmt == "json":
             click.echo(policy_show.as_json(report.analysis, lint=report.findings))
