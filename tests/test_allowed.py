@@ -323,3 +323,32 @@ def test_policy_lint_against_the_sample_traffic_finds_unused_permits_and_the_hot
     plain = CliRunner().invoke(cli, ["--config", str(SAMPLE / "ipsec-drops.toml"), "policy", "lint",
                                      str(SAMPLE / "policies" / "web01.cmd"), "--host", "WEB01", "--format", "json"])
     assert not {f["code"] for f in json.loads(plain.stdout)["lint"]} & {"unused-permit", "hot-block"}
+
+
+def test_flows_dataset_allowed_shows_the_permitting_filter_and_flags_what_the_policy_blocks(site, tmp_path):
+    from click.testing import CliRunner
+
+    from pipeline.cli import cli
+
+    root, *_ = site
+    run = CliRunner().invoke
+    cfg = tmp_path / "w.toml"
+    cfg.write_text(config_text(), encoding="utf-8")
+    doc = json.loads(run(cli, ["--config", str(cfg), "flows", "--dataset", "allowed", "-w", str(root),
+                               "--format", "json"]).stdout)
+    by = {(f["direction"], f["protocol"], f["local_port"], f["remote_ip"], f["remote_port"]): f for f in doc}
+    # 10.2.0.5 -> :80 on 10.0.0.10: 4 + 2 IIS requests and 3 pfirewall ALLOW packets, on two days
+    web = by[("inbound", 6, 80, "10.2.0.5", None)]
+    assert (web["events"], web["days_seen"], web["rule"], web["policy_blocks"]) == (9, 2, "Web", False)
+    assert web["source_formats"] == ["iis-w3c", "pfirewall"]
+    assert by[("inbound", 6, 21, "10.2.0.7", None)]["rule"] == "FTP"
+    # the DNS reply is decided by the mirrored copy of the DNS filter
+    assert by[("inbound", 17, None, "10.0.0.53", 53)]["rule"] == "DNS"
+    assert not any(f["policy_blocks"] for f in doc)
+    # had the policy been the one without the FTP rule, the FTP traffic seen would contradict it: flagged
+    cfg.write_text(config_text("web-no-ftp.cmd"), encoding="utf-8")
+    doc = json.loads(run(cli, ["--config", str(cfg), "flows", "--dataset", "allowed", "-w", str(root),
+                               "--format", "json"]).stdout)
+    flagged = sorted((f["remote_ip"], f["local_port"], f["verdict"], f["rule"]) for f in doc if f["policy_blocks"])
+    assert flagged == [("10.2.0.7", 21, "blocked-by-rule", "Block all"), ("10.2.0.9", 21, "blocked-by-rule",
+                                                                          "Block all")]
