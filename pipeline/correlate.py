@@ -70,7 +70,7 @@ WarehouseLike = Warehouse | str | os.PathLike[str]
 
 GROUP_COUNTS = ("flows", "events", "packets", "hosts", "remotes", "first_seen", "last_seen")
 #: The relations ``sql`` offers (``flows`` is computed only when a query names it).
-RELATIONS = ("drops", "allowed", "flows", *TABLES, "policy_periods")
+RELATIONS = ("drops", "flows", *TABLES, "policy_periods", "allowed")
 #: Columns of the allowed flows view (``queries/allowed_flows.sql``) that tables show first.
 ALLOWED_FLOW_COLUMNS = ("host", "direction", "protocol", "local_ip", "local_port", "remote_ip", "remote_port",
                         "events", "bytes", "first_seen", "last_seen", "days_seen", "verdict", "rule",
