@@ -919,18 +919,28 @@ EXTRACT_ROWS = 64 * 1024
 
 
 def _rows(batches: Iterator, other_attr: str) -> Iterator:
-    """(table, bytes done, other rows) in batches of about EXTRACT_ROWS rows of the same columns."""
+    """(table, bytes done, other rows) in batches of about EXTRACT_ROWS rows of the same columns.
+
+    A pfirewall batch's ALLOW lines (``allowed``) are merged into its table in line order (the extractor
+    tells them apart by action): local times must be read in the order they were written (DST fold).
+    """
     pending: list = []
     rows = other = 0
     done = 0
     for batch in batches:
         table = batch.table
+        batch_other = getattr(batch, other_attr)
+        allowed = getattr(batch, "allowed", None)
+        if allowed is not None and allowed.num_rows:
+            batch_other -= allowed.num_rows  # rows of the table now, no longer "other" lines
+            merged = pa.concat_tables([table, allowed], promote_options="default") if table.num_rows else allowed
+            table = merged.take(pc.sort_indices(merged.column("_line")))
         if pending and table.schema != pending[0].schema:
             yield pa.concat_tables(pending), done, other
             pending, rows, other = [], 0, 0
         pending.append(table)
         rows += table.num_rows
-        other += getattr(batch, other_attr)
+        other += batch_other
         done = batch.bytes_done
         if rows >= EXTRACT_ROWS:
             yield pa.concat_tables(pending).combine_chunks(), done, other

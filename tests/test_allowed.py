@@ -130,7 +130,7 @@ def test_identity_keeps_a_reread_or_a_copy_from_counting_twice(site, tmp_path):
     assert rows(root) == before
     manifest = json.loads((root / "_manifest.json").read_text(encoding="utf-8"))
     events = sum(p["events"] for p in manifest["allowed_parts"].values())
-    keys = duckdb.sql(f"SELECT count(*) FROM '{root}/_keys/allowed/*/*.parquet'").fetchall()[0][0]
+    keys = duckdb.sql(f"SELECT count(*) FROM '{root}/_allowed_keys/*/*.parquet'").fetchall()[0][0]
     assert events == keys == 6 + 2 + 2 + 5 + 5  # one key per event counted
     from pipeline.warehouse import check
 

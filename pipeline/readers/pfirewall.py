@@ -28,7 +28,7 @@ DEFAULT_FIELDS = [
 
 #: The fields a drop row is built from.
 NEEDED = ("date", "time", "action", "protocol", "src-ip", "dst-ip", "src-port", "dst-port", "path", "pid",
-          "icmptype", "icmpcode", "size")
+          "icmptype", "icmpcode")
 
 
 @dataclass
@@ -39,11 +39,13 @@ class FirewallState:
 
 @dataclass
 class FirewallRows:
-    """A batch of DROP and ALLOW lines: string columns named after the fields, ``_line`` and the raw ``_text``."""
+    """A batch of DROP lines: string columns named after the fields, ``_line`` and the raw ``_text``."""
 
     table: pa.Table
     bytes_done: int
-    other_lines: int = 0  # lines that are neither DROP nor ALLOW lines
+    other_lines: int = 0  # lines that are not DROP lines (ALLOW lines included)
+    #: the ALLOW lines in the same columns and ``size`` (None: none in the batch)
+    allowed: pa.Table | None = None
 
 
 def read_header(path: str | os.PathLike[str]) -> tuple[list[str] | None, int, int]:
@@ -168,19 +170,20 @@ def _drop_lines(batch: LineBatch, fields: list[str], issues: IssueLog) -> Firewa
     n_allow = pc.sum(is_allow).as_py() or 0
     # An empty line comes out as a row of empty values: not a line of the log.
     blank = pc.sum(pc.equal(pc.utf8_trim_whitespace(action), "")).as_py() or 0
-    other = len(action) - n_drop - n_allow - blank
-    if n_drop + n_allow == 0:
-        return FirewallRows(pa.table({"_line": pa.array([], pa.int64())}), batch.bytes_done, other)
-    # DROP and ALLOW lines in line order: local times are read in the order they were written (DST fold)
-    return FirewallRows(_lines_of(table, pc.or_(is_drop, is_allow), batch, fields, names), batch.bytes_done, other)
+    other = len(action) - n_drop - blank
+    allowed = _lines_of(table, is_allow, batch, fields, names, ("size",)) if n_allow else None
+    if n_drop == 0:
+        return FirewallRows(pa.table({"_line": pa.array([], pa.int64())}), batch.bytes_done, other, allowed)
+    return FirewallRows(_lines_of(table, is_drop, batch, fields, names), batch.bytes_done, other, allowed)
 
 
-def _lines_of(table: pa.Table, wanted: pa.Array, batch: LineBatch, fields: list[str], names: list[str]) -> pa.Table:
-    """The wanted lines by field name, with their text and line number."""
+def _lines_of(table: pa.Table, wanted: pa.Array, batch: LineBatch, fields: list[str], names: list[str],
+              extra: tuple[str, ...] = ()) -> pa.Table:
+    """The wanted lines by field name (:data:`NEEDED` and ``extra``), with their text and line number."""
     rows = table.filter(wanted)
     columns = {}
     for name, col in zip(fields, names, strict=True):
-        if name in NEEDED and name not in columns:
+        if (name in NEEDED or name in extra) and name not in columns:
             value = as_text(rows.column(col))
             columns[name] = pc.if_else(pc.equal(value, "-"), pa.scalar(None, pa.string()), value)
     # The exact line text is the identity of a firewall event (there is no record number).

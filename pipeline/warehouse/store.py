@@ -6,7 +6,7 @@ Layout::
       drops/date=YYYY-MM-DD/part-<run>-<n>.parquet  the drops (zstd), Hive-partitioned by UTC date
       _keys/date=YYYY-MM-DD/part-<run>-<n>.parquet  their de-duplication keys (same names)
       allowed/date=YYYY-MM-DD/part-<run>-1.parquet  observed permitted traffic, aggregated per day and flow
-      _keys/allowed/date=YYYY-MM-DD/part-<run>-1.parquet  the keys of every event those rows count
+      _allowed_keys/date=YYYY-MM-DD/part-<run>-1.parquet  the keys of every event those rows count
       _manifest.json                             what was ingested and published (written last)
       _runs/<run>-skipped.csv                    every skipped line of a run that skipped any
       _quarantine/<repair>/...                   data parts a repair set aside (no keys: not de-duplicable)
@@ -114,7 +114,7 @@ class Warehouse:
         self.drops_dir = self.root / "drops"
         self.keys_dir = self.root / "_keys"
         self.allowed_dir = self.root / "allowed"
-        self.allowed_keys_dir = self.keys_dir / "allowed"
+        self.allowed_keys_dir = self.root / "_allowed_keys"
         self.manifest_path = self.root / "_manifest.json"
         self.journal_path = self.root / "_publish.json"
         self.staging_dir = self.root / ".staging"
@@ -504,7 +504,7 @@ class RunWriter:
                 name = f"part-{self.run_id}-1.parquet"
                 target = self._allowed[date] = _AllowedDay(
                     self.stage / "allowed" / f"date={date}" / name,
-                    self.stage / "_keys" / "allowed" / f"date={date}" / name, f"allowed/date={date}/{name}")
+                    self.stage / "_allowed_keys" / f"date={date}" / name, f"allowed/date={date}/{name}")
             target.add(events.take(pa.array(keep)), key_hashes[keep], source)
             stored += len(keep)
         self.allowed_events_written += stored
