@@ -79,21 +79,41 @@ def extract_iis(rows: pa.Table, ctx: SourceContext, issues: IssueLog) -> Extract
                "no host: the line has no s-computername and the file no --host or inbox")
     for i in np.flatnonzero(~checks.ok).tolist():
         issues.malformed(int(lines[i]), checks.reasons[i] or "bad value", text[i].as_py() or "")
-    keep = pa.array(checks.ok)
     kept = int(checks.ok.sum())
     if kept == 0:
         return Extracted.empty(n)
+    keep = pa.array(checks.ok)
+
+    def kept_only(values: pa.Array) -> pa.Array:
+        return values if kept == n else values.filter(keep)
+
     events = allowed_table(
-        event_time=when.cast(pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC")).filter(keep),
-        host=hosts.filter(keep), direction=pa.repeat("inbound", kept), protocol=pa.repeat(pa.scalar(6, pa.int16()),
-                                                                                           kept),
-        local_ip=server.filter(keep), local_port=port.cast(pa.int32()).filter(keep), remote_ip=client.filter(keep),
-        remote_port=pa.nulls(kept, pa.int32()), source_format=ctx.source_format, allow_kind=kind.filter(keep),
-        nbytes=nbytes.filter(keep))
-    base = pc.binary_join_element_wise(events.column("host").combine_chunks(), pa.repeat(IIS_LOG, kept),
-                                       text.filter(keep), "\x1f")
+        event_time=kept_only(when.cast(pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC"))),
+        host=kept_only(hosts), direction=pa.repeat("inbound", kept), protocol=pa.repeat(pa.scalar(6, pa.int16()),
+                                                                                          kept),
+        local_ip=kept_only(server), local_port=kept_only(port.cast(pa.int32())), remote_ip=kept_only(client),
+        remote_port=pa.nulls(kept, pa.int32()), source_format=ctx.source_format, allow_kind=kept_only(kind),
+        nbytes=kept_only(nbytes))
+    host_text = ctx.default_host if ctx.default_host is not None else events.column("host").combine_chunks()
+    base = pc.binary_join_element_wise(host_text, IIS_LOG, kept_only(text), "\x1f")
     times = single(events.column("event_time")).cast(pa.int64()).to_numpy(zero_copy_only=False)
+    # Identical lines share their time (UTC: no DST fold) and their length, so only rows that share both with
+    # another row, or stand at the batch's last second or the second carried from the batch before, can repeat:
+    # the exact (string) numbering runs on those only.
+    lengths = pc.binary_length(base).to_numpy(zero_copy_only=False).astype(np.int64)
+    order = np.lexsort((lengths, times))
+    same = (times[order][1:] == times[order][:-1]) & (lengths[order][1:] == lengths[order][:-1])
+    flagged = np.zeros(kept, dtype=bool)
+    flagged[1:] |= same
+    flagged[:-1] |= same
+    candidate = np.zeros(kept, dtype=bool)
+    candidate[order] = flagged
+    candidate |= times == times.max()
+    occ = np.ones(kept, dtype=np.int64)
     with ctx.in_order("occurrences"):
-        occ = ctx.occurrences.number(base, times)
+        if ctx.occurrences.latest_time is not None:
+            candidate |= times == ctx.occurrences.latest_time
+        at = np.flatnonzero(candidate)
+        occ[at] = ctx.occurrences.number(base.take(pa.array(at)), times[at])
     keys = pc.binary_join_element_wise(base, pa.array(occ).cast(pa.string()), "\x1f")
     return Extracted(Extracted.empty().drops, pa.array([], pa.string()), n, events, keys)

@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 
 from ..issues import IssueLog
 from .pfirewall import _split_at_directives
-from .textfile import LineBatch, as_text, parse_block, read_blocks, sniff_layout
+from .textfile import LineBatch, TextBlock, _LineSpans, as_text, parse_block, read_blocks, sniff_layout
 
 #: The fields a row of permitted traffic is built from.
 NEEDED = ("date", "time", "s-sitename", "s-computername", "s-ip", "s-port", "c-ip", "cs-method", "sc-bytes",
@@ -86,7 +86,7 @@ def read_iis(
             batch = parse_block(piece, column_names=names, delimiter=" ", quoted=False, issues=issues,
                                 skip_rejected=_is_blank)
             state.lines = batch.last_line
-            yield _rows(batch, state, issues)
+            yield _rows(batch, state, issues, piece)
 
 
 def _is_blank(line: int, text: str) -> bool:
@@ -117,7 +117,14 @@ def _seconds(times: pa.Array) -> np.ndarray:
     return out.astype(np.int64)
 
 
-def _rows(batch: LineBatch, state: IisState, issues: IssueLog) -> IisRows:
+def _line_texts(piece: TextBlock, rows: np.ndarray) -> pa.Array:
+    """The text of the block's lines ``rows`` (0-based within it), without their line ends."""
+    data = bytes(piece.data) if not isinstance(piece.raw, bytes) or piece.end != len(piece.raw) else piece.raw
+    lines = _LineSpans.of(data).as_array(data).take(pa.array(rows))
+    return pc.utf8_rtrim(lines.cast(pa.large_string()), characters="\r\n").cast(pa.string())
+
+
+def _rows(batch: LineBatch, state: IisState, issues: IssueLog, piece: TextBlock) -> IisRows:
     table = batch.table
     assert state.fields is not None
     fields = [f.lower() for f in state.fields]
@@ -136,8 +143,7 @@ def _rows(batch: LineBatch, state: IisState, issues: IssueLog) -> IisRows:
         if name in NEEDED and name not in columns:
             value = as_text(table.column(col))
             columns[name] = pc.if_else(pc.equal(value, "-"), pa.scalar(None, pa.string()), value)
-    columns["_text"] = pc.binary_join_element_wise(*[as_text(table.column(c)) for c in names], " ") if names else \
-        pa.nulls(n, pa.string())
+    columns["_text"] = _line_texts(piece, batch.lines - piece.first_line)
     columns["_line"] = pa.array(batch.lines, pa.int64())
     if "date" not in columns:
         # the date of the #Date: header, a day later each time the clock goes back

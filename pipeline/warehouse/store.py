@@ -505,7 +505,8 @@ class RunWriter:
                 target = self._allowed[date] = _AllowedDay(
                     self.stage / "allowed" / f"date={date}" / name,
                     self.stage / "_allowed_keys" / f"date={date}" / name, f"allowed/date={date}/{name}")
-            target.add(events.take(pa.array(keep)), key_hashes[keep], source)
+            rows_of_day = events if len(keep) == events.num_rows else events.take(pa.array(keep))
+            target.add(rows_of_day, key_hashes[keep], source)
             stored += len(keep)
         self.allowed_events_written += stored
         return stored, events.num_rows - stored
