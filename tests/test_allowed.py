@@ -352,3 +352,33 @@ def test_flows_dataset_allowed_shows_the_permitting_filter_and_flags_what_the_po
     flagged = sorted((f["remote_ip"], f["local_port"], f["verdict"], f["rule"]) for f in doc if f["policy_blocks"])
     assert flagged == [("10.2.0.7", 21, "blocked-by-rule", "Block all"), ("10.2.0.9", 21, "blocked-by-rule",
                                                                           "Block all")]
+
+
+def test_hostile_iis_lines_are_skipped_counted_and_named_never_a_traceback(tmp_path):
+    log = tmp_path / "ex261110.log"
+    log.write_bytes(
+        b"#Software: Microsoft Internet Information Services 6.0\r\n"
+        b"2026-11-10 10:00:00 x y\r\n"                         # 2: before any #Fields:
+        b"#Fields:\r\n"
+        b"2026-11-10 10:00:00\r\n"                             # 4: an empty #Fields: names nothing
+        b"#Fields: date time c-ip c-ip s-port\r\n"
+        b"2026-11-10 10:00:00 10.0.0.1 10.0.0.2 80\r\n"        # 6: stored (the first c-ip counts)
+        b"#Date: garbage\r\n"
+        b"#Fields: time c-ip cs-method\r\n"
+        b"10:00:00 10.0.0.1 GET\r\n"                           # 9: no date field and no usable #Date:
+        b"#Fields: date time c-ip s-port cs-method\r\n"
+        b"2026-13-45 10:00:00 10.0.0.1 80 GET\r\n"             # 11: no such date
+        b"2026-11-10 10:00:00 ::1 99999 GET\r\n"               # 12: no such port
+        b"2026-11-10 10:00:00 fe80::1 443 GET\r\n"             # 13: stored (IPv6 client)
+        b"2026-11-10 25:61:00 10.0.0.1 80 GET\r\n"             # 14: no such time
+        b"\x00\x00\x00 garbage \xff\xfe\r\n"                   # 15: three values, not five
+        b"2026-11-10 10:00:00 =cmd|calc!A1 80 GET\r\n")        # 16: a formula is no address
+    report = ingest([log], Warehouse(tmp_path / "wh"), parse_config(config_text()), host="W")
+    [f] = report.files
+    lines = sorted(int(i.location.split()[1]) for i in f.issues.details if i.kind == "malformed")
+    assert lines == [2, 4, 9, 11, 12, 14, 15, 16] and f.skipped == 8 and int(report.exit_code) == 1
+    assert rows(tmp_path / "wh") == [
+        ("2026-11-10", "W", "inbound", 6, None, 80, "10.0.0.1", None, "iis-w3c", "iis-request", 1, None,
+         t("2026-11-10 10:00:00"), t("2026-11-10 10:00:00")),
+        ("2026-11-10", "W", "inbound", 6, None, 443, "fe80::1", None, "iis-w3c", "iis-request", 1, None,
+         t("2026-11-10 10:00:00"), t("2026-11-10 10:00:00"))]

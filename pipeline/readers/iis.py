@@ -78,8 +78,8 @@ def read_iis(
                 continue
             if state.fields is None:
                 lines = piece.raw[: piece.end].count(b"\n") or 1
-                issues.add(f"line {piece.first_line}", "malformed", "request lines before any #Fields: header",
-                           count=lines)
+                issues.add(f"line {piece.first_line}", "malformed", f"{lines} line(s) that no #Fields: header "
+                           "names the fields of (none before them, or an empty one)", count=lines)
                 state.lines = piece.first_line + lines - 1
                 continue
             names = [f"c{i}" for i in range(len(state.fields))]
@@ -97,7 +97,7 @@ def _apply_directive(line: int, text: str, state: IisState) -> None:
     key, _, value = text[1:].partition(":")
     key = key.strip().lower()
     if key == "fields":
-        state.fields = value.split()
+        state.fields = value.split() or None  # an empty #Fields: names nothing: its lines cannot be read
     elif key == "date":
         try:
             state.date = date.fromisoformat(value.strip()[:10]).isoformat()
