@@ -400,3 +400,40 @@ def test_an_iis_log_still_being_written_is_read_to_its_last_line_once(tmp_path):
     ingest([log], Warehouse(root), config, host="W")
     (found,) = rows(root)
     assert found[2:11] == ("inbound", 6, None, 80, "10.2.0.9", None, "iis-w3c", "iis-request", 4)
+
+
+def test_compaction_and_retention_keep_the_allowed_dataset_whole(tmp_path):
+    """Two runs leave two parts of 2026-11-11; compaction merges them (same sums, keys kept, so a reread
+    adds nothing); retention deletes the allowed days with the drops' days."""
+    from datetime import date
+
+    from pipeline.warehouse import check, maintain
+
+    config = parse_config(config_text())
+    root = tmp_path / "wh"
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    shutil.copy(DATA / "ex261111.log", logs / "ex261111.log")
+    ingest([logs / "ex261111.log"], Warehouse(root), config, host="W")
+    shutil.copy(DATA / "ftp" / "ex261111.log", logs / "ftp-ex261111.log")
+    ingest([logs / "ftp-ex261111.log"], Warehouse(root), config, host="W")
+    shutil.copy(DATA / "ex261110.log", logs / "ex261110.log")
+    ingest([logs / "ex261110.log"], Warehouse(root), config, host="W")
+    before = rows(root)
+    day = root / "allowed" / "date=2026-11-11"
+    assert len(list(day.glob("*.parquet"))) == 2
+    done = maintain(root, min_parts=2)
+    assert done.compacted_allowed == {"2026-11-11": (2, 1)} and "permitted traffic" in done.summary()
+    assert len(list(day.glob("*.parquet"))) == 1 and len(list((root / "_allowed_keys" / "date=2026-11-11")
+                                                             .glob("*.parquet"))) == 1
+    assert rows(root) == before
+    assert check(root).ok
+    manifest = json.loads((root / "_manifest.json").read_text(encoding="utf-8"))
+    assert sorted(manifest["allowed_parts"]) == sorted(p.relative_to(root).as_posix()
+                                                       for p in (root / "allowed").glob("*/*.parquet"))
+    ingest([logs], Warehouse(root), config, host="W", reread=True)  # the merged keys still know every event
+    assert rows(root) == before
+    maintain(root, retention_days=30, today=date(2026, 12, 11))  # 2026-11-10 is past 30 days, 2026-11-11 not
+    assert {r[0] for r in rows(root)} == {"2026-11-11", "2026-11-12"}  # the FTP log runs past midnight
+    assert not (root / "allowed" / "date=2026-11-10").exists()
+    assert not (root / "_allowed_keys" / "date=2026-11-10").exists()
