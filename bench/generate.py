@@ -86,9 +86,29 @@ SCAN_PORTS = (21, 22, 23, 25, 135, 139, 445, 1433, 1434, 3306, 3389, 5900, 8080)
 _DUMMY = datetime(2000, 1, 1)
 
 
+#: Stands for the remote address of a pooled drop when ``--sources distinct`` draws one per line.
+SENTINEL_IP = "255.254.253.252"
+
+
 def internet_ip(rng: random.Random) -> str:
     """An address from the documentation ranges, as the sample site uses."""
+    if DISTINCT_SOURCES:
+        return SENTINEL_IP
     return rng.choice(("203.0.113.", "192.0.2.", "198.51.100.")) + str(rng.randint(1, 254))
+
+
+#: ``--sources distinct``: every drop line gets its own remote address (drawn from the whole public
+#: IPv4 space, as scanners' traffic looks), not one of the pool's few hundred.
+DISTINCT_SOURCES = False
+
+
+def public_ip(rng: random.Random) -> str:
+    """A random public-looking IPv4 address (first octet 1-223, not 10 or 127)."""
+    while True:
+        n = rng.getrandbits(32)
+        first = n >> 24
+        if 1 <= first <= 223 and first not in (10, 127):
+            return f"{first}.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
 
 
 def drop_records(rng: random.Random, n: int) -> list[EvtRecord]:
@@ -208,7 +228,8 @@ def _pick(rng: random.Random, share: float, drops: list[str], noise: list[str]) 
     """One random draw picks both "drop or not" and which pool entry (cheap per line)."""
     r = rng.random()
     if r < share:
-        return drops[int(r / share * len(drops)) % len(drops)]
+        line = drops[int(r / share * len(drops)) % len(drops)]
+        return line.replace(SENTINEL_IP, public_ip(rng)) if DISTINCT_SOURCES else line
     return noise[int((r - share) / (1 - share) * len(noise)) % len(noise)]  # r >= share, so share < 1
 
 
@@ -509,7 +530,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--drop-share", type=share_arg, default=0.1, help="fraction of rows that are drops")
     ap.add_argument("--log", choices=("security", "system"), default="security", help="EVTX: which log")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--sources", choices=("pool", "distinct"), default="pool",
+                    help="W3C/CSV drops' remote addresses: a pool of a few hundred, or one per line (scans)")
     args = ap.parse_args(argv)
+    global DISTINCT_SOURCES
+    DISTINCT_SOURCES = args.sources == "distinct"
     if args.lines < 0:
         ap.error("--lines must be >= 0")
     rng = random.Random(args.seed)

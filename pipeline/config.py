@@ -36,7 +36,9 @@ from __future__ import annotations
 import codecs
 import fnmatch
 import ipaddress
+import json
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
@@ -50,7 +52,7 @@ SERVER_KEYS = ("dns", "wins", "dhcp", "gateway")
 HOST_KEYS = {"timezone", "addresses", "policy", "policy_history", "inbox", "encoding", *SERVER_KEYS}
 HISTORY_KEYS = {"script", "until"}
 TOP_KEYS = {"hosts", "names", "suggest", "nightly"}
-NIGHTLY_KEYS = {"warehouse", "reports", "retention_days", "suggest_days"}
+NIGHTLY_KEYS = {"warehouse", "reports", "retention_days", "suggest_days", "compact"}
 SUGGEST_KEYS = {"min_days", "min_sources", "max_prefix", "ignore", "exclude_ports", "risky_ports", "scan_ports",
                 "max_networks"}
 #: Service ports an inbound permit from the Internet must never open (remote administration, file
@@ -72,6 +74,9 @@ class NightlyConfig:
     reports: Path | None = None
     retention_days: int = 0  # 0: keep forever
     suggest_days: int = 30  # the window suggestions are computed over (recurrence needs several nights)
+    #: compact the date partitions a run touched (false: leave a part per run and partition, e.g. to
+    #: measure what compaction saves; retention still applies)
+    compact: bool = True
 
 
 @dataclass(frozen=True)
@@ -269,6 +274,10 @@ def _nightly(label: Path, entry: object, base: Path) -> NightlyConfig:
         out["retention_days"] = _int(label, "[nightly] retention_days", entry["retention_days"], 0, 100_000)
     if "suggest_days" in entry:
         out["suggest_days"] = _int(label, "[nightly] suggest_days", entry["suggest_days"], 1, 100_000)
+    if "compact" in entry:
+        if not isinstance(entry["compact"], bool):
+            raise ConfigError(f"{label}: [nightly] compact must be true or false")
+        out["compact"] = entry["compact"]
     return NightlyConfig(**out)  # type: ignore[arg-type]
 
 
@@ -322,6 +331,34 @@ def _policy_history(label: Path, where: str, value: object, base: Path, zone: st
     return tuple(out)
 
 
+#: Characters no host name in the config may hold: C0 and C1 controls (NUL, line breaks, escape ...) but the tab
+#: (harmless inside a name: escaped in file names, replaced in the tab-separated ISA logs).
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def _check_host_name(label: Path | str, name: str) -> None:
+    """Refuse a host name no computer has: empty, with blanks around it, or with control characters.
+
+    (Blanks around a name would make it unfindable: names are looked up with the blanks taken off.)
+
+    Any other name is allowed: where it becomes part of a file name it is escaped by
+    :func:`pipeline.policy.store.safe_name`, the one rule for that.
+    """
+    if not name.strip() or name != name.strip() or _CONTROL.search(name):
+        raise ConfigError(f"{label}: [hosts.{json.dumps(shown(name))}]: a host name cannot be empty, start or end "
+                          "with a blank, or hold control characters (NUL, line breaks, escapes)")
+
+
+def shown(name: str, width: int = 60) -> str:
+    """A name as messages show it: cut to ``width`` characters (a 5,000-character host name is one line)."""
+    return name if len(name) <= width else name[: width - 1] + "\u2026"
+
+
+def host_list(names) -> str:
+    """Host names for a message: each :func:`shown`, comma-separated."""
+    return ", ".join(shown(n) for n in names)
+
+
 def parse_config(text: str, path: Path | None = None) -> Config:
     """Parse the TOML text of a config file (``path`` only names it in errors and anchors relative paths)."""
     label = path or Path("<config>")
@@ -339,6 +376,7 @@ def parse_config(text: str, path: Path | None = None) -> Config:
         if not isinstance(entry, dict):
             raise ConfigError(f"{label}: {where} must be a table")
         _check_keys(label, where, entry, HOST_KEYS)
+        _check_host_name(label, str(name))
         tz = entry.get("timezone")
         if tz is not None:
             tz = _zone_name(label, where, tz)

@@ -12,7 +12,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.config import load_config, parse_config
+from pipeline.config import HostConfig, load_config, parse_config
 from pipeline.policy import analyse_script, analyse_text
 from pipeline.policy.store import MAX_NAME, TABLES, current_snapshots, load_snapshot, safe_name, snapshot_files
 from pipeline.warehouse import Warehouse, WarehouseLocked
@@ -175,10 +175,15 @@ BLOCK_ALL = ("netsh ipsec static add filteraction B action=block\n"
 
 
 def test_hostile_host_names_round_trip_through_the_warehouse(tmp_path):
+    # The config refuses names no computer has (empty, spaces around, NUL: see tests/test_path_safety.py); the
+    # store takes any name, as a host named by a log's Computer field may be.
+    accepted = [h for h in HOSTILE_HOSTS if h and h == h.strip() and "\x00" not in h]
     toml = "".join(f'[hosts."{json.dumps(h)[1:-1]}"]\naddresses = ["10.0.0.{i + 1}"]\n'
-                   for i, h in enumerate(HOSTILE_HOSTS))
+                   for i, h in enumerate(accepted))
     config = parse_config(toml)
-    assert sorted(config.hosts) == sorted(HOSTILE_HOSTS)
+    assert sorted(config.hosts) == sorted(accepted) and len(accepted) < len(HOSTILE_HOSTS)
+    for host in HOSTILE_HOSTS:
+        config.hosts.setdefault(host, HostConfig(name=host, addresses=("10.0.0.99",)))
     wh = tmp_path / "wh"
     snaps = {}
     for host in HOSTILE_HOSTS:

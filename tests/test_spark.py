@@ -87,6 +87,11 @@ def test_spark_reads_the_warehouse_as_it_is(spark, sample_warehouse, tmp_path):
     assert have == want and len(have) == 794
     assert all(d == t.date() for t, d in zip(got.column("event_time").to_pylist(), got.column("date").to_pylist(),
                                              strict=True))  # the partition is the UTC date
+    # the allowed dataset (observed permitted traffic), where the site has it: the same layout
+    if (root / "allowed").is_dir():
+        allowed = spark.read.parquet(str(root / "allowed"))
+        assert dict(allowed.dtypes)["date"] == "date"
+        assert allowed.count() == sum(pq.read_metadata(p).num_rows for p in (root / "allowed").glob("date=*/*.parquet"))
     # policy tables: every one readable; the address bounds as DECIMAL(20,0) with the stored values
     for name in ("filters", "policies", "rules", "filter_actions", "settings", "issues", "snapshots"):
         assert spark.read.parquet(str(root / "policy" / name)).dtypes  # the footers read, every type mapped
@@ -219,11 +224,15 @@ def test_spark_ingest_gives_the_same_warehouse(spark, sample_warehouse, tmp_path
     root = tmp_path / "spark-warehouse"
     report = spark_ingest([REPO / "sample_logs" / "exports"], root, config, spark=spark)
     assert report.exit_code == 0, report.summary()
-    assert (report.total("drops_stored"), report.total("duplicates"), len(report.files)) == (794, 40, 14)
+    assert (report.total("drops_stored"), report.total("duplicates"), len(report.files)) == (794, 40, 20)
+    assert report.total("allowed_stored") > 0  # IIS logs and pfirewall ALLOW lines of the sample site
     assert _partition_rows(root, "drops") == _partition_rows(sample_warehouse, "drops")
     assert _partition_rows(root, "_keys") == _partition_rows(sample_warehouse, "_keys")
+    for folder in ("allowed", "_allowed_keys"):  # the observed permitted traffic, where the site has it
+        assert _partition_rows(root, folder) == _partition_rows(sample_warehouse, folder)
     fields = ("path", "size", "sha256", "consumed", "consumed_sha256", "format", "host", "state", "rows_read",
-              "drops_found", "drops_stored", "duplicates", "skipped", "last_record", "refused")
+              "drops_found", "drops_stored", "duplicates", "skipped", "last_record", "refused", "allowed_found",
+              "allowed_stored")
 
     def entries(wh: Path) -> list:
         return sorted(tuple(str(getattr(e, f)) for f in fields) for e in Warehouse(wh).manifest().files)

@@ -101,6 +101,9 @@ def print_report(obj: Context, report: IngestReport, warehouse: Path) -> None:
             table.add_row(Text(_short(f.path)), *cells, Text(f.host or "-"), f.status, f"{f.rows_read:,}",
                           f"{f.drops_stored:,}", f"{f.duplicates:,}", f"{f.skipped:,}")
         obj.out.print(table)
+        allowed = report.allowed_summary()
+        if allowed:
+            obj.out.print(allowed, style="dim")
         ignored = [f for f in report.files if f.status == "ignored"]
         if ignored:
             obj.out.print(f"ignored {len(ignored)} file(s) that are not exports", style="dim")

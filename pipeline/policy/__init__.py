@@ -28,7 +28,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import Config, HostConfig
+from ..config import Config, HostConfig, host_list, shown
 from .decode import DecodedScript, decode_bytes
 from .effective import EffectiveFilter, decide, effective_filters, in_force
 from .interpret import interpret
@@ -222,8 +222,8 @@ def resolve_host(host: str | HostConfig | None, config: Config | None) -> HostCo
         return host
     found = config.host(host) if config is not None else None
     if found is None:
-        known = ", ".join(config.hosts) if config is not None and config.hosts else "none"
-        raise ValueError(f"host {host!r} is not in the config (hosts: {known})")
+        known = host_list(config.hosts) if config is not None and config.hosts else "none"
+        raise ValueError(f"host {shown(host)!r} is not in the config (hosts: {known})")
     return found
 
 

@@ -122,8 +122,11 @@ def stored_snapshot(root: Path, host: str) -> StoredSnapshot:
     current = current_snapshots(root)
     found = next((h for h in current if h.lower() == host.lower()), None)
     if found is None:
-        known = ", ".join(sorted(current)) or "none"
-        raise LookupError(f"the warehouse at {root} holds no policy snapshot of {host!r} (hosts with one: {known}); "
+        from ..config import host_list, shown
+
+        known = host_list(sorted(current)) or "none"
+        raise LookupError(f"the warehouse at {root} holds no policy snapshot of {shown(host)!r} (hosts with one: "
+                          f"{known}); "
                           "load one with `ipsec-drops policy load`")
     files = snapshot_files(root, found, current[found])
     tables = {t: pq.read_table(files[t], schema=SCHEMAS[t]) if files[t].exists() else SCHEMAS[t].empty_table()

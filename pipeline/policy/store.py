@@ -118,7 +118,8 @@ def safe_name(text: str) -> str:
     NUL, 300 characters).  Letters, digits, ``.``, ``_`` and ``-`` are kept;
     every other character becomes ``%XX`` per UTF-8 byte (``%`` itself too, so
     the escaping is one-to-one); a leading ``.`` is escaped (no ``..``, no
-    hidden file), and so is the first letter of a Windows device name
+    hidden file), so is a trailing one (Windows drops it: ``WEB01.`` would name
+    ``WEB01``'s file), and so is the first letter of a Windows device name
     (``CON``, ``NUL.x``).  The result is ASCII without separators, so it
     cannot leave the folder it is joined to.  A result longer than
     :data:`MAX_NAME` is cut and ends in ``~`` and 16 hex digits of the name's
@@ -130,6 +131,8 @@ def safe_name(text: str) -> str:
                  text)
     if out.startswith("."):
         out = "%2E" + out[1:]
+    if out.endswith("."):
+        out = out[:-1] + "%2E"  # Windows drops a trailing dot: "WEB01." would be the folder of WEB01
     elif out.split(".", 1)[0].lower() in _RESERVED:
         out = f"%{ord(out[0]):02X}" + out[1:]
     if not out:

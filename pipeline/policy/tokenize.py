@@ -45,6 +45,10 @@ DEFAULT_VARIABLES = {"systemroot": r"C:\WINDOWS", "windir": r"C:\WINDOWS", "syst
 
 #: cmd.exe's limit on a command line, also after %-expansion (Microsoft KB830473: 8191 characters).
 CMD_LINE_LIMIT = 8191
+#: Longest netsh -f script line read, in characters.  netsh's own limit is unverified, so this is far beyond
+#: any command (a 100,000-character name is still read); a longer line is reported and skipped, never split
+#: into words: a 10 MB line cost seconds and a hundred times its size in memory.
+SCRIPT_LINE_LIMIT = 1 << 20
 
 #: Batch commands that cannot change the IPSec policy: skipped without a word.
 QUIET_BATCH_COMMANDS = frozenset({
@@ -543,7 +547,12 @@ class Scanner:
         text = logical.text.strip()
         if not text or text.startswith("#"):
             return None
-        head = text.split()[0].lower()
+        if len(text) > SCRIPT_LINE_LIMIT:
+            self.issue(logical.origin, "error", "line-too-long",
+                       f"the line is {len(text):,} characters long, more than the {SCRIPT_LINE_LIMIT:,} read in a "
+                       "netsh -f script (far beyond any netsh command); skipped")
+            return None
+        head = text.split(None, 1)[0].lower()
         if head in ("rem", "::", "@echo") or head.startswith("::") or head.startswith("@"):
             self.issue(logical.origin, "warning", "comment-style",
                        "batch syntax in a netsh -f script: netsh would report an error here; skipped")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 import os
 import re
 from collections.abc import Iterator
@@ -33,7 +34,7 @@ from ..issues import IssueLog
 ENGINES = ("evtx", "python-evtx")
 
 #: Event IDs that can be drops: IPSec driver 4283-4292 (System), WFP and IPsec audit (Security).
-CANDIDATE_IDS = frozenset({*range(4283, 4293), 5152, 5153, 5157, 5159, 4960, 4961, 4962, 4963, 4965})
+CANDIDATE_IDS = frozenset({*range(4283, 4293), 5152, 5153, 5156, 5157, 5158, 5159, 4960, 4961, 4962, 4963, 4965})
 _ID_ALTERNATION = "|".join(str(i) for i in sorted(CANDIDATE_IDS))
 # In the Rust engine's JSON: "EventID":5152 or "EventID":{"#attributes":{"Qualifiers":16384},"#text":4290}
 _JSON_CANDIDATE = re.compile(rf'"EventID":(?:\{{"#attributes":\{{[^{{}}]*\}},"#text":)?(?:{_ID_ALTERNATION})[,}}]')
@@ -317,6 +318,12 @@ def read_evtx_python(
     from Evtx.Evtx import Evtx
 
     binary_parser.parse_filetime = _exact_filetime  # exact timestamps, same as the Rust engine
+    # python-evtx logs "Unexpected token encountered" on damaged BinXML; with no handler Python would print it
+    # to the user's terminal, once per record.  The damage is reported as this file's read errors instead.
+    logger = logging.getLogger("Evtx.Evtx")
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())
+        logger.propagate = False
     check_header(path)
     size = os.path.getsize(path)
     listed = max(expected_records(path), 1)

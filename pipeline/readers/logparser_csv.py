@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from ..issues import IssueLog
 from .evt_fields import canonical_field
 from .logparser_w3c import EvtRows
-from .textfile import as_text, read_line, read_rows, sniff_layout
+from .textfile import as_text, decode_text, line_cut, max_line_text, read_line, read_rows, sniff_layout
 
 
 @dataclass
@@ -42,10 +42,11 @@ def read_csv_export(
     first_line: int = 1,
     state: CSVState | None = None,
     block_size: int | None = None,
+    include_tail: bool = True,
 ) -> Iterator[EvtRows]:
     """Yield :class:`EvtRows` batches from a Log Parser CSV export, from byte ``start`` on.
 
-    ``block_size``: bytes of whole lines parsed at once (see :func:`.read_rows`).
+    ``block_size``: bytes of whole lines parsed at once; ``include_tail``: see :func:`.read_rows`.
     """
     state = state if state is not None else CSVState()
     layout = sniff_layout(path)
@@ -54,11 +55,19 @@ def read_csv_export(
         with open(path, "rb") as fh:
             fh.seek(start)
             header = read_line(fh, layout)
+        if line_cut(header, layout):
+            issues.add("line 1", "refused-file", f"the CSV header row is longer than {max_line_text()}: not a "
+                       "Log Parser export", decode_text(header[:400]))
+            return
         text = header.decode(layout.encoding, errors="replace").rstrip("\r\n")
         if not text.strip():
             issues.add("line 1", "refused-file", "no CSV header row")
             return
-        state.fields = _header_fields(text)
+        try:
+            state.fields = _header_fields(text)
+        except csv.Error as exc:  # e.g. a carriage return inside an unquoted name: no field list to read by
+            issues.add("line 1", "refused-file", f"the CSV header row cannot be read: {exc}", text)
+            return
         start += len(header)
         first_line += 1
     state.lines = first_line - 1  # the lines before: the header (a later run goes on after it)
@@ -83,6 +92,7 @@ def read_csv_export(
         issues=issues,
         skip_rejected=repeated_header,
         block_size=block_size,
+        include_tail=include_tail,
     ):
         table = batch.table
         numbers = batch.lines

@@ -71,6 +71,7 @@ def read_w3c(
     wanted: frozenset[str] | None = None,
     then: Callable[[EvtRows | None, IssueLog, int], T] | None = None,
     block_size: int | None = None,
+    include_tail: bool = True,
 ) -> Iterator[EvtRows] | Iterator[T]:
     """Yield :class:`EvtRows` batches from a W3C export, from byte ``start`` on.
 
@@ -80,7 +81,7 @@ def read_w3c(
     ``then(rows, issues, k)``, when given, runs on the worker thread right after the
     k-th batch is split (rows None when nothing was left), and its results are
     yielded instead, in order (None results are dropped): the next stage of the
-    pipeline runs on all cores too.
+    pipeline runs on all cores too.  ``include_tail=False`` stops at the end of the last complete line.
     """
     state = state if state is not None else W3CState()
     state.lines = first_line - 1
@@ -100,6 +101,7 @@ def read_w3c(
             quoted=False,
             issues=issues,
             block_size=block_size,
+            include_tail=include_tail,
         ):
             for job in _segments(batch, state, wanted):
                 log = IssueLog(issues.file, limit=None)  # merged in order, then limited

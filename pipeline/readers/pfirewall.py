@@ -4,7 +4,8 @@ The header's ``#Fields:`` names the columns (``path`` and ``pid`` are optional
 trailing fields on newer Windows); values are separated by single spaces with
 ``-`` for none.  pyarrow's CSV reader splits the file with a space delimiter;
 lines with the wrong number of fields are reported with their line number.
-Only ``DROP`` lines become drops; every other action is counted (blank lines are not).
+Only ``DROP`` lines become drops; ``ALLOW`` lines (Vista and later) are observed permitted traffic
+(:attr:`FirewallRows.allowed`, the ``allowed`` dataset); every other action is counted (blank lines are not).
 """
 
 from __future__ import annotations
@@ -17,7 +18,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..issues import IssueLog
-from .textfile import LineBatch, TextBlock, as_text, decode_text, parse_block, read_blocks, read_line, sniff_layout
+from .textfile import (
+    LineBatch,
+    TextBlock,
+    as_text,
+    decode_text,
+    line_cut,
+    parse_block,
+    read_blocks,
+    read_line,
+    sniff_layout,
+)
 
 #: The Windows Firewall fields, as XP SP2 writes them (log-formats.md §3).
 DEFAULT_FIELDS = [
@@ -42,7 +53,9 @@ class FirewallRows:
 
     table: pa.Table
     bytes_done: int
-    other_lines: int = 0
+    other_lines: int = 0  # lines that are not DROP lines (ALLOW lines included)
+    #: the ALLOW lines in the same columns and ``size`` (None: none in the batch)
+    allowed: pa.Table | None = None
 
 
 def read_header(path: str | os.PathLike[str]) -> tuple[list[str] | None, int, int]:
@@ -55,8 +68,8 @@ def read_header(path: str | os.PathLike[str]) -> tuple[list[str] | None, int, in
         fh.seek(offset)
         while True:
             raw = read_line(fh, layout)
-            if not raw:
-                break
+            if not raw or line_cut(raw, layout):
+                break  # a line too long to be a directive: read (and reported) as data
             text = raw.decode(layout.encoding, errors="replace").strip("\r\n\x00")
             if not text.startswith("#"):
                 break
@@ -76,8 +89,10 @@ def read_pfirewall(
     first_line: int = 1,
     state: FirewallState | None = None,
     block_size: int | None = None,
+    include_tail: bool = True,
 ) -> Iterator[FirewallRows]:
-    """Yield DROP lines of a pfirewall.log from byte ``start`` on (``block_size``: see :func:`.read_rows`).
+    """Yield DROP lines of a pfirewall.log from byte ``start`` on (``block_size``, ``include_tail``: see
+    :func:`.read_rows`).
 
     Directive lines (``#...``) further down are never data: a ``#Fields:`` with other fields
     (logs of two Windows versions appended to one file) applies to the lines after it.
@@ -86,15 +101,19 @@ def read_pfirewall(
     layout = sniff_layout(path)
     if state.fields is None or start <= layout.bom_length:
         fields, data_start, data_line = read_header(path)
-        if fields is None:
-            issues.warning("line 1", "no #Fields: header; assuming the Windows Firewall field list")
+        if not fields:  # none, or one naming no field (nothing to read the lines by)
+            issues.warning("line 1", f"{'no' if fields is None else 'an empty'} #Fields: header; assuming the "
+                           "Windows Firewall field list")
             fields = list(DEFAULT_FIELDS)
         state.fields = fields
         if start < data_start:
             start, first_line = data_start, data_line
     state.lines = first_line - 1  # the lines before: the header (a later run goes on after it)
     start = max(start, layout.bom_length)
-    for block in read_blocks(path, layout, start=start, stop=layout.size, block_size=block_size):
+    stop = layout.size if include_tail else layout.complete_end
+    if stop <= start:
+        return
+    for block in read_blocks(path, layout, start=start, stop=stop, block_size=block_size):
         block.first_line = state.lines + 1
         for piece in _split_at_directives(block):
             if isinstance(piece, tuple):
@@ -145,7 +164,10 @@ def _split_at_directives(block: TextBlock) -> Iterator[TextBlock | tuple[int, st
 def _apply_directive(line: int, text: str, state: FirewallState, issues: IssueLog) -> None:
     key, _, value = text[1:].partition(":")
     fields = value.split()
-    if key.strip().lower() == "fields" and fields != state.fields:
+    if key.strip().lower() == "fields" and not fields:
+        issues.warning(f"line {line}", "a #Fields: directive naming no field: ignored, the lines after it are read "
+                       "by the fields before it", text)
+    elif key.strip().lower() == "fields" and fields != state.fields:
         issues.warning(f"line {line}", "a #Fields: directive with other fields mid-file: the lines after it "
                        "are read by it", text)
         state.fields = fields
@@ -160,21 +182,31 @@ def _drop_lines(batch: LineBatch, fields: list[str], issues: IssueLog) -> Firewa
         issues.add("", "refused-file", "the #Fields: header has no 'action' field")
         return None
     action = as_text(table.column(names[fields.index("action")]))
-    is_drop = pc.equal(pc.utf8_upper(action), "DROP")
+    upper = pc.utf8_upper(action)
+    is_drop = pc.equal(upper, "DROP")
+    is_allow = pc.equal(upper, "ALLOW")
     n_drop = pc.sum(is_drop).as_py() or 0
+    n_allow = pc.sum(is_allow).as_py() or 0
     # An empty line comes out as a row of empty values: not a line of the log.
     blank = pc.sum(pc.equal(pc.utf8_trim_whitespace(action), "")).as_py() or 0
     other = len(action) - n_drop - blank
+    allowed = _lines_of(table, is_allow, batch, fields, names, ("size",)) if n_allow else None
     if n_drop == 0:
-        return FirewallRows(pa.table({"_line": pa.array([], pa.int64())}), batch.bytes_done, other)
-    drops = table.filter(is_drop)
+        return FirewallRows(pa.table({"_line": pa.array([], pa.int64())}), batch.bytes_done, other, allowed)
+    return FirewallRows(_lines_of(table, is_drop, batch, fields, names), batch.bytes_done, other, allowed)
+
+
+def _lines_of(table: pa.Table, wanted: pa.Array, batch: LineBatch, fields: list[str], names: list[str],
+              extra: tuple[str, ...] = ()) -> pa.Table:
+    """The wanted lines by field name (:data:`NEEDED` and ``extra``), with their text and line number."""
+    rows = table.filter(wanted)
     columns = {}
     for name, col in zip(fields, names, strict=True):
-        if name in NEEDED and name not in columns:
-            value = as_text(drops.column(col))
+        if (name in NEEDED or name in extra) and name not in columns:
+            value = as_text(rows.column(col))
             columns[name] = pc.if_else(pc.equal(value, "-"), pa.scalar(None, pa.string()), value)
     # The exact line text is the identity of a firewall event (there is no record number).
-    parts = [as_text(drops.column(c)) for c in names]
+    parts = [as_text(rows.column(c)) for c in names]
     columns["_text"] = pc.binary_join_element_wise(*parts, " ")
-    columns["_line"] = pa.array(batch.lines[is_drop.to_numpy(zero_copy_only=False)], pa.int64())
-    return FirewallRows(pa.table(columns), batch.bytes_done, other)
+    columns["_line"] = pa.array(batch.lines[wanted.to_numpy(zero_copy_only=False)], pa.int64())
+    return pa.table(columns)

@@ -31,6 +31,20 @@ from ..issues import IssueLog
 BLOCK_SIZE = 4 << 20
 #: Bytes pyarrow's CSV parser takes at a time within a block.
 PARSE_PIECE = 1 << 20
+#: The longest line read, in bytes (after re-encoding to UTF-8).  A longer line is never held whole: it is
+#: skipped, reported as malformed with its line number, its length and its first characters, and the lines
+#: after it are read.  No export format writes such lines (a W3C line of the longest EVT fields is a few KiB).
+#: Exact as long as it is no smaller than the blocks read (a block always starts at a line's start).
+MAX_LINE = 16 << 20
+
+
+def max_line_text() -> str:
+    """:data:`MAX_LINE` as people read it (``16 MiB``)."""
+    return f"{MAX_LINE >> 20} MiB" if MAX_LINE >= 1 << 20 else f"{MAX_LINE:,} bytes"
+
+
+#: Bytes read at a time while passing over the rest of a line longer than :data:`MAX_LINE`.
+_SKIP_PIECE = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -224,6 +238,12 @@ def parse_block(
 
     Needs nothing but the block: it may run on any thread.
     """
+    if block.too_long is not None:
+        length, head = block.too_long
+        issues.malformed(block.first_line, f"line longer than {max_line_text()} ({length:,} bytes): skipped",
+                         decode_text(head))
+        empty = pa.table({name: pa.array([], pa.binary()) for name in column_names})
+        return LineBatch(empty, np.zeros(0, dtype=np.int64), block.bytes_done, 1, block.first_line)
     table, rejects = parse_lines(block.data, _Dialect(tuple(column_names), delimiter, quoted))
     rejected = []
     for number, reason, text in rejects:
@@ -505,16 +525,25 @@ def _with_stand_ins(raw: bytes, lines: _LineSpans, stand_ins: _StandIns, stand_i
 
 @dataclass
 class TextBlock:
-    """Whole lines of a file, re-encoded to UTF-8: ``raw[:end]``."""
+    """Whole lines of a file, re-encoded to UTF-8: ``raw[:end]``.
+
+    A line longer than :data:`MAX_LINE` comes as a block of its own that holds none of it:
+    ``too_long`` is (its length in bytes, its first bytes) and the data is one empty line.
+    """
 
     raw: bytes
     end: int
     bytes_done: int  # bytes of the file consumed so far (for progress)
     first_line: int = 0  # line number of the block's first line (set by whoever counts lines)
+    too_long: tuple[int, bytes] | None = None
 
     @property
     def data(self) -> memoryview:
         return memoryview(self.raw)[: self.end]
+
+
+def _long_line(length: int, head: bytes, bytes_done: int) -> TextBlock:
+    return TextBlock(b"\n", 1, bytes_done, too_long=(length, head[:400]))
 
 
 def read_blocks(
@@ -545,13 +574,33 @@ def read_blocks(
                     yield TextBlock(chunk, cut, pos + cut)
                 return
             cut = len(chunk) if pos + len(chunk) >= stop else chunk.rfind(b"\n") + 1
+            if cut == 0 and len(chunk) >= MAX_LINE:  # a line too long to hold: pass over it, name it
+                end = _end_of_line(fh, pos + len(chunk), stop)
+                yield _long_line(end - pos, chunk, end)
+                pos = end
+                size = block_size or BLOCK_SIZE
+                continue
             if cut == 0:  # a line longer than a block: read a longer block
-                size *= 2
+                size = min(size * 2, MAX_LINE)
                 continue
             # One copy (the read); the block is a view of it, and the next read starts after its last line.
             yield TextBlock(chunk, cut, pos + cut)
             pos += cut
             size = block_size or BLOCK_SIZE
+
+
+def _end_of_line(fh, pos: int, stop: int) -> int:
+    """The offset just past the LF that ends the line running through ``pos`` (``stop`` if none), read in pieces."""
+    while pos < stop:
+        fh.seek(pos)
+        piece = fh.read(min(_SKIP_PIECE, stop - pos))
+        if not piece:
+            return pos
+        at = piece.find(b"\n")
+        if at >= 0:
+            return pos + at + 1
+        pos += len(piece)
+    return stop
 
 
 def _decoded_blocks(
@@ -560,17 +609,32 @@ def _decoded_blocks(
     """:func:`read_blocks` for files re-encoded to UTF-8 on the way (UTF-16, with a line carried over)."""
     window = _Window(path, start, stop, layout.encoding)
     carry = b""
+    skipping: tuple[int, bytes] | None = None  # a line too long to hold: (bytes passed over, its first bytes)
     try:
         while True:
             chunk = window.read(block_size or BLOCK_SIZE)
             if not chunk:
-                if carry:
+                if skipping is not None:
+                    yield _long_line(skipping[0], skipping[1], stop)
+                elif carry:
                     yield TextBlock(carry, len(carry), stop)
                 return
+            if skipping is not None:
+                at = chunk.find(b"\n")
+                if at < 0:
+                    skipping = (skipping[0] + len(chunk), skipping[1])
+                    continue
+                yield _long_line(skipping[0] + at + 1, skipping[1], min(stop, start + window.consumed))
+                skipping, chunk = None, chunk[at + 1 :]
+                if not chunk:
+                    continue
             data = carry + chunk if carry else chunk
             cut = data.rfind(b"\n") + 1
             if cut == 0:
-                carry = data
+                if len(data) >= MAX_LINE:
+                    skipping, carry = (len(data), data[:400]), b""
+                else:
+                    carry = data
                 continue
             carry = data[cut:]
             yield TextBlock(data, cut, min(stop, start + window.consumed))
@@ -578,20 +642,28 @@ def _decoded_blocks(
         window.close()
 
 
-def read_line(fh, layout: TextLayout) -> bytes:
+def read_line(fh, layout: TextLayout, limit: int | None = None) -> bytes:
     """The raw bytes of one line (terminator included) from ``fh``'s position, in ``layout``'s encoding.
 
+    At most ``limit`` bytes: a longer line comes back cut, without its terminator (see :func:`line_cut`).
     ``readline()`` splits UTF-16 text inside the two-byte newline; this reads whole code units.
     """
     newline = layout.newline
+    limit = limit or MAX_LINE
     if len(newline) == 1:
-        return fh.readline()
+        return fh.readline(limit)
     out = bytearray()
-    while True:
+    while len(out) < limit:
         unit = fh.read(len(newline))
         out += unit
         if len(unit) < len(newline) or unit == newline:
-            return bytes(out)
+            break
+    return bytes(out)
+
+
+def line_cut(raw: bytes, layout: TextLayout, limit: int | None = None) -> bool:
+    """Whether ``raw`` from :func:`read_line` is only the start of a line longer than ``limit``."""
+    return len(raw) >= (limit or MAX_LINE) and not raw.endswith(layout.newline)
 
 
 def file_head_lines(path: str | os.PathLike[str], max_lines: int = 64) -> list[str]:

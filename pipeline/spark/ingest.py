@@ -41,11 +41,16 @@ class _CollectingWriter:
         self.run_id = run_id
         self.tables: list[pa.Table] = []
         self.keys: list[np.ndarray] = []
+        self.allowed: list[tuple[pa.Table, np.ndarray]] = []
 
     def add(self, drops: pa.Table, key_hashes: np.ndarray, source: str | None = None) -> tuple[int, int]:
         self.tables.append(drops)
         self.keys.append(np.asarray(key_hashes, dtype=np.uint64))
         return drops.num_rows, 0  # stored or not is decided by the anti-join, on Spark
+
+    def add_allowed(self, events: pa.Table, key_hashes: np.ndarray, source: str | None = None) -> tuple[int, int]:
+        self.allowed.append((events, np.asarray(key_hashes, dtype=np.uint64)))
+        return events.num_rows, 0  # folded into the day's aggregates by the driver's writer
 
 
 def _output_schema() -> pa.Schema:
@@ -90,7 +95,7 @@ def read_files(batches: Iterable[pa.RecordBatch], shared: bytes) -> Iterator[pa.
                 result.issues.sink = None
             changed = {k: v for k, v in manifest.watermarks.items() if marks.get(k) != v}
             meta = pickle.dumps({"result": result, "calls": calls, "watermarks": changed, "sink": sink,
-                                 "source": str(item.path.resolve())})
+                                 "source": str(item.path.resolve()), "allowed": writer.allowed})
             ridx = 0
             for table, keys in zip(writer.tables, writer.keys, strict=True):
                 n = table.num_rows
@@ -189,12 +194,17 @@ def _ingest_locked(spark: Any, files: list[InputFile], wh: Warehouse, config: Co
             result.drops_stored = stored_rows
             if fresh_rows is not None:
                 writer.add(fresh_rows[0], fresh_rows[1], meta["source"])
+            # observed permitted traffic (the allowed dataset): aggregated per flow and day, so it is
+            # de-duplicated and folded by the driver's writer against _allowed_keys, in input order
+            result.allowed_stored = sum(writer.add_allowed(events, keys, meta["source"])[0]
+                                        for events, keys in meta["allowed"])
             for issue in meta["sink"]:
                 skipped.write(issue)
             for call in meta["calls"]:
                 if call[0] == "record":
                     entry = call[1]
                     entry.drops_stored, entry.duplicates = result.drops_stored, result.duplicates
+                    entry.allowed_stored = result.allowed_stored
                     manifest.record(entry)
                 else:
                     _, size, sha, path, mtime_ns = call
@@ -209,7 +219,8 @@ def _ingest_locked(spark: Any, files: list[InputFile], wh: Warehouse, config: Co
             "run": writer.run_id, "finished": datetime.now(UTC).isoformat(timespec="seconds"),
             "files": len(report.files), "rows_read": report.total("rows_read"),
             "drops_stored": report.total("drops_stored"), "duplicates": report.total("duplicates"),
-            "skipped": report.total("skipped"), "refused_files": len(report.refused_files),
+            "allowed_stored": report.total("allowed_stored"), "skipped": report.total("skipped"),
+            "refused_files": len(report.refused_files),
             "parts": len(writer.part_info), "reread": reread, "engine": "spark",
         })
         report.parts = writer.publish(manifest, skipped_csv)
