@@ -52,7 +52,7 @@ SERVER_KEYS = ("dns", "wins", "dhcp", "gateway")
 HOST_KEYS = {"timezone", "addresses", "policy", "policy_history", "inbox", "encoding", *SERVER_KEYS}
 HISTORY_KEYS = {"script", "until"}
 TOP_KEYS = {"hosts", "names", "suggest", "nightly"}
-NIGHTLY_KEYS = {"warehouse", "reports", "retention_days", "suggest_days"}
+NIGHTLY_KEYS = {"warehouse", "reports", "retention_days", "suggest_days", "compact"}
 SUGGEST_KEYS = {"min_days", "min_sources", "max_prefix", "ignore", "exclude_ports", "risky_ports", "scan_ports",
                 "max_networks"}
 #: Service ports an inbound permit from the Internet must never open (remote administration, file
@@ -74,6 +74,9 @@ class NightlyConfig:
     reports: Path | None = None
     retention_days: int = 0  # 0: keep forever
     suggest_days: int = 30  # the window suggestions are computed over (recurrence needs several nights)
+    #: compact the date partitions a run touched (false: leave a part per run and partition, e.g. to
+    #: measure what compaction saves; retention still applies)
+    compact: bool = True
 
 
 @dataclass(frozen=True)
@@ -271,6 +274,10 @@ def _nightly(label: Path, entry: object, base: Path) -> NightlyConfig:
         out["retention_days"] = _int(label, "[nightly] retention_days", entry["retention_days"], 0, 100_000)
     if "suggest_days" in entry:
         out["suggest_days"] = _int(label, "[nightly] suggest_days", entry["suggest_days"], 1, 100_000)
+    if "compact" in entry:
+        if not isinstance(entry["compact"], bool):
+            raise ConfigError(f"{label}: [nightly] compact must be true or false")
+        out["compact"] = entry["compact"]
     return NightlyConfig(**out)  # type: ignore[arg-type]
 
 

@@ -14,6 +14,8 @@ questions, policy overrides for what-if replay)::
 Relations every query (and ``ipsec-drops sql``) sees:
 
 * ``drops``: the drops dataset (``warehouse/drops/date=*/*.parquet``, with its Hive ``date``);
+* ``allowed``: the observed permitted traffic (``warehouse/allowed/date=*/*.parquet``), judged by the
+  same matcher (``tuple_verdicts.sql``) through ``allowed_tuples.sql`` (:meth:`Session.allowed_flows`);
 * ``filters``, ``policies``, ``rules``, ``filter_actions``, ``settings``, ``issues``,
   ``snapshots``: the policy tables (``warehouse/policy/<table>/*.parquet``), plus the
   filters of config scripts that were never loaded (analysed in memory, cached by file);
@@ -47,7 +49,7 @@ from .policy.store import DATA_TABLES, SCHEMAS, TABLES, current_snapshots, polic
 from .policy.store import table as policy_table
 from .policy.weights import CLASS_ORDER, Weight
 from .queries import query
-from .schema import DROPS_SCHEMA, GROUP_KEYS, VERDICTS, protocol_number  # noqa: F401 - re-exported
+from .schema import ALLOWED_SCHEMA, DROPS_SCHEMA, GROUP_KEYS, VERDICTS, protocol_number  # noqa: F401 - re-exported
 from .warehouse import Warehouse
 
 FLOW_COLUMNS = ("host", "direction", "protocol", "local_ip", "local_port", "remote_ip", "remote_port", "packets",
@@ -68,7 +70,11 @@ WarehouseLike = Warehouse | str | os.PathLike[str]
 
 GROUP_COUNTS = ("flows", "events", "packets", "hosts", "remotes", "first_seen", "last_seen")
 #: The relations ``sql`` offers (``flows`` is computed only when a query names it).
-RELATIONS = ("drops", "flows", *TABLES, "policy_periods")
+RELATIONS = ("drops", "flows", *TABLES, "policy_periods", "allowed")
+#: Columns of the allowed flows view (``queries/allowed_flows.sql``) that tables show first.
+ALLOWED_FLOW_COLUMNS = ("host", "direction", "protocol", "local_ip", "local_port", "remote_ip", "remote_port",
+                        "events", "bytes", "first_seen", "last_seen", "days_seen", "verdict", "rule",
+                        "policy_blocks", "allow_kinds", "source_formats")
 
 
 class QueryRefused(ValueError):
@@ -260,6 +266,7 @@ class Session:
         con.execute(query("macro_ip_number"))
         self._pinned = pinned
         self._bind_drops()
+        self._bind_allowed()
         period_rows, extra = _periods(self.root, config, dict(policies or {}), self.notes)
         self._tuples: dict[tuple, str] = {}
         self._day0: dict[str, int] = {}
@@ -288,6 +295,15 @@ class Session:
             empty = DROPS_SCHEMA.empty_table().append_column("date", pa.array([], pa.date32()))
             con.register("drops", empty)
 
+    def _bind_allowed(self) -> None:
+        """The ``allowed`` view: the allowed dataset's data files (an empty table when there are none)."""
+        con, folder = self.con, self.root / "allowed"
+        files = sorted(str(p) for p in folder.resolve().glob("date=*/*.parquet")) if folder.is_dir() else []
+        if files:
+            con.read_parquet(files, hive_partitioning=True).create_view("allowed", replace=True)
+        else:
+            con.register("allowed", ALLOWED_SCHEMA.empty_table().append_column("date", pa.array([], pa.date32())))
+
     def _retrying(self, work: Any) -> Any:
         """``work()``, once more on the files present now if a compaction swapped those it had listed.
 
@@ -301,6 +317,7 @@ class Session:
             if not any(m in text for m in ("No such file", "No files found", "Cannot open file", "not exist")):
                 raise
             self._bind_drops()
+            self._bind_allowed()
             return work()
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -338,6 +355,7 @@ class Session:
         """Hosts of the config, of the stored drops and of the stored policy snapshots."""
         names = {h for h in (self.config.hosts if self.config else {})}
         names |= {r[0] for r in self.con.sql("SELECT DISTINCT host FROM drops").fetchall() if r[0]}
+        names |= {r[0] for r in self.con.sql("SELECT DISTINCT host FROM allowed").fetchall() if r[0]}
         names |= {r[0] for r in self.con.sql("SELECT DISTINCT host FROM snapshots").fetchall() if r[0]}
         return sorted(names, key=str.lower)
 
@@ -426,6 +444,41 @@ class Session:
             "SELECT * EXCLUDE (days), list_transform(list_filter(range(bit_length(days)), "
             "lambda i: get_bit(days, i::INTEGER) = 1), lambda i: DATE '1970-01-01' + ($day0 + i)::INTEGER) "
             "AS seen_days FROM flows_result", params={"day0": day0}).to_arrow_table()
+
+    def allowed_tuples(self, *, host: str | None = None, since: datetime | str | None = None,
+                       until: datetime | str | None = None) -> str:
+        """The period's permitted traffic as tuples (``queries/allowed_tuples.sql``), once per period: a temp table."""
+        key = ("allowed", host.lower() if host else None, _instant(since), _instant(until))
+        name = self._tuples.get(key)
+        if name is None:
+            name = f"allowed_tuples_{len(self._tuples) + 1}"
+            days = self.run("allowed_days").to_pylist()[0]
+            self._retrying(lambda: self.con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {name} AS " + query("allowed_tuples"),
+                {"host": host, "since": key[2], "until": key[3], "day0": days["day0"], "day1": days["day1"]}))
+            self._tuples[key] = name
+            self._day0[name] = days["day0"]
+        return name
+
+    def allowed_flows(self, *, host: str | None = None, since: datetime | str | None = None,
+                      until: datetime | str | None = None, verdict: str | None = None, top: int | None = None,
+                      judge: Mapping[str, str] | None = None) -> pa.Table:
+        """The observed permitted flows with the filter that decides each (``queries/allowed_flows.sql``).
+
+        The same matcher as :meth:`flows` (``tuple_verdicts.sql``) over the allowed dataset; ``judge``
+        as there (what-if replay).  ``policy_blocks`` flags traffic seen permitted that the policy blocks.
+        """
+        if verdict is not None and verdict not in VERDICTS:
+            raise ValueError(f"unknown verdict {verdict!r}; one of {', '.join(VERDICTS)}")
+        tuples = self.allowed_tuples(host=host, since=since, until=until)
+        self._judge(tuples, judge)
+        return self._retrying(lambda: self.con.sql(query("allowed_flows"), params={"verdict": verdict, "top": top})
+                              .to_arrow_table()).drop_columns(["days"])
+
+    def replay_allowed(self, policies: Mapping[str, PolicyAnalysis], **period: Any) -> pa.Table:
+        """The permitted flows of the period judged as if each host of ``policies`` had had that policy."""
+        judge = {host: self.add_policy(analysis) for host, analysis in policies.items()}
+        return self.allowed_flows(judge=judge, **period)
 
     def _judge(self, tuples: str, judge: Mapping[str, str] | None) -> None:
         """Point the views ``flow_tuples`` and ``tuple_verdicts`` at a period's tuples, judged by ``judge``."""

@@ -38,12 +38,14 @@ from .exit_codes import EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_SKIPPED, EXIT_US
 from .extract import Extracted, OccurrenceCounter, SourceContext
 from .extract.evtx_events import extract_evtx
 from .extract.firewall import extract_firewall
+from .extract.iis import extract_iis
 from .extract.ipsec_driver import FIELDS_USED, extract_ipsec_driver
 from .issues import Issue, IssueLog
 from .localtime import FoldState
 from .output import CsvSink
 from .readers import detect_format
 from .readers.evtx import ENGINES, EvtxEvent, EvtxUnreadable, check_header, expected_records, peek_identity, read_evtx
+from .readers.iis import IisState, read_iis
 from .readers.logparser_csv import CSVState, read_csv_export
 from .readers.logparser_w3c import EvtRows, W3CState, read_w3c
 from .readers.pfirewall import FirewallState, read_pfirewall
@@ -68,6 +70,9 @@ class FileResult:
     drops_found: int = 0
     drops_stored: int = 0
     duplicates: int = 0
+    #: observed permitted events (IIS requests, pfirewall ALLOW, WFP 5156/5158): found, newly stored
+    allowed_found: int = 0
+    allowed_stored: int = 0
     issues: IssueLog | None = None
     note: str = ""
     size: int = 0
@@ -106,6 +111,16 @@ class IngestReport:
     def exit_code(self) -> int:
         refused_parts = any(f.issues.refused for f in self.files if f.issues)  # e.g. a #Fields: block without EventID
         return EXIT_SKIPPED if self.total("skipped") or self.refused_files or refused_parts or self.damage else EXIT_OK
+
+    def allowed_summary(self) -> str | None:
+        """What the run did with observed permitted traffic (the ``allowed`` dataset); None when it met none."""
+        found, stored = self.total("allowed_found"), self.total("allowed_stored")
+        if not found:
+            return None
+        if not stored:
+            return f"permitted traffic: {found:,} connection(s) found, all already stored"
+        return f"permitted traffic: {stored:,} connection(s) stored" + (
+            f", {found - stored:,} already stored" if found > stored else "")
 
     def summary(self) -> str:
         """The run's outcome in one line, saying what really happened (what the CLI prints).
@@ -275,6 +290,7 @@ def _ingest_locked(plan: IngestPlan, wh: Warehouse, config: Config, host: str | 
                 "rows_read": report.total("rows_read"),
                 "drops_stored": report.total("drops_stored"),
                 "duplicates": report.total("duplicates"),
+                "allowed_stored": report.total("allowed_stored"),
                 "skipped": report.total("skipped"),
                 "refused_files": len(report.refused_files),
                 "parts": len(writer.part_info),
@@ -508,6 +524,8 @@ class _Batch:
     key_hashes: np.ndarray
     rows_read: int
     bytes_done: int
+    allowed: pa.Table | None = None  # observed permitted events (ALLOWED_EVENT_SCHEMA)
+    allowed_hashes: np.ndarray | None = None
 
 
 @dataclass
@@ -580,7 +598,7 @@ def _recognise_and_ingest(item: InputFile, run: _Run) -> FileResult:
     result.format = fmt
     if fmt is None:
         if item.explicit:
-            issues.add("", "refused-file", "not a recognised export (Log Parser W3C/CSV, pfirewall.log, EVTX)")
+            issues.add("", "refused-file", "not a recognised export (Log Parser W3C/CSV, pfirewall.log, EVTX, IIS log)")
             result.status = "refused"
         else:
             result.status = "ignored"
@@ -656,6 +674,11 @@ class _FileJob:
                     top = pc.max(drops.column("source_record")).as_py()
                     if top is not None:
                         last_record = max(int(top), last_record or 0)
+                if batch.allowed is not None and batch.allowed.num_rows:
+                    assert batch.allowed_hashes is not None
+                    result.allowed_found += batch.allowed.num_rows
+                    stored, _ = run.writer.add_allowed(batch.allowed, batch.allowed_hashes, source_name)
+                    result.allowed_stored += stored
                 if run.progress:
                     run.progress(str(self.path), batch.bytes_done, source.size)
             changed = self._changed_while_read(source.size)
@@ -693,6 +716,7 @@ class _FileJob:
             consumed_sha256=done.consumed_sha256, format=source.fmt, host=result.host, state=done.state,
             rows_read=result.rows_read, drops_found=result.drops_found, drops_stored=result.drops_stored,
             duplicates=result.duplicates, skipped=result.skipped, last_record=done.last_record,
+            allowed_found=result.allowed_found, allowed_stored=result.allowed_stored,
             run=run.writer.run_id, ingested_at=datetime.now(UTC).isoformat(timespec="seconds"),
             refused=self.refusals.entries(carried), resumed_from=earlier.path if earlier is not None else "",
             mtime_ns=self.mtime_ns,
@@ -753,6 +777,11 @@ class _TextSource:
             if not (run.source_tz or (cfg and cfg.timezone)):
                 issues.add("", "refused-file", f"no time zone for host {file_host}: set [hosts.{file_host}] "
                            "timezone in the config or pass --source-tz")
+                return False
+        elif self.fmt == "iis-w3c":
+            if file_host is None and not _iis_names_host(self.path):
+                issues.add("", "refused-file", "this IIS log does not name its host (no s-computername field): "
+                           "pass --host H or add the file's folder to a host's inbox in the config")
                 return False
         elif self.assigned is not None:
             self.mismatch = _HostMismatch(self.assigned, run.config, "ComputerName")
@@ -837,6 +866,7 @@ class _TextSource:
         state = {
             "next_line": max(next_line, self.first_line),
             "fields": getattr(self.reader_state, "fields", None),
+            **({"iis": self.reader_state.extra} if isinstance(self.reader_state, IisState) else {}),
             "fold": self.before_tail[1] if self.before_tail else {h: s.to_json() for h, s in
                                                                   self.ctx.fold_states.items()},
             "occurrences": self.before_tail[0] if self.before_tail else self.ctx.occurrences.to_json(),
@@ -844,8 +874,8 @@ class _TextSource:
         return _Finished(layout.complete_end, prefixes.get(layout.complete_end, ""), state, last_record)
 
     def _open_reader(self, *, include_tail: bool = True, start: int | None = None, first_line: int | None = None,
-                     reader_state: FirewallState | CSVState | W3CState | None = None,
-                     ) -> tuple[FirewallState | CSVState | W3CState, Iterator[_Batch]]:
+                     reader_state: FirewallState | CSVState | W3CState | IisState | None = None,
+                     ) -> tuple[FirewallState | CSVState | W3CState | IisState, Iterator[_Batch]]:
         """The reader's state object and a generator of batches (from where the run starts, unless told).
 
         W3C batches are split, extracted and keyed on the reader's worker threads; the
@@ -860,6 +890,13 @@ class _TextSource:
             rows = _rows(read_pfirewall(path, issues, start=start, first_line=first_line, state=fw_state,
                                         include_tail=include_tail), "other_lines")
             return fw_state, self._extract_here(rows)
+        if fmt == "iis-w3c":
+            iis = self.state.get("iis") or {}
+            iis_state = reader_state if isinstance(reader_state, IisState) else \
+                IisState(fields=fields, date=iis.get("date"), last_seconds=iis.get("last_seconds"))
+            rows = _rows(read_iis(path, issues, start=start, first_line=first_line, state=iis_state,
+                                  include_tail=include_tail), "other_lines")
+            return iis_state, self._extract_here(rows)
         if fmt == "logparser-csv":
             csv_state = reader_state if isinstance(reader_state, CSVState) else CSVState(fields=fields)
             rows = _rows(read_csv_export(path, issues, start=start, first_line=first_line, state=csv_state,
@@ -891,11 +928,11 @@ class _TextSource:
 
     def _extract_here(self, batches: Iterator) -> Iterator[_Batch]:
         for raw, bytes_done, other in batches:
-            table = _assign_host(raw, self.mismatch) if self.fmt != "pfirewall" else raw
+            table = _assign_host(raw, self.mismatch) if self.fmt not in ("pfirewall", "iis-w3c") else raw
             extracted = _extract(self.fmt, table, self.ctx, self.issues)
             hashes = (hash_identities(self.run.con, extracted.event_keys) if extracted.drops.num_rows
                       else np.zeros(0, dtype=np.uint64))
-            yield _Batch(extracted.drops, hashes, raw.num_rows + other, bytes_done)
+            yield _Batch(extracted.drops, hashes, raw.num_rows + other, bytes_done, *_allowed_of(extracted, self.run))
 
 
 def _assign_host(table: pa.Table, mismatch: _HostMismatch | None) -> pa.Table:
@@ -925,18 +962,28 @@ EXTRACT_ROWS = 64 * 1024
 
 
 def _rows(batches: Iterator, other_attr: str) -> Iterator:
-    """(table, bytes done, other rows) in batches of about EXTRACT_ROWS rows of the same columns."""
+    """(table, bytes done, other rows) in batches of about EXTRACT_ROWS rows of the same columns.
+
+    A pfirewall batch's ALLOW lines (``allowed``) are merged into its table in line order (the extractor
+    tells them apart by action): local times must be read in the order they were written (DST fold).
+    """
     pending: list = []
     rows = other = 0
     done = 0
     for batch in batches:
         table = batch.table
+        batch_other = getattr(batch, other_attr)
+        allowed = getattr(batch, "allowed", None)
+        if allowed is not None and allowed.num_rows:
+            batch_other -= allowed.num_rows  # rows of the table now, no longer "other" lines
+            merged = pa.concat_tables([table, allowed], promote_options="default") if table.num_rows else allowed
+            table = merged.take(pc.sort_indices(merged.column("_line")))
         if pending and table.schema != pending[0].schema:
             yield pa.concat_tables(pending), done, other
             pending, rows, other = [], 0, 0
         pending.append(table)
         rows += table.num_rows
-        other += getattr(batch, other_attr)
+        other += batch_other
         done = batch.bytes_done
         if rows >= EXTRACT_ROWS:
             yield pa.concat_tables(pending).combine_chunks(), done, other
@@ -946,9 +993,29 @@ def _rows(batches: Iterator, other_attr: str) -> Iterator:
                done, other)
 
 
+def _allowed_of(extracted: Extracted, run: _Run) -> tuple[pa.Table | None, np.ndarray | None]:
+    """The batch's permitted events and their keys (None when it has none)."""
+    if extracted.allowed is None or extracted.allowed.num_rows == 0 or extracted.allowed_keys is None:
+        return None, None
+    return extracted.allowed, hash_identities(run.con, extracted.allowed_keys)
+
+
+def _iis_names_host(path: Path) -> bool:
+    """Whether the first ``#Fields:`` of an IIS log has ``s-computername`` (the host of each line)."""
+    from .readers.textfile import file_head_lines
+
+    for line in file_head_lines(path, 64):
+        text = line.strip().lower()
+        if text.startswith("#fields:"):
+            return "s-computername" in text.split()
+    return False
+
+
 def _extract(fmt: str, raw: pa.Table, ctx: SourceContext, issues: IssueLog) -> Extracted:
     if fmt == "pfirewall":
         return extract_firewall(raw, ctx, issues)
+    if fmt == "iis-w3c":
+        return extract_iis(raw, ctx, issues)
     return extract_ipsec_driver(raw, ctx, issues)
 
 
@@ -1032,12 +1099,13 @@ class _EvtxSource:
             extracted = extract_evtx(batch.events, ctx, self.issues, batch.records)
             hashes = (hash_identities(run.con, extracted.event_keys) if extracted.drops.num_rows
                       else np.zeros(0, dtype=np.uint64))
+            allowed = _allowed_of(extracted, run)
             for event in batch.events:
                 key = f"{ctx.canonical_host(event.computer or '')}|{event.channel}"
                 when = event.time_created or event.written
                 if event.record_id is not None and (key not in self.top or event.record_id > self.top[key][0]):
                     self.top[key] = (event.record_id, when.isoformat() if when else "")
-            yield _Batch(extracted.drops, hashes, batch.records, batch.bytes_done)
+            yield _Batch(extracted.drops, hashes, batch.records, batch.bytes_done, *allowed)
 
     def finish(self, full_hash: str, prefixes: dict[int, str], last_record: int | None) -> _Finished:
         run, issues = self.run, self.issues

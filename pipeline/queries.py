@@ -11,12 +11,20 @@ from __future__ import annotations
 from functools import cache
 from importlib import resources
 from importlib.abc import Traversable
+from pathlib import Path
 
 QUERIES_PACKAGE = "pipeline._queries"
 
 
 def queries_dir() -> Traversable:
-    """The folder of the ``.sql`` files, wherever the package is installed."""
+    """The folder of the ``.sql`` files, wherever the package is installed.
+
+    In a source checkout the ``queries/`` beside the package wins: an editable install's mapping
+    may point at another checkout of the repository (git worktrees sharing one virtualenv).
+    """
+    here = Path(__file__).resolve().parent.parent
+    if (here / "pyproject.toml").is_file() and (here / "queries" / "flows.sql").is_file():
+        return here / "queries"
     return resources.files(QUERIES_PACKAGE)
 
 

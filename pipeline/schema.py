@@ -48,7 +48,60 @@ def _drops_schema() -> pa.Schema:
     )
 
 
-SOURCE_FORMATS = ("logparser-w3c", "logparser-csv", "pfirewall", "evtx")
+SOURCE_FORMATS = ("logparser-w3c", "logparser-csv", "pfirewall", "evtx", "iis-w3c")
+
+
+@cache
+def _allowed_event_schema() -> pa.Schema:
+    """One observed permitted connection (or request) as an extractor hands it to the writer, before the
+    writer keeps the events it has not stored yet and aggregates them into ``ALLOWED_SCHEMA`` rows.  Ports
+    are already the flows view's service ports (the client's ephemeral port is NULL)."""
+    import pyarrow as pa
+
+    return pa.schema([
+        pa.field("event_time", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("host", pa.string(), nullable=False),
+        pa.field("direction", pa.string()),
+        pa.field("protocol", pa.int16()),
+        pa.field("local_ip", pa.string()),
+        pa.field("local_port", pa.int32()),
+        pa.field("remote_ip", pa.string()),
+        pa.field("remote_port", pa.int32()),
+        pa.field("source_format", pa.string(), nullable=False),
+        pa.field("allow_kind", pa.string(), nullable=False),
+        pa.field("bytes", pa.int64()),
+    ])
+
+
+#: The columns an ``allowed`` row is grouped by (with its date partition).
+ALLOWED_KEYS = ("host", "direction", "protocol", "local_ip", "local_port", "remote_ip", "remote_port",
+                "source_format", "allow_kind")
+
+
+@cache
+def _allowed_schema() -> pa.Schema:
+    """``ALLOWED_SCHEMA``: the ``allowed`` dataset, one row per (UTC day, :data:`ALLOWED_KEYS`) of a data part.
+    ``date`` is the Hive directory.  Several parts (runs) may hold a row of the same key and day: readers sum."""
+    import pyarrow as pa
+
+    event = _allowed_event_schema()
+    return pa.schema([
+        *[event.field(name) for name in ALLOWED_KEYS],
+        pa.field("events", pa.int64(), nullable=False),
+        pa.field("bytes", pa.int64()),  # NULL: no event of the row said how many bytes
+        pa.field("first_seen", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("last_seen", pa.timestamp("us", tz="UTC"), nullable=False),
+    ])
+
+
+#: What an allowed row records (``allow_kind``), by source.
+ALLOW_KINDS = {
+    "iis-request": "an IIS (HTTP) request: an inbound TCP connection from c-ip to s-ip:s-port",
+    "iis-ftp": "a command in the IIS FTP service log (inbound TCP, s-port or 21)",
+    "firewall-allow": "a pfirewall.log ALLOW line",
+    "wfp-connection-permitted": "Filtering Platform 5156 (connection permitted)",
+    "wfp-bind-permitted": "Filtering Platform 5158 (bind permitted: the local address and port only)",
+}
 
 #: IPSec driver events (System log, source IPSec/IPSEC) that record dropped
 #: traffic, with the drop kind stored for each.  Templates: log-formats.md §1.2.
@@ -103,6 +156,7 @@ PROTOCOL_NUMBERS: dict[str, int] = {
 SYSTEM_LOG = "System"
 SECURITY_LOG = "Security"
 FIREWALL_LOG = "pfirewall"
+IIS_LOG = "iis"
 
 
 def empty_drops() -> pa.Table:
@@ -128,6 +182,10 @@ def __getattr__(name: str) -> Any:
     # must not load pyarrow, so that ``ipsec-drops --help`` starts fast.
     if name == "DROPS_SCHEMA":
         return _drops_schema()
+    if name == "ALLOWED_SCHEMA":
+        return _allowed_schema()
+    if name == "ALLOWED_EVENT_SCHEMA":
+        return _allowed_event_schema()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

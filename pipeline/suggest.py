@@ -727,16 +727,29 @@ def _verify(session: Session, config: Config | None, suggestions: list[dict], ho
 
 # -- what-if ---------------------------------------------------------------------------------------------------
 
+#: Verdicts under which observed permitted traffic would no longer pass: blocked, or needing IPsec it was seen without.
+BREAKS = frozenset({"blocked-by-rule", "negotiation-required"})
+
+
 def whatif(warehouse: WarehouseLike, config: Config | None = None, *, host: str, script: str | os.PathLike[str]
            | None = None, replace_with: str | os.PathLike[str] | None = None, since: datetime | str | None = None,
            until: datetime | str | None = None, session: Session | None = None) -> dict:
-    """Every flow of ``host`` whose verdict or deciding rule changes under a candidate policy.
+    """What a candidate policy changes on ``host``, judged on both datasets: the stored drops and the observed
+    permitted traffic (the ``allowed`` dataset), with the same matcher.
 
     ``script``: commands appended to the host's current script; ``replace_with``: a whole new
-    script instead of it.  Both sides judge every stored drop of the period with one script
-    (the current one, the candidate), from the same grouped tuples.  Returns ``{"changed":
-    [...], "summary": {...}}``; each changed flow has ``verdict_before``/``rule_before`` and
-    ``verdict_after``/``rule_after`` with its events and packets.
+    script instead of it.  Both sides judge every stored flow of the period with one script
+    (the current one, the candidate), from the same grouped tuples.  Returns::
+
+        {"would_break": [...],   # observed permitted flows the candidate blocks (or makes need IPsec)
+         "would_open": [...],    # dropped flows the candidate lets through
+         "changed": [...],       # every flow of either dataset whose verdict or deciding rule changes
+         "summary": {...}}
+
+    Each flow has ``host, direction, protocol, local_ip, local_port, remote_ip, remote_port, events, days,
+    first_seen, last_seen, verdict_before, rule_before, verdict_after, rule_after``, ``dataset``
+    (``allowed``/``drops``) and ``impact`` (``would-break``, ``would-open`` or ``other``); would-break flows
+    ``source_line_after`` the candidate script line of the filter that decides them after.
     """
     if (script is None) == (replace_with is None):
         raise ValueError("give script= (appended to the current script) or replace_with= (a whole new script)")
@@ -759,22 +772,47 @@ def whatif(warehouse: WarehouseLike, config: Config | None = None, *, host: str,
         text = Path(script).read_bytes().decode("utf-8-sig", errors="replace")  # type: ignore[arg-type]
         candidate = analyse_amended(hp.analysis, text, str(script), config=config)
     current = session.periods_of(host)
-    if hp.analysis is not None and not (len(current) == 1 and current[0]["snapshot"] == hp.analysis.snapshot
-                                        and current[0]["valid_from"] is None):
-        before = session.replay({host: hp.analysis}, **period).to_pylist()
+    one_script = hp.analysis is not None and not (len(current) == 1 and current[0]["snapshot"] == hp.analysis.snapshot
+                                                  and current[0]["valid_from"] is None)
+    return replay_impact(session, host, hp.analysis if one_script else None, candidate, period)
+
+
+def replay_impact(session: Session, host: str, before_policy: PolicyAnalysis | None, candidate: PolicyAnalysis,
+                  period: dict[str, Any]) -> dict:
+    """:func:`whatif`'s answer for two policies of ``host``: ``before_policy`` (None: the policies in force at each
+    flow's time) against ``candidate``, both datasets judged from the same tuples."""
+    if before_policy is not None:
+        before = session.replay({host: before_policy}, **period).to_pylist()
+        allowed_before = session.replay_allowed({host: before_policy}, **period).to_pylist()
     else:
         before = session.flows(**period).to_pylist()
+        allowed_before = session.allowed_flows(**period).to_pylist()
     after = session.replay({host: candidate}, **period).to_pylist()
-    changed = compare_flows(before, after)
-    newly_blocked = [c for c in changed if c["verdict_after"] in BLOCKED and c["verdict_before"] not in BLOCKED]
-    newly_permitted = [c for c in changed if c["verdict_after"] not in BLOCKED and c["verdict_before"] in BLOCKED]
+    allowed_after = session.replay_allowed({host: candidate}, **period).to_pylist()
+    drops_changed = [{**c, "dataset": "drops"} for c in compare_flows(before, after)]
+    allowed_changed = [{**c, "dataset": "allowed"} for c in compare_flows(allowed_before, allowed_after)]
+    for c in drops_changed:
+        c["impact"] = ("would-open" if c["verdict_before"] in BLOCKED and c["verdict_after"] not in BLOCKED
+                       else "other")
+    for c in allowed_changed:
+        c["impact"] = ("would-break" if c["verdict_after"] in BREAKS and c["verdict_before"] not in BREAKS
+                       else "other")
+    would_break = [c for c in allowed_changed if c["impact"] == "would-break"]
+    would_open = [c for c in drops_changed if c["impact"] == "would-open"]
+    newly_blocked = [c for c in drops_changed if c["verdict_after"] in BLOCKED and c["verdict_before"] not in BLOCKED]
+    changed = sorted(would_break, key=lambda c: (-c["events"], str(c["remote_ip"]))) + drops_changed + [
+        c for c in allowed_changed if c["impact"] != "would-break"]
     problems = [str(i) for i in candidate.issues if i.severity == "error"]
     summary = {"host": host, "candidate": candidate.file, "flows_before": len(before), "flows_after": len(after),
-               "changed": len(changed), "newly_blocked": len(newly_blocked), "newly_permitted": len(newly_permitted),
+               "changed": len(drops_changed), "newly_blocked": len(newly_blocked), "newly_permitted": len(would_open),
                "events_newly_blocked": sum(c["events"] for c in newly_blocked),
-               "events_newly_permitted": sum(c["events"] for c in newly_permitted),
+               "events_newly_permitted": sum(c["events"] for c in would_open),
+               "allowed_flows": len(allowed_before), "allowed_changed": len(allowed_changed),
+               "would_break": len(would_break), "events_would_break": sum(c["events"] for c in would_break),
+               "would_open": len(would_open), "events_would_open": sum(c["events"] for c in would_open),
+               "unchanged": len(allowed_before) + len(before) - len(allowed_changed) - len(drops_changed),
                "script_errors": problems}
-    return {"changed": changed, "summary": summary}
+    return {"would_break": would_break, "would_open": would_open, "changed": changed, "summary": summary}
 
 
 def compare_flows(before: list[dict], after: list[dict]) -> list[dict]:
@@ -801,9 +839,11 @@ def compare_flows(before: list[dict], after: list[dict]) -> list[dict]:
         ref = x or y
         assert ref is not None
         changed.append({**{k: ref[k] for k in CHANGE_KEYS}, "events": int(ref["events_total"]),
-                        "packets": int(ref["packets"]), "days": ref.get("days_seen"),
+                        "packets": int(ref.get("packets", ref["events"])), "days": ref.get("days_seen"),
                         "first_seen": ref["first_seen"], "last_seen": ref["last_seen"],
-                        "verdict_before": vb, "rule_before": rb, "verdict_after": va, "rule_after": ra})
+                        "verdict_before": vb, "rule_before": rb, "verdict_after": va, "rule_after": ra,
+                        **({"bytes": ref["bytes"]} if "bytes" in ref else {}),
+                        "source_line_after": y["source_line"] if y else None})
     return sorted(changed, key=lambda c: (-c["events"], str(c["host"]), str(c["remote_ip"])))
 
 

@@ -3,7 +3,11 @@
 -- One row per host, policy snapshot in force, direction, protocol, source and destination
 -- address and port, local and remote address, drop kind and boot flag, with packets, events,
 -- first/last seen, a bitmap of the days seen and the WFP filter ids; `tid` numbers the rows,
--- `s`/`d` are the addresses as 128-bit numbers and `family` is 4 or 6.
+-- `s`/`d` are the addresses as 128-bit numbers (UHUGEINT; on Spark, which has no 128-bit integer,
+-- ip_key(ip_number()): a struct {hi, lo} of BIGINTs with the sign bit flipped, the same order compared
+-- field by field) and `family` is 4 or 6.
+-- Engines: DuckDB runs this file as it is; Spark runs it transpiled by sqlglot (pipeline/spark/sql.py),
+-- a line ending in `-- @spark: TEXT` replaced by TEXT there (features with no portable form).
 -- Boot windows: each 4292 (Block mode) opens a window of $boot_window seconds in which drops
 -- are flagged `boot` (flows.sql puts those no block filter explains down to it).
 -- The snapshot in force comes from policy_periods (NULL: the host had no policy then).
@@ -28,7 +32,7 @@ boots AS (
 boot_windows AS (
     -- each 4292 opens a window of $boot_window seconds (end included), cut short by the next 4292:
     -- windows never overlap, so a drop meets at most one (a range join on a handful of rows)
-    SELECT host, boot_time AS opens, boot_time + to_seconds(CAST($boot_window AS DOUBLE)) AS ends,
+    SELECT host, boot_time AS opens, boot_time + $boot_window * INTERVAL 1 SECOND AS ends,
            lead(boot_time) OVER (PARTITION BY host ORDER BY boot_time) AS next_boot
     FROM boots
 ),
@@ -47,7 +51,7 @@ grouped AS (
            drop_kind, boot,
            sum(packets) AS packets, count(*) AS events, min(event_time) AS first_seen,
            max(event_time) AS last_seen,
-           bitstring_agg(CAST(CAST(date AS DATE) - DATE '1970-01-01' AS INTEGER), $day0, $day1) AS days,
+           bitstring_agg(CAST(CAST(date AS DATE) - DATE '1970-01-01' AS INTEGER), $day0, $day1) AS days,  -- @spark: collect_set(unix_date(date)) AS days,
            count(wfp_filter_id) > 0 AS has_wfp
     FROM timed
     GROUP BY ALL
@@ -72,10 +76,10 @@ tuples AS (
         AND w.local_ip IS NOT DISTINCT FROM g.local_ip AND w.remote_ip IS NOT DISTINCT FROM g.remote_ip
 ),
 keyed AS (
-    SELECT *, row_number() OVER () AS tid,
+    SELECT *, row_number() OVER () AS tid,  -- @spark: SELECT *, monotonically_increasing_id() AS tid,
            CASE WHEN contains(coalesce(src_ip, dst_ip, ''), ':') THEN 6 ELSE 4 END AS family,
-           (ip_number(src_ip).hi::UHUGEINT << 64) | ip_number(src_ip).lo AS s,
-           (ip_number(dst_ip).hi::UHUGEINT << 64) | ip_number(dst_ip).lo AS d
+           (ip_number(src_ip).hi::UHUGEINT << 64) | ip_number(src_ip).lo AS s,  -- @spark: ip_key(ip_number(src_ip)) AS s,
+           (ip_number(dst_ip).hi::UHUGEINT << 64) | ip_number(dst_ip).lo AS d  -- @spark: ip_key(ip_number(dst_ip)) AS d
     FROM tuples
 )
 SELECT * FROM keyed

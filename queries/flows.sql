@@ -13,6 +13,7 @@
 -- days_seen: the tuples' day bitmaps OR-ed per flow (`days`, the bitmap itself: bit i = day $day0 + i;
 --   pipeline.correlate drops it from what it returns, and reads it for recurrence).
 -- Parameters: $verdict (NULL = all), $top (NULL = all rows).
+-- Engines: as flow_tuples.sql (Spark: days is the list of day numbers, not a bitmap).
 WITH
 judged AS (
     SELECT *,
@@ -38,7 +39,7 @@ flows AS (
     SELECT host, direction, protocol, local_ip, local_service_port AS local_port, remote_ip,
            remote_service_port AS remote_port,
            sum(packets)::BIGINT AS packets, sum(events)::BIGINT AS events, min(first_seen) AS first_seen,
-           max(last_seen) AS last_seen, bit_count(bit_or(days)) AS days_seen, bit_or(days) AS days,
+           max(last_seen) AS last_seen, bit_count(bit_or(days)) AS days_seen, bit_or(days) AS days,  -- @spark: max(last_seen) AS last_seen, size(array_distinct(flatten(collect_list(days)))) AS days_seen, array_distinct(flatten(collect_list(days))) AS days,
            verdict, rule, filter_list, action, source_line,
            source_file, snapshot, weight, mirror,
            list_sort(list_distinct(flatten(list(wfp_ids)))) AS wfp_filter_ids,

@@ -4,7 +4,7 @@
 -- The stage of flows.sql that judges (flows.sql groups these rows into flows); the report joins each
 -- stored drop to its tuple's row (report_drops.sql), so a drop gets exactly the rule its flow shows.
 -- Matching: a hash join on the filter's destination port, else its source port, else the host's
--- snapshot (port-less filters), with the address ranges as 128-bit interval conditions. A what-if replay
+-- snapshot (port-less filters), with the address ranges as 128-bit interval conditions (Spark: {hi, lo} structs). A what-if replay
 -- judges the same tuples against other filters: judge_snapshots(host, snapshot) names the snapshot to
 -- judge a host's tuples by instead of the one in force (empty: the policy in force).
 -- Winner: the highest weight of the matching in-force filters (assigned policy of the local or
@@ -21,14 +21,14 @@
 --   judge_snapshots(host, snapshot). Parameters: none (pipeline.correlate creates it as a view).
 WITH
 keyed AS (
-    SELECT t.* REPLACE (coalesce(j.snapshot, t.snapshot) AS snapshot)
+    SELECT t.* EXCLUDE (snapshot), coalesce(j.snapshot, t.snapshot) AS snapshot
     FROM flow_tuples t
     LEFT JOIN judge_snapshots j ON lower(j.host) = lower(t.host)
 ),
 live AS (
     SELECT f.*, row_number() OVER (ORDER BY f.host, f.snapshot, f.source_line, f.filter_index, f.mirror) AS fid,
-           (f.src_lo.hi::UHUGEINT << 64) | f.src_lo.lo AS slo, (f.src_hi.hi::UHUGEINT << 64) | f.src_hi.lo AS shi,
-           (f.dst_lo.hi::UHUGEINT << 64) | f.dst_lo.lo AS dlo, (f.dst_hi.hi::UHUGEINT << 64) | f.dst_hi.lo AS dhi
+           (f.src_lo.hi::UHUGEINT << 64) | f.src_lo.lo AS slo, (f.src_hi.hi::UHUGEINT << 64) | f.src_hi.lo AS shi,  -- @spark: ip_key(f.src_lo) AS slo, ip_key(f.src_hi) AS shi,
+           (f.dst_lo.hi::UHUGEINT << 64) | f.dst_lo.lo AS dlo, (f.dst_hi.hi::UHUGEINT << 64) | f.dst_hi.lo AS dhi  -- @spark: ip_key(f.dst_lo) AS dlo, ip_key(f.dst_hi) AS dhi
     FROM filters f
     WHERE f.assigned AND f.rule_active AND f.store IN ('local', 'persistent') AND f.family IS NOT NULL
 ),
@@ -54,7 +54,7 @@ candidates AS (
       AND (f.protocol IS NULL OR f.protocol = k.protocol)
 ),
 winners AS (
-    SELECT tid, arg_max(fid, weight::HUGEINT * 4294967296 - fid) AS fid FROM candidates GROUP BY tid
+    SELECT tid, arg_max(fid, CAST(weight AS DECIMAL(38, 0)) * 4294967296 - fid) AS fid FROM candidates GROUP BY tid
 )
 SELECT k.*, f.rule, f.filter_list, f.action, f.source_file, f.source_line, f.weight, f.mirror,
        CASE

@@ -1725,8 +1725,8 @@ def summarise(ledger: Ledger) -> dict:
     }
 
 
-def write_expected(out: Path, ledger: Ledger, info: dict) -> dict:
-    """Write expected.json, expected-drops.csv and EXPECTED.md from the ledger."""
+def write_expected(out: Path, ledger: Ledger, info: dict, allowed: dict | None = None) -> dict:
+    """Write expected.json, expected-drops.csv and EXPECTED.md from the ledger (and the allowed traffic)."""
     s = summarise(ledger)
     drops: list[Row] = s.pop("_drops")
     files_of = s.pop("_files_of")
@@ -1791,6 +1791,14 @@ def write_expected(out: Path, ledger: Ledger, info: dict) -> dict:
         "remote address and service port; every flow here meets one filter): total, per host, and per UTC day "
         "of the flow's last drop",
     }
+    if allowed is not None:
+        s["allowed"] = allowed
+        s["notes"]["allowed"] = (
+            "observed permitted traffic (the allowed dataset; no drops): WEB01's IIS web and FTP logs (iis_files, "
+            "UTC times; each request one event, web01_flows as the allowed flows view keys them: the client's "
+            "ephemeral port dropped, the FTP log names no server address), the pfirewall ALLOW lines and the "
+            "5156 events of DB01's Security log; web01_new_would_break: what `whatif --replace "
+            "policies/web01-new.cmd` must list first")
     with open_out(out / "expected.json") as f:
         json.dump(s, f, indent=2)
         f.write("\n")
@@ -1843,7 +1851,7 @@ def write_expected(out: Path, ledger: Ledger, info: dict) -> dict:
                 ]
             )
 
-    md = render_markdown(s, shf, info)
+    md = render_markdown(s, shf, info) + (render_allowed(allowed) if allowed is not None else "")
     with open_out(out / "EXPECTED.md") as f:
         f.write(md)
     return s
@@ -2018,13 +2026,168 @@ def render_markdown(s: dict, shf: dict, info: dict) -> str:
     return "\n".join(L)
 
 
+# ------------------------------------------------------------------------------ IIS logs (allowed traffic)
+
+#: WEB01's IIS 6 logs of the late days (UTC days: IIS writes W3C extended logs in UTC): the traffic that
+#: works, for the allowed dataset and ``whatif --replace`` (no drops).  Own random generator, own files.
+IIS_SEED = 20261029
+IIS_DAYS = (29, 30, 31)
+IIS_PUBLIC_CLIENTS = tuple(f"192.0.2.{n}" for n in (11, 23, 37, 58, 64, 101, 142, 199))
+IIS_INTERNAL_CLIENTS = ("10.1.0.101", "10.1.0.102", "10.1.0.105")
+#: the content server that uploads the site by FTP every night (permitted by WEB01's "Internal admin" rule)
+FTP_PUBLISHER = "10.1.0.40"
+FTP_SESSION = ("USER webpub", "PASS -", "created /site/index.htm", "created /site/news.htm",
+               "created /site/img/logo.gif", "QUIT -")
+IIS_FIELDS = ("date time s-sitename s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip "
+              "cs(User-Agent) sc-status sc-substatus sc-win32-status")
+FTP_FIELDS = "time c-ip cs-method cs-uri-stem sc-status sc-win32-status"
+IIS_PAGES = ("/", "/index.htm", "/news.htm", "/img/logo.gif", "/css/site.css", "/shop/default.aspx")
+IIS_AGENTS = ("Mozilla/4.0+(compatible;+MSIE+6.0;+Windows+NT+5.1)", "Mozilla/5.0+(Windows;+U;+Windows+NT+5.1)")
+
+
+def write_iis(out: Path) -> dict:
+    """Write WEB01's IIS web and FTP logs; return what they hold (the ``allowed`` part of expected.json)."""
+    rng = random.Random(IIS_SEED)
+    files: dict[str, int] = {}
+    flows: dict[tuple, dict] = {}
+
+    def count(local_ip: str | None, port: int, client: str, when: datetime, kind: str) -> None:
+        f = flows.setdefault((local_ip, port, client, kind), {
+            "host": "WEB01", "direction": "inbound", "protocol": 6, "local_ip": local_ip, "local_port": port,
+            "remote_ip": client, "remote_port": None, "allow_kind": kind, "events": 0, "days": set(),
+            "first_seen": when, "last_seen": when})
+        f["events"] += 1
+        f["days"].add(when.date())
+        f["first_seen"], f["last_seen"] = min(f["first_seen"], when), max(f["last_seen"], when)
+
+    for day in IIS_DAYS:
+        start = datetime(2026, 10, day, tzinfo=UTC)
+        hits = []
+        for _ in range(rng.randint(40, 60)):
+            client = rng.choice(IIS_PUBLIC_CLIENTS)
+            port = 443 if rng.random() < 0.3 else 80
+            hits.append((start + timedelta(seconds=rng.randrange(86_400)), "198.51.100.10", port, client))
+        for client in IIS_INTERNAL_CLIENTS:
+            for _ in range(rng.randint(3, 8)):
+                hits.append((start + timedelta(seconds=rng.randrange(8 * 3600, 18 * 3600)), "10.1.0.10", 80, client))
+        hits.sort()
+        rel = f"exports/web01/iis-w3svc1-ex2610{day:02d}.log"
+        lines = ["#Software: Microsoft Internet Information Services 6.0", "#Version: 1.0",
+                 f"#Date: {hits[0][0]:%Y-%m-%d %H:%M:%S}", f"#Fields: {IIS_FIELDS}"]
+        for when, server, port, client in hits:
+            lines.append(f"{when:%Y-%m-%d %H:%M:%S} W3SVC1 {server} GET {rng.choice(IIS_PAGES)} - {port} - {client} "
+                         f"{rng.choice(IIS_AGENTS)} 200 0 0")
+            count(server, port, client, when, "iis-request")
+        with open_out(out / rel) as f:
+            f.write("\r\n".join(lines) + "\r\n")
+        files[rel] = len(hits)
+        # the nightly upload: one FTP session of the content server, shortly after 02:00 UTC
+        rel = f"exports/web01/iis-msftpsvc1-ex2610{day:02d}.log"
+        begin = start + timedelta(hours=2, seconds=rng.randrange(600))
+        lines = ["#Software: Microsoft Internet Information Services 6.0", "#Version: 1.0",
+                 f"#Date: {begin:%Y-%m-%d %H:%M:%S}", f"#Fields: {FTP_FIELDS}"]
+        for i, command in enumerate(FTP_SESSION):
+            when = begin + timedelta(seconds=2 * i)
+            method, _, stem = command.partition(" ")
+            status = {"USER": 331, "PASS": 230, "QUIT": 226}.get(method, 226)
+            lines.append(f"{when:%H:%M:%S} {FTP_PUBLISHER} [{day}]{method} {stem} {status} 0")
+            count(None, 21, FTP_PUBLISHER, when, "iis-ftp")  # the FTP log has no s-ip: local address unknown
+        with open_out(out / rel) as f:
+            f.write("\r\n".join(lines) + "\r\n")
+        files[rel] = len(FTP_SESSION)
+    rows = sorted(flows.values(), key=lambda f: (-f["events"], f["remote_ip"], f["local_port"]))
+    for f in rows:
+        f["days"] = len(f["days"])
+        f["first_seen"] = f["first_seen"].strftime("%Y-%m-%dT%H:%M:%SZ")
+        f["last_seen"] = f["last_seen"].strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"iis_files": files, "web01_flows": rows}
+
+
+def count_allowed(out: Path, iis: dict) -> dict:
+    """The ``allowed`` part of expected.json: the IIS logs' requests and flows, and the permitted traffic the
+    other exports already held (pfirewall ALLOW lines, Security-log 5156 events), counted from the files."""
+    by_kind: Counter = Counter()
+    by_host: Counter = Counter()
+    files: dict[str, int] = {}
+    for rel, n in iis["iis_files"].items():
+        kind = "iis-ftp" if "msftpsvc" in rel else "iis-request"
+        by_kind[kind] += n
+        by_host["WEB01"] += n
+        files[rel] = n
+    for host, rel in (("DB01", "exports/db01/pfirewall.log"), ("APP03", "exports/app03/pfirewall.log"),
+                      ("DB01", "exports/db01/pfirewall-old.log")):
+        lines = (out / rel).read_bytes().decode("ascii").split("\r\n")
+        n = sum(1 for ln in lines if " ALLOW " in ln)  # each line one packet (identical lines too)
+        if n:
+            files[rel] = n
+            by_kind["firewall-allow"] += n
+            by_host[host] += n
+    import evtx as _evtx
+
+    rel = "exports/db01/security-20261027.evtx"
+    n = 0
+    for record in _evtx.PyEvtxParser(str(out / rel)).records_json():
+        system = json.loads(record["data"])["Event"]["System"]
+        eid = system["EventID"]["#text"] if isinstance(system["EventID"], dict) else system["EventID"]
+        n += eid == 5156
+    files[rel] = n
+    by_kind["wfp-connection-permitted"] += n
+    by_host["DB01"] += n
+    ftp = [f for f in iis["web01_flows"] if f["allow_kind"] == "iis-ftp"]
+    return {
+        "total_events": sum(by_kind.values()),
+        "by_host": dict(sorted(by_host.items())),
+        "by_kind": dict(sorted(by_kind.items())),
+        "events_by_file": files,
+        "iis_files": sorted(iis["iis_files"]),
+        "web01_flows": iis["web01_flows"],
+        # policies/web01-new.cmd (the planted mistake: FTP moved to the admin subnet) blocks the nightly upload
+        "web01_new_would_break": [{k: f[k] for k in ("direction", "protocol", "local_ip", "local_port", "remote_ip",
+                                                      "remote_port", "events", "days", "last_seen")}
+                                  | {"rule_before": "Internal admin", "rule_after": "Block everything"} for f in ftp],
+    }
+
+
+def render_allowed(a: dict) -> str:
+    """The EXPECTED.md section of the allowed traffic."""
+    L = [
+        "",
+        "## Permitted traffic (the allowed dataset)",
+        "",
+        f"**{a['total_events']} permitted events**, no drops among them: WEB01's IIS 6 logs of 29-31 Oct (UTC)",
+        "in `exports/web01/iis-*.log` (W3SVC1: web requests to 198.51.100.10 and 10.1.0.10 on 80/443; MSFTPSVC1:",
+        f"the nightly FTP upload of the content server {FTP_PUBLISHER}, a log without `s-ip` or `s-port`), the",
+        "pfirewall ALLOW lines of DB01 and APP03 and the 5156 events of DB01's Security log.",
+        "",
+        "| kind | events |",
+        "|---|---:|",
+        *(f"| {k} | {v} |" for k, v in a["by_kind"].items()),
+        "",
+        "| host | events |",
+        "|---|---:|",
+        *(f"| {k} | {v} |" for k, v in a["by_host"].items()),
+        "",
+        "`policies/web01-new.cmd` is a rewrite of WEB01's script with a planted mistake: its \"Internal admin\"",
+        "list names the admin subnet 10.40.1.8/29 for FTP too, so `whatif --host WEB01 --replace",
+        "policies/web01-new.cmd` must list the nightly upload first, as would break:",
+        "",
+        "| flow | events | days | last seen | blocked by |",
+        "|---|---:|---:|---|---|",
+        *(f"| in TCP {b['remote_ip']} -> *:{b['local_port']} | {b['events']} | {b['days']} | {b['last_seen']} | "
+          f"{b['rule_after']} |" for b in a["web01_new_would_break"]),
+        "",
+    ]
+    return "\n".join(L)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=HERE, help="directory to write into (default: sample_logs/)")
     args = ap.parse_args(argv)
     ledger, info = write_exports(args.out)
+    iis = write_iis(args.out)
     write_config(args.out)
-    s = write_expected(args.out, ledger, info)
+    s = write_expected(args.out, ledger, info, count_allowed(args.out, iis))
     n_files = len(s["rows_by_file"])
     print(f"wrote {n_files} export files under {args.out}; total distinct drops {s['total_drops']}")
     return 0

@@ -127,7 +127,7 @@ def test_the_same_night_again_does_nothing_and_says_so(first_night, tmp_path):
     began = time.monotonic()
     code, out, err = run_cli("--config", str(config), "nightly")
     assert code == 0, out + err
-    assert out.startswith("nothing new: 14 file(s) in the inboxes, all already ingested")
+    assert out.startswith("nothing new: 20 file(s) in the inboxes, all already ingested")
     assert files_and_times(root / "drops") == before and files_and_times(reports) == reports_before
     assert stored(root) == rows_before
     record = last_records(Warehouse(root), 1)[-1]
@@ -356,10 +356,10 @@ def settled_night(first_night, tmp_path) -> Path:
 
 def test_a_rerun_with_nothing_new_decides_from_file_stamps_without_the_ingest_machinery(settled_night):
     code, out, events = nightly_events(settled_night)
-    assert code == 0 and out.startswith("nothing new: 14 file(s) in the inboxes, all already ingested")
+    assert code == 0 and out.startswith("nothing new: 20 file(s) in the inboxes, all already ingested")
     assert events == ["ingest", "nothing-new", "done"]
     record = last_records(Warehouse(settled_night.parent.parent / "warehouse"), 1)[-1]
-    assert record["nothing_new"] and record["stage"] == "done" and len(record["files"]) == 14
+    assert record["nothing_new"] and record["stage"] == "done" and len(record["files"]) == 14 + 6  # + WEB01's IIS logs
     assert record["hosts"]["web01"]["newest_drop"].startswith("2026-10-31T21:03")  # the lag, carried forward
     # in a process of its own: neither the ingest nor DuckDB's SQL layer for Parquet is loaded
     probe = ("import sys; from pipeline import load_config; from pipeline.jobs.nightly import nightly; "

@@ -35,6 +35,18 @@ FLOW_TABLE = (
     Column("last_seen", 8, "time"), Column("filter_list", 11, shrink=True), Column("action", 12),
     Column("source_line", 12, "number", header="line"),
 )
+#: ``flows --dataset allowed``: the observed permitted flows, the filter that permits each, and whether the
+#: policy says that traffic should have been blocked.
+ALLOWED_TABLE = (
+    Column("host", 0), Column("direction", 5, "direction", header="dir"),
+    Column("protocol", 4, "protocol", header="proto"),
+    Column("local", 0, "endpoint", source=("local_ip", "local_port")),
+    Column("remote", 0, "endpoint", source=("remote_ip", "remote_port")),
+    Column("events", 1, "count"), Column("days_seen", 6, "number", header="days"), Column("verdict", 2),
+    Column("rule", 3, shrink=True), Column("policy_blocks", 2, header="policy blocks"),
+    Column("bytes", 9, "count"), Column("first_seen", 10, "time"), Column("last_seen", 8, "time"),
+    Column("source_formats", 11, "list", header="sources"), Column("source_line", 12, "number", header="line"),
+)
 EXPLAIN_TABLE = (
     Column("in_force", 2, header="in force"), Column("rule", 0, shrink=True), Column("filter_list", 5, shrink=True),
     Column("action", 0), Column("mirror", 4), Column("src", 1), Column("dst", 1),
@@ -73,18 +85,27 @@ def _page(table, fmt: str, top: int | None, all_rows: bool, is_terminal: bool):
 @click.option("--top", type=click.IntRange(min=0),
               help=f"Only the N rows with the most packets (a terminal shows {DEFAULT_TOP} unless --all).")
 @click.option("--all", "all_rows", is_flag=True, help="Every row, also on a terminal.")
+@click.option("--dataset", type=click.Choice(["drops", "allowed"]), default="drops", show_default=True,
+              help="allowed: the observed permitted flows (IIS, pfirewall ALLOW, WFP 5156/5158) with the filter "
+                   "that permits each, flagging those the policy says should have been blocked.")
 @click.option("--wide", is_flag=True, help="Show every column, however wide the table gets.")
+@click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True,
+              help="Compute the flows with DuckDB, or as Spark SQL on Apache Spark (same rows; needs pyspark, Java).")
+@click.option("--spark-master", metavar="URL",
+              help="Spark master for --engine spark (default: SPARK_MASTER, else local[2]; spark-submit: its own).")
 @format_option()
 @global_options
 @click.pass_obj
 @handle_errors
 def flows_cmd(obj: Context, warehouse: Path, host: str | None, since: str | None, until: str | None, tz: str | None,
-              verdict: str | None, by: str | None, top: int | None, all_rows: bool, wide: bool, fmt: str) -> None:
+              verdict: str | None, by: str | None, top: int | None, all_rows: bool, dataset: str, wide: bool,
+              engine: str, spark_master: str | None, fmt: str) -> None:
     """Dropped flows and the policy rule that explains each (most packets first).
 
     Every stored drop is matched against the filters of its host's policy in
     force at its time (config policy / policy_history, else the warehouse's
-    current snapshot). --by summarises instead.
+    current snapshot). --by summarises instead. --dataset allowed: the permitted
+    traffic observed, judged by the same matcher (most events first).
     """
     from .. import correlate
 
@@ -93,7 +114,19 @@ def flows_cmd(obj: Context, warehouse: Path, host: str | None, since: str | None
     with correlate.open_session(root, config) as session:
         session.check_host(host)
         start, end, zone = time_window(obj, since, until, tz, host)
-        if by:
+        if dataset == "allowed":
+            if by:
+                raise click.UsageError("--by summarises drops only; give --dataset drops")
+            if engine == "spark":
+                raise click.UsageError("--engine spark computes the drops' flows only; give --dataset drops")
+            table = session.allowed_flows(host=host, since=start, until=end, verdict=verdict)
+        elif engine == "spark":  # the flows on Spark; a summary (--by) of its rows by the DuckDB session
+            from ..spark.correlate import flows as spark_flows
+
+            table = spark_flows(root, config, host=host, since=start, until=end, verdict=verdict, master=spark_master)
+            if by:
+                table = session.flow_groups(by, rows=table)
+        elif by:
             table = session.flow_groups(by, host=host, since=start, until=end, verdict=verdict)
         else:
             table = session.flows(host=host, since=start, until=end, verdict=verdict)
@@ -101,12 +134,16 @@ def flows_cmd(obj: Context, warehouse: Path, host: str | None, since: str | None
     for note in notes:
         obj.note(note)
     shown, more = _page(table, fmt, top, all_rows, obj.out.is_terminal)
-    what = f"flows by {by}" if by else "flows"
+    what = f"flows by {by}" if by else "permitted flows seen" if dataset == "allowed" else "flows"
     footer = [zone_label(zone)]
     if more:
         footer.insert(0, f"… {more:,} more; --all or --top N")
-    print_rows(obj, shown, fmt, GROUP_TABLE if by else FLOW_TABLE, title=f"{what} ({table.num_rows:,})", wide=wide,
-               notes=footer, tz=zone)
+    if dataset == "allowed" and table.num_rows:
+        flagged = sum(1 for b in table.column("policy_blocks").to_pylist() if b)
+        if flagged:
+            footer.insert(0, f"{flagged} permitted flow(s) the policy says should have been blocked (policy blocks)")
+    columns = ALLOWED_TABLE if dataset == "allowed" else GROUP_TABLE if by else FLOW_TABLE
+    print_rows(obj, shown, fmt, columns, title=f"{what} ({table.num_rows:,})", wide=wide, notes=footer, tz=zone)
 
 
 @click.command("explain")

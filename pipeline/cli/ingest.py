@@ -23,8 +23,11 @@ from .common import Context, global_options, handle_errors, print_issues, wareho
 @warehouse_option
 @click.option("--host", help="Host of every file of the run (wins over the inbox owner and the file's own name).")
 @click.option("--source-tz", help="Zone of the exports' local times (IANA or Windows name); overrides the config.")
-@click.option("--engine", type=click.Choice(["evtx", "python-evtx"]), default="evtx", show_default=True,
-              help="EVTX engine: the Rust-backed evtx package, or the pure-Python python-evtx.")
+@click.option("--engine", type=click.Choice(["evtx", "python-evtx", "spark"]), default="evtx", show_default=True,
+              help="EVTX engine: the Rust-backed evtx package, or the pure-Python python-evtx; spark: the files are "
+                   "read on Apache Spark executors (EVTX with evtx), the driver commits.")
+@click.option("--spark-master", metavar="URL",
+              help="Spark master for --engine spark (default: SPARK_MASTER, else local[2]; spark-submit: its own).")
 @click.option("--reread", is_flag=True,
               help="Read every file again from its start (after a repair, or a config change); nothing is stored "
                    "twice.")
@@ -32,7 +35,7 @@ from .common import Context, global_options, handle_errors, print_issues, wareho
 @click.pass_obj
 @handle_errors
 def ingest_cmd(obj: Context, paths: tuple[Path, ...], warehouse: Path, host: str | None, source_tz: str | None,
-               engine: str, reread: bool) -> None:
+               engine: str, spark_master: str | None, reread: bool) -> None:
     """Ingest export files and folders of exports into the warehouse.
 
     Unchanged files are skipped, files that grew are read past what was read
@@ -60,6 +63,13 @@ def ingest_cmd(obj: Context, paths: tuple[Path, ...], warehouse: Path, host: str
         done[name] = min(file_done, total)
         progress.update(task, completed=sum(done.values()), description=Path(name).name)
 
+    if engine == "spark":
+        from ..spark.ingest import ingest as spark_ingest
+
+        report = spark_ingest(paths, Warehouse(warehouse), config, host=host, source_tz=source_tz, reread=reread,
+                              master=spark_master)
+        print_report(obj, report, warehouse)
+        sys.exit(report.exit_code)
     with progress:
         report = ingest(plan, Warehouse(warehouse), config, host=host, source_tz=source_tz, engine=engine,
                         progress=on_progress, reread=reread)
@@ -91,6 +101,9 @@ def print_report(obj: Context, report: IngestReport, warehouse: Path) -> None:
             table.add_row(Text(_short(f.path)), *cells, Text(f.host or "-"), f.status, f"{f.rows_read:,}",
                           f"{f.drops_stored:,}", f"{f.duplicates:,}", f"{f.skipped:,}")
         obj.out.print(table)
+        allowed = report.allowed_summary()
+        if allowed:
+            obj.out.print(allowed, style="dim")
         ignored = [f for f in report.files if f.status == "ignored"]
         if ignored:
             obj.out.print(f"ignored {len(ignored)} file(s) that are not exports", style="dim")

@@ -19,12 +19,15 @@ from .common import Context, fail, global_options, handle_errors, warehouse_opti
 @warehouse_option
 @click.option("--reports", type=click.Path(file_okay=False, path_type=Path),
               help="Reports folder (default: the config's [nightly] reports; none: no reports).")
+@click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, metavar="YYYY-MM-DD",
+              help="The date retention counts back from (default: the current UTC date).")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="Progress lines on standard error: plain text, or one JSON object a line (for schedulers).")
 @global_options
 @click.pass_obj
 @handle_errors
-def nightly_cmd(obj: Context, warehouse: Path, reports: Path | None, log_format: str) -> None:
+def nightly_cmd(obj: Context, warehouse: Path, reports: Path | None, today: datetime | None,
+                log_format: str) -> None:
     """Ingest every configured inbox, load the policies, report the new days, compact, apply retention.
 
     Safe to run twice the same night (the second run does nothing and says so) and after missed
@@ -50,7 +53,8 @@ def nightly_cmd(obj: Context, warehouse: Path, reports: Path | None, log_format:
             obj.err.print(Text(f"{stamp} {event} {detail}".rstrip(), style="dim"))
 
     try:
-        report = nightly(config, warehouse=warehouse, reports=reports, log=log)
+        report = nightly(config, warehouse=warehouse, reports=reports, log=log,
+                         today=today.date() if today else None)
     except NightlyFailed as exc:
         log("failed", exit_code=int(ExitCode.FAILED), stage=exc.report.stage, record=exc.report.record,
             message=str(exc))

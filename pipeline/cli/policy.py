@@ -13,7 +13,17 @@ from rich.text import Text
 from .._lazy import lazy_module
 from ..exit_codes import ExitCode
 from ..output import Column, json_text
-from .common import Context, fail, global_options, handle_errors, print_issues, print_rows, warehouse_option
+from .common import (
+    Context,
+    fail,
+    global_options,
+    handle_errors,
+    print_issues,
+    print_rows,
+    time_help,
+    time_window,
+    warehouse_option,
+)
 
 if TYPE_CHECKING:
     from ..policy import PolicyAnalysis
@@ -23,6 +33,7 @@ if TYPE_CHECKING:
 policy_show = lazy_module("pipeline.policy.show")
 jobs = lazy_module("pipeline.policy.jobs")
 policy = lazy_module("pipeline.policy")
+pa = lazy_module("pyarrow")
 
 define_option = click.option(
     "--define", "-D", "defines", multiple=True, metavar="VAR=VALUE",
@@ -187,18 +198,25 @@ def _policy_tables(obj: Context, analysis: PolicyAnalysis) -> None:
 @click.option("--host", help="Config host the script is for (default: the host whose policy SCRIPT is).")
 @click.option("--all", "all_hosts", is_flag=True, help="Lint the policy script of every config host.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "csv"]), default="text", show_default=True)
+@click.option("--warehouse", "-w", type=click.Path(file_okay=False, path_type=Path),
+              help="Also lint against the traffic stored there: unused-permit (a permit no observed permitted "
+                   "traffic used in the last --days days) and hot-block (a block dropping a recurring flow from "
+                   "an internal source).")
+@click.option("--days", type=click.IntRange(min=1), default=30, show_default=True,
+              help="The window of --warehouse, ending at the host's newest stored traffic.")
 @encoding_option
 @define_option
 @global_options
 @click.pass_obj
 @handle_errors
 def policy_lint_cmd(obj: Context, script: Path | None, host: str | None, all_hosts: bool, fmt: str,
-                    encoding: str | None, defines: tuple[str, ...]) -> None:
+                    warehouse: Path | None, days: int, encoding: str | None, defines: tuple[str, ...]) -> None:
     """Report weaknesses of SCRIPT with their severity and the line to fix.
 
     Shadowed filters, rules with empty lists, unused filter actions, the
     exemption and boot settings the hardening guides warn about, block rules
-    that block DNS. Exit code 1 when anything of warning or error severity is found.
+    that block DNS; with --warehouse, permits no observed traffic used and blocks that
+    drop recurring internal flows. Exit code 1 when anything of warning or error severity is found.
     """
     if all_hosts == bool(script):
         fail("error: give SCRIPT, or --all")
@@ -211,6 +229,13 @@ def policy_lint_cmd(obj: Context, script: Path | None, host: str | None, all_hos
             obj.err.print(Text(f"error: {report.host}: {report.error}", style="red"))
             problems = True
             continue
+        if warehouse is not None:
+            from ..correlate import require_warehouse
+            from ..traffic_lint import traffic_lint
+
+            extra = traffic_lint(require_warehouse(warehouse), obj.config(), report.analysis, days=days)
+            report.findings = report.findings + extra
+            report.everything = sorted(report.everything + extra, key=lambda i: i.line)
         problems |= report.has_problems
         if fmt == "json":
             click.echo(policy_show.as_json(report.analysis, lint=report.findings))
@@ -268,6 +293,97 @@ def policy_load_cmd(obj: Context, script: Path | None, host: str | None, all_hos
                                f"{load.analysis.errors} error(s), {load.analysis.warnings} warning(s) "
                                f"<- {load.script}"))
     sys.exit(ExitCode.SKIPPED if loads.has_problems else ExitCode.OK)
+
+
+def _filter_text(f: dict) -> str:
+    from ..schema import protocol_name
+
+    proto = protocol_name(f["protocol"]) if f["protocol"] is not None else "any"
+    src = f["src"] + (f":{f['src_port']}" if f["src_port"] is not None else "")
+    dst = f["dst"] + (f":{f['dst_port']}" if f["dst_port"] is not None else "")
+    return f"{f['action']} {proto} {src} -> {dst}{' (mirrored)' if f['mirrored'] else ''}"
+
+
+@policy_group.command("diff")
+@click.argument("old", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("new", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--host", required=True, help="Config host both scripts are for (resolves me, DNS ...).")
+@warehouse_option
+@click.option("--since", help="Traffic at or after this time: " + time_help)
+@click.option("--until", help="Traffic before this time (same forms as --since).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@encoding_option
+@define_option
+@global_options
+@click.pass_obj
+@handle_errors
+def policy_diff_cmd(obj: Context, old: Path, new: Path, host: str, warehouse: Path, since: str | None,
+                    until: str | None, fmt: str, encoding: str | None, defines: tuple[str, ...]) -> None:
+    """The filters and rules NEW adds, removes and changes against OLD, by effective filter (not by text).
+
+    Then, when the warehouse exists, the traffic impact: every stored flow judged by OLD and by NEW
+    (observed permitted flows NEW would block first, as would break; dropped flows it would let
+    through). Exit code 1 when something would break or NEW has errors.
+    """
+    from ..policy.diff import diff_policies
+
+    before, after = _analyse(obj, old, host, defines, encoding), _analyse(obj, new, host, defines, encoding)
+    result: dict = {"old": str(old), "new": str(new), "host": host, **diff_policies(before, after)}
+    impact = None
+    from ..correlate import NoWarehouse, open_session, require_warehouse
+
+    try:
+        root = require_warehouse(warehouse)
+    except NoWarehouse as exc:
+        obj.note(f"no traffic impact: {exc}")
+        root = None
+    if root is not None:
+        from ..suggest import replay_impact
+
+        with open_session(root, obj.config()) as session:
+            session.check_host(host)
+            start, end, _ = time_window(obj, since, until, None, host)
+            impact = replay_impact(session, host, before, after, {"host": host, "since": start, "until": end})
+        result["impact"] = impact
+    if fmt == "json":
+        click.echo(json_text(result))
+    else:
+        for kind, sign in (("added", "+"), ("removed", "-"), ("changed", "~")):
+            items = result["filters"][kind]
+            obj.out.print(Text(f"filters {kind} ({len(items)})", style="bold"))
+            for f in items:
+                if kind == "changed":
+                    b, a = f["before"], f["after"]
+                    line = (f"  ~ {_filter_text(b)}: rule {b['rule']!r} ({b['action']}, line {b['source_line']}) "
+                            f"-> rule {a['rule']!r} ({a['action']}, line {a['source_line']})")
+                else:
+                    line = f"  {sign} {_filter_text(f)}  rule {f['rule']!r}, line {f['source_line']}"
+                obj.out.print(Text(line))
+        for kind, sign in (("added", "+"), ("removed", "-"), ("changed", "~")):
+            items = result["rules"][kind]
+            obj.out.print(Text(f"rules {kind} ({len(items)})", style="bold"))
+            for r in items:
+                r2 = r.get("after", r)
+                obj.out.print(Text(f"  {sign} {r2['rule']!r}: list {r2['filter_list']!r}, {r2['action']}, "
+                                   f"{r2['filters']} filter(s){'' if r2['active'] else ', inactive'}"))
+        if impact is not None:
+            from .suggest import BREAK_TABLE, CHANGE_TABLE
+
+            if impact["would_break"]:
+                print_rows(obj, pa.Table.from_pylist(impact["would_break"]), "table", BREAK_TABLE,
+                           title=f"{host}: WOULD BREAK: permitted flows seen working that NEW blocks "
+                                 f"({len(impact['would_break'])})")
+            if impact["would_open"]:
+                print_rows(obj, pa.Table.from_pylist(impact["would_open"]), "table", CHANGE_TABLE,
+                           title=f"{host}: would open: dropped flows that would pass ({len(impact['would_open'])})")
+            summary = impact["summary"]
+            obj.out.print(Text(f"{host}: {summary['would_break']} permitted flow(s) would break "
+                               f"({summary['events_would_break']:,} events), {summary['would_open']} dropped flow(s) "
+                               f"would pass ({summary['events_would_open']:,} events), {summary['unchanged']} "
+                               "unchanged"))
+    _print_policy_issues(obj, after.issues)
+    failed = after.errors or (impact is not None and impact["would_break"])
+    sys.exit(ExitCode.SKIPPED if failed else ExitCode.OK)
 
 
 COMMANDS = [policy_group]

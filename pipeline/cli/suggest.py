@@ -52,6 +52,17 @@ CHANGE_TABLE = (
 )
 
 
+BREAK_TABLE = (
+    Column("host", 0), Column("direction", 4, "direction", header="dir"),
+    Column("protocol", 3, "protocol", header="proto"),
+    Column("local", 0, "endpoint", source=("local_ip", "local_port")),
+    Column("remote", 0, "endpoint", source=("remote_ip", "remote_port")),
+    Column("events", 0, "count"), Column("days", 1, "number"), Column("last_seen", 2, "time", header="last seen"),
+    Column("rule_before", 5, shrink=True, header="permitted by"), Column("verdict_after", 6, header="after"),
+    Column("rule_after", 0, header="blocked by"),
+)
+
+
 def _service_port(row: dict) -> int | None:
     return row["local_port"] if row.get("direction") == "inbound" else row.get("remote_port")
 
@@ -157,7 +168,12 @@ def _tables(obj: Context, result: dict) -> None:
 @handle_errors
 def whatif_cmd(obj: Context, warehouse: Path, host: str, script: Path | None, replace_with: Path | None,
                since: str | None, until: str | None, tz: str | None, wide: bool, fmt: str) -> None:
-    """Every stored flow whose verdict or deciding rule a candidate policy would change, before -> after."""
+    """Every stored flow whose verdict or deciding rule a candidate policy would change, before -> after.
+
+    Judges the drops and the observed permitted traffic (IIS, pfirewall ALLOW, WFP 5156/5158): permitted
+    flows the candidate would block are listed first, as WOULD BREAK; then dropped flows that would pass.
+    Exit 1 when something would break (or the script has errors).
+    """
     config = obj.config()
     root = correlate.require_warehouse(warehouse)
     if (script is None) == (replace_with is None):
@@ -169,18 +185,39 @@ def whatif_cmd(obj: Context, warehouse: Path, host: str, script: Path | None, re
     summary = result["summary"]
     if fmt == "json":
         click.echo(json_text(result))
+    elif fmt == "table":
+        empty = {k: pa.array([], pa.string()) for k in ("host", "verdict_before", "verdict_after")}
+        breaks = result["would_break"]
+        if breaks:
+            print_rows(obj, pa.Table.from_pylist(breaks), fmt, BREAK_TABLE, wide=wide, tz=zone,
+                       title=f"{host}: WOULD BREAK: permitted flows seen working that the new policy blocks "
+                             f"({len(breaks)})")
+        opens = result["would_open"]
+        if opens:
+            print_rows(obj, pa.Table.from_pylist(opens), fmt, CHANGE_TABLE, wide=wide, tz=zone,
+                       title=f"{host}: would open: dropped flows that would pass ({len(opens)})")
+        other = [c for c in result["changed"] if c["impact"] == "other"]
+        title = f"{host}: flows that change ({len(result['changed'])})" if not (breaks or opens) else \
+            f"{host}: other changes ({len(other)})"
+        rows = result["changed"] if not (breaks or opens) else other
+        if rows or not (breaks or opens):
+            print_rows(obj, pa.Table.from_pylist(rows) if rows else pa.table(empty), fmt, CHANGE_TABLE, title=title,
+                       wide=wide, tz=zone)
     else:
         changed = pa.Table.from_pylist(result["changed"]) if result["changed"] else pa.table(
             {k: pa.array([], pa.string()) for k in ("host", "verdict_before", "verdict_after")})
-        print_rows(obj, changed, fmt, CHANGE_TABLE, title=f"{host}: flows that change ({len(result['changed'])})",
-                   wide=wide, tz=zone)
+        print_rows(obj, changed, fmt, CHANGE_TABLE, wide=wide, tz=zone)
     line = (f"{summary['host']}: {summary['changed']} flow(s) change: {summary['newly_blocked']} newly blocked "
             f"({summary['events_newly_blocked']:,} events), {summary['newly_permitted']} newly permitted "
             f"({summary['events_newly_permitted']:,} events)")
+    if summary["allowed_flows"] or summary["would_break"]:
+        line += (f"; of {summary['allowed_flows']} permitted flow(s) seen working, {summary['would_break']} would "
+                 f"break ({summary['events_would_break']:,} events)")
     (obj.err if fmt != "table" else obj.out).print(Text(line))
     for problem in summary["script_errors"]:
         obj.note(problem)
-    sys.exit(ExitCode.SKIPPED if summary["script_errors"] else ExitCode.OK)
+    failed = summary["script_errors"] or summary["would_break"]
+    sys.exit(ExitCode.SKIPPED if failed else ExitCode.OK)
 
 
 COMMANDS = [suggest_cmd, whatif_cmd]

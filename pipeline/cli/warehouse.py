@@ -78,14 +78,18 @@ def _print_overview(obj: Context, seen: Any) -> None:
     if seen.nightly:
         obj.out.print(Text("nightly runs:", style="bold"))
     for r in seen.nightly[-RUNS_SHOWN:]:
-        if r.get("stage") not in ("done", None) and r.get("exit_code") != 4:
+        code = r.get("exit_code")
+        if r.get("stage") == "ingest" and code != 4:  # the record a run writes as it starts
+            code, what = "-", "running, or interrupted during its ingest; the next run finishes what it published"
+        elif r.get("stage") not in ("done", None) and code != 4:
+            code = "-"
             what = f"interrupted during {r.get('stage')}; the next run finishes {len(r['pending_days'])} day(s)"
         elif r.get("nothing_new"):
             what = "nothing new"
         else:
             what = f"{r['new_drops']:,} new drops on {len(r['new_days'])} day(s)"
         style = "red" if r.get("exit_code") == 4 else ("yellow" if r.get("exit_code") else None)
-        obj.out.print(Text(f"  {r.get('started')}: exit {r.get('exit_code')}, {r.get('seconds')} s, {what}"
+        obj.out.print(Text(f"  {r.get('started')}: exit {code}, {r.get('seconds')} s, {what}"
                            + (f", {r['problems']} problem(s)" if r.get("problems") else ""), style=style or ""))
     for note in seen.notes:
         obj.out.print(Text(f"  note: {note}", style="dim"))

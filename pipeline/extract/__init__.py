@@ -27,7 +27,11 @@ from ..schema import DROPS_SCHEMA
 class Extracted:
     drops: pa.Table  # DROPS_SCHEMA
     event_keys: pa.Array  # string identity of each drop, same order
-    other_events: int = 0  # rows read that are not drops
+    other_events: int = 0  # rows read that are not drops (permitted traffic included)
+    #: observed permitted connections (``schema.ALLOWED_EVENT_SCHEMA``) and their identities, same order;
+    #: None when the rows held none
+    allowed: pa.Table | None = None
+    allowed_keys: pa.Array | None = None
 
     @classmethod
     def empty(cls, other: int = 0) -> Extracted:

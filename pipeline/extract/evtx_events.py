@@ -11,6 +11,9 @@ events are converted here, following log-formats.md §2 and §7:
   the *remote* end, whatever the direction.  The packet's real source is the
   remote end for an inbound connection;
 * 5159 (bind blocked) names only the local address and port;
+* 5156 (connection permitted) and 5158 (bind permitted) are the permitted counterparts of 5157 and
+  5159 (same fields): observed permitted traffic, the ``allowed`` dataset (:mod:`.allowed`); a bind to
+  the unspecified address (``0.0.0.0``, ``::``) has no local address;
 * 4960-4963, 4965 (IPsec dropped an inbound packet: integrity, replay, clear
   text, bad SPI) name the remote address; the EventData names are not
   documented, so ``RemoteAddress`` and close variants, or else the first value,
@@ -23,11 +26,13 @@ stored as their meaning.  The identity of an event is (host, log, EventRecordID)
 from __future__ import annotations
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..issues import IssueLog
 from ..readers.evtx import EvtxEvent
 from ..schema import DROPS_SCHEMA, IPSEC_DRIVER_DROP_KINDS, SECURITY_LOG
 from . import Extracted, SourceContext
+from .allowed import allowed_table, service_ports
 from .ipsec_driver import extract_ipsec_driver
 from .values import normalise_ip, parse_int, parse_protocol
 
@@ -53,6 +58,8 @@ WFP_DROP_KINDS = {
     4963: "clear-text-should-be-secured",
     4965: "bad-spi",
 }
+#: Filtering Platform events of permitted traffic -> their allow_kind.
+WFP_ALLOW_KINDS = {5156: "wfp-connection-permitted", 5158: "wfp-bind-permitted"}
 _PACKET_EVENTS = {5152, 5153}
 _CONNECTION_EVENTS = {5157}
 _IPSEC_AUDIT = {4960, 4961, 4962, 4963, 4965}
@@ -69,19 +76,81 @@ def extract_evtx(events: list[EvtxEvent], ctx: SourceContext, issues: IssueLog, 
     """Drops among decoded EVTX events; ``records`` is how many records were read for them."""
     driver = [e for e in events if (e.provider or "").lower() == "ipsec" and e.event_id in IPSEC_DRIVER_DROP_KINDS]
     wfp = [e for e in events if (e.provider or "").lower() == _SECURITY_PROVIDER and e.event_id in WFP_DROP_KINDS]
+    permitted = [e for e in events if (e.provider or "").lower() == _SECURITY_PROVIDER
+                 and e.event_id in WFP_ALLOW_KINDS]
     parts = []
     if driver:
         parts.append(extract_ipsec_driver(_driver_table(driver), ctx, issues))
     if wfp:
         parts.append(_extract_wfp(wfp, ctx, issues))
+    allowed, allowed_keys = _extract_permitted(permitted, ctx, issues) if permitted else (None, None)
     found = sum(p.drops.num_rows for p in parts)
     if not parts:
-        return Extracted.empty(records)
+        return Extracted(Extracted.empty().drops, pa.array([], pa.string()), records, allowed, allowed_keys)
     return Extracted(
         pa.concat_tables([p.drops for p in parts]),
         pa.concat_arrays([p.event_keys for p in parts]),
         records - found,
+        allowed,
+        allowed_keys,
     )
+
+
+def _extract_permitted(events: list[EvtxEvent], ctx: SourceContext, issues: IssueLog
+                       ) -> tuple[pa.Table | None, pa.Array | None]:
+    """5156 / 5158 events as allowed events (5156: Source = local end, Dest = remote end, as 5157)."""
+    cols: dict[str, list] = {k: [] for k in ("time", "host", "direction", "kind", "local", "remote", "lport",
+                                             "rport", "proto", "inbound")}
+    keys: list[str] = []
+    for e in events:
+        data = e.data if isinstance(e.data, dict) else {}
+        when = _when(e)
+        if e.computer is None or when is None or e.record_id is None:
+            issues.add(f"record {e.record_id}", "malformed", f"event {e.event_id} without Computer, time or "
+                       "EventRecordID")
+            continue
+        host = ctx.canonical_host(e.computer)
+        assert e.event_id is not None
+        if e.event_id == 5158:
+            direction, remote, rport = None, None, None
+            local = data.get("SourceAddress")
+            local = None if local in ("0.0.0.0", "::", "-", "") else local
+        else:
+            direction = _direction(data.get("Direction"))
+            local, remote, rport = data.get("SourceAddress"), data.get("DestAddress"), data.get("DestPort")
+        cols["time"].append(when)
+        cols["host"].append(host)
+        cols["direction"].append(direction)
+        cols["kind"].append(WFP_ALLOW_KINDS[e.event_id])
+        cols["local"].append(local or None)
+        cols["remote"].append(remote or None)
+        cols["lport"].append(None if data.get("SourcePort") is None else str(data.get("SourcePort")))
+        cols["rport"].append(None if rport is None else str(rport))
+        cols["proto"].append(None if data.get("Protocol") is None else str(data.get("Protocol")))
+        cols["inbound"].append(None if direction is None else direction == "inbound")
+        keys.append(f"{host}\x1f{SECURITY_LOG}\x1f{e.record_id}")
+    if not keys:
+        return None, None
+    local_ip, bad = normalise_ip(pa.array(cols["local"], pa.string()))
+    remote_ip, bad2 = normalise_ip(pa.array(cols["remote"], pa.string()))
+    for i in (bad | bad2).nonzero()[0].tolist():
+        issues.warning(f"record {keys[i].rsplit(chr(31), 1)[-1]}", "SourceAddress or DestAddress is not an IP address")
+    lport, _ = parse_int(pa.array(cols["lport"], pa.string()), 0, 65535)
+    rport, _ = parse_int(pa.array(cols["rport"], pa.string()), 0, 65535)
+    protocol, _ = parse_protocol(pa.array(cols["proto"], pa.string()))
+    inbound = pa.array(cols["inbound"], pa.bool_())
+    # the packet as it travelled: from the remote end when inbound; the service port rule on (src, dst)
+    src_port = pc.if_else(inbound, rport, lport)
+    dst_port = pc.if_else(inbound, lport, rport)
+    local_port, remote_port = service_ports(src_port, dst_port, inbound)
+    is_bind = pa.array([k == "wfp-bind-permitted" for k in cols["kind"]])
+    local_port = pc.if_else(is_bind, lport.cast(pa.int32()), local_port)  # a bind: its local port, always
+    times = pa.array(cols["time"], pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC"))
+    table = allowed_table(event_time=times, host=pa.array(cols["host"], pa.string()),
+                          direction=pa.array(cols["direction"], pa.string()), protocol=protocol, local_ip=local_ip,
+                          local_port=local_port, remote_ip=remote_ip, remote_port=remote_port,
+                          source_format=ctx.source_format, allow_kind=pa.array(cols["kind"], pa.string()))
+    return table, pa.array(keys, pa.string())
 
 
 def _when(event: EvtxEvent):

@@ -1,4 +1,4 @@
-"""Windows Firewall ``DROP`` lines -> drop rows.
+"""Windows Firewall ``DROP`` lines -> drop rows; ``ALLOW`` lines -> allowed events (:mod:`.allowed`).
 
 ``path`` (``RECEIVE`` / ``SEND``) gives the direction where the log has it; the
 old ICF log has no ``path``, so the direction is inferred from the host's
@@ -18,6 +18,7 @@ from ..issues import IssueLog
 from ..localtime import local_to_utc
 from ..schema import DROPS_SCHEMA, FIREWALL_DROP_KIND, FIREWALL_LOG
 from . import Extracted, SourceContext
+from .allowed import allowed_table, service_ports
 from .values import RowChecks, normalise_ip, parse_int, parse_local_timestamp, parse_protocol, single
 
 # pa.nulls, not pa.scalar: building an array from Python values makes pyarrow import pandas (0.2 s)
@@ -77,6 +78,9 @@ def extract_firewall(rows: pa.Table, ctx: SourceContext, issues: IssueLog) -> Ex
 
     for i in np.flatnonzero(~ok).tolist():
         issues.malformed(int(lines[i]), reasons[i] or "bad value", text[i].as_py() or "")
+    is_allow = pc.fill_null(pc.equal(pc.utf8_upper(col("action")), "ALLOW"), False).to_numpy(zero_copy_only=False)
+    allow_ok = ok & is_allow
+    ok = ok & ~is_allow
     keep = pa.array(ok)
     table = pa.table(
         {
@@ -104,11 +108,29 @@ def extract_firewall(rows: pa.Table, ctx: SourceContext, issues: IssueLog) -> Ex
         }
     ).filter(keep)
     table = table.cast(DROPS_SCHEMA)
-    kept_text = text.filter(keep)
-    times = single(table.column("event_time")).cast(pa.int64()).to_numpy(zero_copy_only=False)
+    # drop and allow lines are numbered together, in line order (one counter for the file's identical lines)
+    both = pa.array(ok | allow_ok)
+    kept_text = text.filter(both)
+    times = single(utc).filter(both).cast(pa.int64()).to_numpy(zero_copy_only=False)
     base = pc.binary_join_element_wise(pa.repeat(host, len(kept_text)), pa.repeat(FIREWALL_LOG, len(kept_text)),
                                        kept_text, "\x1f")
     with ctx.in_order("occurrences"):
         occ = ctx.occurrences.number(base, times)
-    keys = pc.binary_join_element_wise(base, pa.array(occ).cast(pa.string()), "\x1f")
-    return Extracted(table, keys, 0)
+    all_keys = pc.binary_join_element_wise(base, pa.array(occ).cast(pa.string()), "\x1f")
+    is_drop_kept = pa.array(ok[ok | allow_ok])
+    keys = all_keys.filter(is_drop_kept)
+    if not allow_ok.any():
+        return Extracted(table, keys, 0)
+    a = pa.array(allow_ok)
+    local_is_dst = pc.case_when(pc.make_struct(inbound, outbound), pa.scalar(True), pa.scalar(False),
+                                pa.scalar(None, pa.bool_()))
+    lport, rport = service_ports(src_port, dst_port, local_is_dst)
+    size, _ = parse_int(col("size"), 0, 2**62)
+    allowed = allowed_table(
+        event_time=single(utc).filter(a), host=host, direction=direction.filter(a), protocol=protocol.filter(a),
+        local_ip=pc.case_when(pc.make_struct(inbound, outbound), dst_ip, src_ip, _NULL_STR).filter(a),
+        local_port=lport.filter(a),
+        remote_ip=pc.case_when(pc.make_struct(inbound, outbound), src_ip, dst_ip, _NULL_STR).filter(a),
+        remote_port=rport.filter(a), source_format=ctx.source_format, allow_kind="firewall-allow",
+        nbytes=size.filter(a))
+    return Extracted(table, keys, 0, allowed, all_keys.filter(pc.invert(is_drop_kept)))

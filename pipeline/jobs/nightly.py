@@ -89,6 +89,10 @@ class NightlyReport:
     pending_days: list[str] = field(default_factory=list)
     #: the step running or last done: ingest, policies, reports, maintenance, done
     stage: str = "ingest"
+    #: the start (``YYYYmmddTHHMMSS``, UTC) of the earliest run whose ingest may have published drops
+    #: without recording their days as owed (a run stopped during its ingest): the next run owes the days
+    #: of every part published since then
+    ingest_since: str | None = None
     #: the config file and the policy scripts as this run saw them (sizes, times, a hash of the config): a
     #: next run that finds them, and every inbox file, unchanged knows at once that it has nothing to do
     fingerprint: dict[str, Any] = field(default_factory=dict)
@@ -195,7 +199,16 @@ def _run(config: Config, wh: Warehouse, report_dir: Path | None, today: date | N
     from ..policy.jobs import host_scripts, load_policies
     from ..warehouse import maintain
 
-    owed = list(previous[-1].get("pending_days") or []) if previous else []
+    prior = previous[-1] if previous else {}
+    owed = [d for d in prior.get("pending_days") or [] if _is_day(d)]
+    # A run stopped during its ingest (killed, or failed after its commit point) may have published drops
+    # whose days it never recorded as owed: the days of the parts published since it began are owed too.
+    # They are looked up after this run's ingest, which first completes an interrupted publish.
+    since = (prior.get("ingest_since") or str(prior.get("run_id", ""))[:15]) if prior.get("stage") == "ingest" \
+        else None
+    out.ingest_since = since or out.run_id[:15]
+    out.pending_days = owed
+    out.record = _write_record(wh, out)  # stage "ingest" until the next record: a kill leaves it behind
     files = inbox_files(config)
     for host in config.hosts.values():
         out.hosts[host.name.lower()] = HostNight(host.name)
@@ -222,11 +235,13 @@ def _run(config: Config, wh: Warehouse, report_dir: Path | None, today: date | N
     out.problems += report.damage
     new_days = sorted({Path(p).parent.name.removeprefix("date=") for p in report.parts})
     out.new_days = new_days
-    days = sorted(set(new_days) | {d for d in owed if _is_day(d)})
+    if since:
+        owed += _days_published_since(wh, since)
+    days = sorted(set(new_days) | set(owed))
     out.pending_days = days
-    if days:  # owed from now on, until the reports and the compaction are done (survives a kill)
-        out.record = _write_record(wh, out)
     out.stage = "policies"
+    if days or since:  # owed from now on, until the reports and the compaction are done (survives a kill)
+        out.record = _write_record(wh, out)
     emit("policies", hosts=len(host_scripts(config)))
     loads = load_policies(host_scripts(config), wh, config)
     for load in loads.loads:
@@ -259,7 +274,8 @@ def _run(config: Config, wh: Warehouse, report_dir: Path | None, today: date | N
     _lag(wh, out, report.parts, previous)  # before maintenance: compaction replaces this run's parts
     out.stage = "maintenance"
     emit("maintenance", days=len(days))
-    done = maintain(wh, dates=days, retention_days=config.nightly.retention_days, today=today)
+    done = maintain(wh, dates=days if config.nightly.compact else [], retention_days=config.nightly.retention_days,
+                    today=today)
     out.maintenance = done.summary() if done.changed else ""
     out.pending_days = []
     out.stage = "done"
@@ -398,14 +414,27 @@ def _new_flows(session: Any, out: NightlyReport, parts: list[str], first: dateti
                 "verdict": flow["verdict"], "rule": flow["rule"]})
 
 
+def _days_published_since(wh: Warehouse, since: str) -> list[str]:
+    """The dates of the data parts published by runs that began at ``since`` (``YYYYmmddTHHMMSS``) or later."""
+    try:
+        parts = wh.manifest().parts or {}
+    except WarehouseError:  # damaged: the ingest just said so; repair, then the next run
+        return []
+    return sorted({Path(rel).parent.name.removeprefix("date=") for rel, part in parts.items()
+                   if part.run[:15] >= since and _is_day(Path(rel).parent.name.removeprefix("date="))})
+
+
 def _lag(wh: Warehouse, out: NightlyReport, parts: list[str], previous: list[dict]) -> None:
     """Per host the newest drop stored and the last file seen (how far behind the warehouse is).
 
     Carried forward from the previous run record and updated from this run's new parts only, so a
-    night with nothing new reads no Parquet; the first run (no record) asks the whole warehouse.
+    night with nothing new reads no Parquet; the first run (no record), and a run after one that
+    stopped before its end, ask the whole warehouse.
     """
     import duckdb
 
+    if previous and previous[-1].get("stage") != "done":
+        previous = []
     known: dict[str, dict] = previous[-1].get("hosts", {}) if previous else {}
     for key, night in out.hosts.items():
         before = known.get(key) or {}

@@ -15,7 +15,7 @@ EVTX_MAGIC = b"ElfFile\x00"
 
 
 def detect_format(path: str | os.PathLike[str]) -> str | None:
-    """``logparser-w3c``, ``logparser-csv``, ``pfirewall``, ``evtx``, or None when unrecognised."""
+    """``logparser-w3c``, ``logparser-csv``, ``pfirewall``, ``evtx``, ``iis-w3c``, or None when unrecognised."""
     with open(path, "rb") as fh:
         magic = fh.read(8)
     if magic == EVTX_MAGIC:
@@ -34,12 +34,16 @@ def detect_format(path: str | os.PathLike[str]) -> str | None:
                 return "pfirewall"
             if "log parser" in low:
                 return "logparser-w3c"
+            if "internet information services" in low:
+                return "iis-w3c"
         if low.startswith("#fields:"):
             names = text.split(":", 1)[1].split()
             if {"action", "src-ip"} <= {n.lower() for n in names}:
                 return "pfirewall"
             if any(canonical_field(n) in EVT_FIELDS for n in names):
                 return "logparser-w3c"
+            if "c-ip" in {n.lower() for n in names} and {"cs-method", "s-ip", "s-port"} & {n.lower() for n in names}:
+                return "iis-w3c"
         if text.startswith("#"):
             continue
         header = {canonical_field(n.strip().strip('"')) for n in text.split(",")}

@@ -34,7 +34,7 @@ from ..issues import IssueLog
 ENGINES = ("evtx", "python-evtx")
 
 #: Event IDs that can be drops: IPSec driver 4283-4292 (System), WFP and IPsec audit (Security).
-CANDIDATE_IDS = frozenset({*range(4283, 4293), 5152, 5153, 5157, 5159, 4960, 4961, 4962, 4963, 4965})
+CANDIDATE_IDS = frozenset({*range(4283, 4293), 5152, 5153, 5156, 5157, 5158, 5159, 4960, 4961, 4962, 4963, 4965})
 _ID_ALTERNATION = "|".join(str(i) for i in sorted(CANDIDATE_IDS))
 # In the Rust engine's JSON: "EventID":5152 or "EventID":{"#attributes":{"Qualifiers":16384},"#text":4290}
 _JSON_CANDIDATE = re.compile(rf'"EventID":(?:\{{"#attributes":\{{[^{{}}]*\}},"#text":)?(?:{_ID_ALTERNATION})[,}}]')

@@ -4,7 +4,8 @@ The header's ``#Fields:`` names the columns (``path`` and ``pid`` are optional
 trailing fields on newer Windows); values are separated by single spaces with
 ``-`` for none.  pyarrow's CSV reader splits the file with a space delimiter;
 lines with the wrong number of fields are reported with their line number.
-Only ``DROP`` lines become drops; every other action is counted (blank lines are not).
+Only ``DROP`` lines become drops; ``ALLOW`` lines (Vista and later) are observed permitted traffic
+(:attr:`FirewallRows.allowed`, the ``allowed`` dataset); every other action is counted (blank lines are not).
 """
 
 from __future__ import annotations
@@ -52,7 +53,9 @@ class FirewallRows:
 
     table: pa.Table
     bytes_done: int
-    other_lines: int = 0
+    other_lines: int = 0  # lines that are not DROP lines (ALLOW lines included)
+    #: the ALLOW lines in the same columns and ``size`` (None: none in the batch)
+    allowed: pa.Table | None = None
 
 
 def read_header(path: str | os.PathLike[str]) -> tuple[list[str] | None, int, int]:
@@ -179,21 +182,31 @@ def _drop_lines(batch: LineBatch, fields: list[str], issues: IssueLog) -> Firewa
         issues.add("", "refused-file", "the #Fields: header has no 'action' field")
         return None
     action = as_text(table.column(names[fields.index("action")]))
-    is_drop = pc.equal(pc.utf8_upper(action), "DROP")
+    upper = pc.utf8_upper(action)
+    is_drop = pc.equal(upper, "DROP")
+    is_allow = pc.equal(upper, "ALLOW")
     n_drop = pc.sum(is_drop).as_py() or 0
+    n_allow = pc.sum(is_allow).as_py() or 0
     # An empty line comes out as a row of empty values: not a line of the log.
     blank = pc.sum(pc.equal(pc.utf8_trim_whitespace(action), "")).as_py() or 0
     other = len(action) - n_drop - blank
+    allowed = _lines_of(table, is_allow, batch, fields, names, ("size",)) if n_allow else None
     if n_drop == 0:
-        return FirewallRows(pa.table({"_line": pa.array([], pa.int64())}), batch.bytes_done, other)
-    drops = table.filter(is_drop)
+        return FirewallRows(pa.table({"_line": pa.array([], pa.int64())}), batch.bytes_done, other, allowed)
+    return FirewallRows(_lines_of(table, is_drop, batch, fields, names), batch.bytes_done, other, allowed)
+
+
+def _lines_of(table: pa.Table, wanted: pa.Array, batch: LineBatch, fields: list[str], names: list[str],
+              extra: tuple[str, ...] = ()) -> pa.Table:
+    """The wanted lines by field name (:data:`NEEDED` and ``extra``), with their text and line number."""
+    rows = table.filter(wanted)
     columns = {}
     for name, col in zip(fields, names, strict=True):
-        if name in NEEDED and name not in columns:
-            value = as_text(drops.column(col))
+        if (name in NEEDED or name in extra) and name not in columns:
+            value = as_text(rows.column(col))
             columns[name] = pc.if_else(pc.equal(value, "-"), pa.scalar(None, pa.string()), value)
     # The exact line text is the identity of a firewall event (there is no record number).
-    parts = [as_text(drops.column(c)) for c in names]
+    parts = [as_text(rows.column(c)) for c in names]
     columns["_text"] = pc.binary_join_element_wise(*parts, " ")
-    columns["_line"] = pa.array(batch.lines[is_drop.to_numpy(zero_copy_only=False)], pa.int64())
-    return FirewallRows(pa.table(columns), batch.bytes_done, other)
+    columns["_line"] = pa.array(batch.lines[wanted.to_numpy(zero_copy_only=False)], pa.int64())
+    return pa.table(columns)

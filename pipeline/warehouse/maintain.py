@@ -43,13 +43,14 @@ class MaintenanceReport:
 
     run_id: str
     compacted: dict[str, tuple[int, int]] = field(default_factory=dict)  # date -> (parts before, after)
+    compacted_allowed: dict[str, tuple[int, int]] = field(default_factory=dict)  # the allowed dataset's
     retired: list[str] = field(default_factory=list)  # dates deleted
     rows_retired: int = 0
     recovered: str | None = None
 
     @property
     def changed(self) -> bool:
-        return bool(self.compacted or self.retired)
+        return bool(self.compacted or self.compacted_allowed or self.retired)
 
     def summary(self) -> str:
         parts = []
@@ -57,6 +58,10 @@ class MaintenanceReport:
             before = sum(b for b, _ in self.compacted.values())
             after = sum(a for _, a in self.compacted.values())
             parts.append(f"compacted {len(self.compacted)} day(s): {before} part(s) -> {after}")
+        if self.compacted_allowed:
+            before = sum(b for b, _ in self.compacted_allowed.values())
+            parts.append(f"permitted traffic of {len(self.compacted_allowed)} day(s): {before} part(s) -> "
+                         f"{len(self.compacted_allowed)}")
         if self.retired:
             parts.append(f"retention removed {len(self.retired)} day(s) older than the limit "
                          f"({self.rows_retired:,} drops)")
@@ -88,6 +93,8 @@ def maintain(warehouse: Warehouse | str | os.PathLike[str], *, dates: list[str] 
         wh.adopt_untracked_parts(manifest)
         parts = manifest.parts or {}
         by_date = _dates_of(sorted(parts))
+        allowed = manifest.allowed_parts or {}
+        allowed_by_date = _dates_of(sorted(allowed))
         stage = wh.staging_dir / run_id
         exchanges: list[list[str]] = []
         retire: list[str] = []
@@ -95,15 +102,32 @@ def maintain(warehouse: Warehouse | str | os.PathLike[str], *, dates: list[str] 
         if retention_days > 0:
             cutoff = ((today or datetime.now(UTC).date()) - timedelta(days=retention_days)).isoformat()
         try:
-            for day, names in sorted(by_date.items()):
+            for day in sorted(set(by_date) | set(allowed_by_date)):
+                names = by_date.get(day, [])
+                seen = allowed_by_date.get(day, [])
                 if cutoff is not None and day < cutoff:
                     report.retired.append(day)
                     report.rows_retired += sum(parts[n].rows for n in names)
-                    retire += [f"drops/date={day}", f"_keys/date={day}"]
+                    retire += [folder for folder in (f"drops/date={day}", f"_keys/date={day}",
+                                                     f"allowed/date={day}", f"_allowed_keys/date={day}")
+                               if (wh.root / folder).is_dir()]
                     for n in names:
                         del parts[n]
+                    for n in seen:
+                        del allowed[n]
                     continue
-                if (dates is not None and day not in dates) or len(names) < min_parts:
+                if dates is not None and day not in dates:
+                    continue
+                if len(seen) >= min_parts and all((wh.root / f / f"date={day}").is_dir()
+                                                  for f in ("allowed", "_allowed_keys")):
+                    name, info = _compact_allowed_day(wh, stage, run_id, day, seen, allowed)
+                    report.compacted_allowed[day] = (len(seen), 1)
+                    for folder in ("allowed", "_allowed_keys"):
+                        exchanges.append([wh.rel(stage / folder / f"date={day}"), f"{folder}/date={day}", name])
+                    for n in seen:
+                        del allowed[n]
+                    allowed[f"allowed/date={day}/{name}"] = info
+                if len(names) < min_parts:
                     continue
                 new = _compact_day(wh, stage, run_id, day, names, parts)
                 report.compacted[day] = (len(names), len(new))
@@ -162,3 +186,38 @@ def _compact_day(wh: Warehouse, stage: Path, run_id: str, day: str, names: list[
             _fsync_file(path)
         out[f"drops/date={day}/{name}"] = chunk.num_rows
     return out
+
+
+def _compact_allowed_day(wh: Warehouse, stage: Path, run_id: str, day: str, names: list[str],
+                         allowed: dict[str, dict]) -> tuple[str, dict]:
+    """The day's allowed parts as one (their rows merged per flow, their keys concatenated) under ``stage``.
+
+    The allowed dataset's keys are one per event, not one per row, so they are only gathered; the rows
+    of several runs are summed per flow, which is what every reader of the dataset did with them.
+    """
+    from ..extract.allowed import aggregate
+    from ..schema import ALLOWED_SCHEMA
+
+    tables = [pq.read_table(wh.root / rel, schema=ALLOWED_SCHEMA) for rel in names]
+    keys = [pq.read_table(wh.root / _allowed_keys_of(rel), schema=KEYS_SCHEMA).column("key").to_numpy()
+            for rel in names if (wh.root / _allowed_keys_of(rel)).exists()]
+    table = aggregate(pa.concat_tables(tables))
+    name = f"part-{run_id}-1.parquet"
+    data_path = stage / "allowed" / f"date={day}" / name
+    key_path = stage / "_allowed_keys" / f"date={day}" / name
+    for path in (data_path, key_path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, data_path, compression="zstd")
+    all_keys = np.concatenate(keys) if keys else np.zeros(0, dtype=np.uint64)
+    pq.write_table(pa.table({"key": pa.array(all_keys, pa.uint64())}, schema=KEYS_SCHEMA), key_path,
+                   compression="zstd")
+    for path in (data_path, key_path):
+        _fsync_file(path)
+    sources = sorted({src for n in names for src in allowed[n].get("sources", [])})
+    return name, {"rows": table.num_rows, "events": sum(int(allowed[n].get("events", 0)) for n in names),
+                  "sources": sources, "run": run_id}
+
+
+def _allowed_keys_of(rel: str) -> str:
+    """``allowed/date=D/part.parquet`` -> ``_allowed_keys/date=D/part.parquet``."""
+    return "_allowed_keys/" + rel.removeprefix("allowed/")

@@ -54,6 +54,8 @@ class FileEntry:
     duplicates: int = 0
     skipped: int = 0
     last_record: int | None = None
+    allowed_found: int = 0  # observed permitted events read (the allowed dataset)
+    allowed_stored: int = 0
     run: str = ""
     ingested_at: str = ""
     #: Rows of the consumed part that were refused for a reason the config can fix later, e.g.
@@ -96,6 +98,9 @@ class Manifest:
     #: data part path (relative to the warehouse) -> what it holds; None: not recorded (no manifest, or
     #: version 1), the parts present are adopted at the next publish.
     parts: dict[str, PartEntry] | None = None
+    #: parts of the ``allowed`` dataset (``allowed/date=D/part-*.parquet``) -> {"rows", "events" (= its keys),
+    #: "run", "sources"}
+    allowed_parts: dict[str, dict] = field(default_factory=dict)
     #: version of the file this was loaded from (None: there was no file)
     loaded_version: int | None = None
 
@@ -161,13 +166,19 @@ class Manifest:
                     raise wrong(f"parts[{name!r}] has no integer 'rows'")
                 part_map[name] = PartEntry(rows=item["rows"], run=str(item.get("run", "")),
                                            sources=[str(s) for s in item.get("sources", [])])
-        return cls(files=entries, runs=runs, watermarks=watermarks, parts=part_map, loaded_version=version)
+        allowed = data.get("allowed_parts", {})
+        if not isinstance(allowed, dict) or not all(isinstance(v, dict) and isinstance(v.get("rows"), int)
+                                                    for v in allowed.values()):
+            raise wrong("'allowed_parts' is not an object of parts with integer 'rows'")
+        return cls(files=entries, runs=runs, watermarks=watermarks, parts=part_map, allowed_parts=dict(allowed),
+                   loaded_version=version)
 
     def to_json(self) -> str:
         return json.dumps(
             {"version": MANIFEST_VERSION, "files": [asdict(f) for f in self.files],
              "runs": self.runs[-MAX_RUNS_KEPT:], "watermarks": self.watermarks,
-             "parts": {name: asdict(p) for name, p in sorted((self.parts or {}).items())}},
+             "parts": {name: asdict(p) for name, p in sorted((self.parts or {}).items())},
+             **({"allowed_parts": dict(sorted(self.allowed_parts.items()))} if self.allowed_parts else {})},
             indent=1,
         )
 

@@ -90,6 +90,9 @@ class RepairReport:
         if not self.changed:
             return "nothing to repair: the manifest, the data parts and the keys agree"
         parts = []
+        if any("_publish.json" in note for note in self.notes):
+            parts.append("the damaged publish journal set aside in _quarantine/ (what its run published is adopted "
+                         "or read again by the next ingest)")
         if self.manifest_rebuilt:
             parts.append("manifest rebuilt from the parts present")
         if self.lost:

@@ -1,8 +1,10 @@
 """Run records: what each nightly job did, kept as ``_runs/<run>-nightly.json`` beside the warehouse.
 
-A record is written whole and renamed into place, once after the ingest (with the days the run
-still owes: reports and compaction) and again at the end, so a job killed half-way leaves a
-record that says where it stopped and what the next run must finish.  ``status`` and the next
+A record is written whole and renamed into place as the job starts (stage ``ingest``), after the
+ingest (with the days the run still owes: reports and compaction) and again at the end, so a job
+killed half-way leaves a record that says where it stopped and what the next run must finish (a
+job stopped during its ingest may have published drops: the next run owes the days of the parts
+published since it began).  ``status`` and the next
 nightly run read them; nothing else does, and a record that cannot be read is passed over.
 """
 

@@ -28,7 +28,7 @@ from .store import Warehouse, data_path_of, keys_path_of
 
 #: Findings that mean rows are lost, unaccounted for or not de-duplicable: ``repair`` settles them.
 DAMAGE = frozenset({"missing-data", "orphan-keys", "missing-keys", "unknown-data", "rows-differ", "unreadable-part",
-                    "manifest-unreadable", "manifest-missing"})
+                    "manifest-unreadable", "manifest-missing", "journal-unreadable"})
 
 
 @dataclass
@@ -66,8 +66,9 @@ class WarehouseStatus:
 
     @property
     def exit_code(self) -> int:
-        """0 sound; 1 damage found (``repair`` fixes it); 4 the manifest cannot be read at all."""
-        if any(f.kind == "manifest-unreadable" for f in self.findings):
+        """0 sound; 1 damage found (``repair`` fixes it); 4 the manifest or the publish journal cannot be read
+        at all (every writer fails until ``repair`` ran)."""
+        if any(f.kind in ("manifest-unreadable", "journal-unreadable") for f in self.findings):
             return EXIT_FAILED
         return EXIT_OK if self.ok else EXIT_SKIPPED
 
@@ -198,8 +199,14 @@ def check(warehouse: Warehouse | str | Path) -> WarehouseStatus:
                                 "were checked against their key files only; the next ingest or repair records them"))
     findings.extend(part_findings(wh, states, tracked))
     if wh.journal_path.exists():
-        findings.append(Finding("pending-publish", str(wh.journal_path),
-                                "a publish is in progress or was interrupted; the next ingest or repair completes it"))
+        try:
+            wh.read_journal()
+        except WarehouseError as exc:
+            if wh.journal_path.exists():  # (not merely completed and removed meanwhile)
+                findings.append(Finding("journal-unreadable", str(wh.journal_path), str(exc)))
+        else:
+            findings.append(Finding("pending-publish", str(wh.journal_path), "a publish is in progress or was "
+                                    "interrupted; the next ingest or repair completes it"))
     elif wh.staging_dir.is_dir() and any(wh.staging_dir.iterdir()):
         findings.append(Finding("staging-leftovers", str(wh.staging_dir),
                                 "unpublished files of a running or interrupted run; the next writer removes them"))

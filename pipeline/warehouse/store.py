@@ -5,6 +5,8 @@ Layout::
     warehouse/
       drops/date=YYYY-MM-DD/part-<run>-<n>.parquet  the drops (zstd), Hive-partitioned by UTC date
       _keys/date=YYYY-MM-DD/part-<run>-<n>.parquet  their de-duplication keys (same names)
+      allowed/date=YYYY-MM-DD/part-<run>-1.parquet  observed permitted traffic, aggregated per day and flow
+      _allowed_keys/date=YYYY-MM-DD/part-<run>-1.parquet  the keys of every event those rows count
       _manifest.json                             what was ingested and published (written last)
       _runs/<run>-skipped.csv                    every skipped line of a run that skipped any
       _quarantine/<repair>/...                   data parts a repair set aside (no keys: not de-duplicable)
@@ -68,8 +70,20 @@ CRASH_ENV = "IPSEC_DROPS_TEST_KILL_AT"  # test hook: simulate a kill at a named 
 LOCK_INFO_WAIT = 2.0
 
 
+_crash_seen: dict[str, int] = {}
+
+
 def _maybe_crash(point: str) -> None:
-    if os.environ.get(CRASH_ENV) == point:
+    """The test hook: ``IPSEC_DROPS_TEST_KILL_AT=point`` kills the process the first time it reaches
+    ``point``, ``point#n`` the n-th time (e.g. ``after-commit#2``: at the second commit of the process)."""
+    wanted = os.environ.get(CRASH_ENV)
+    if not wanted:
+        return
+    name, _, nth = wanted.partition("#")
+    if name != point:
+        return
+    _crash_seen[point] = seen = _crash_seen.get(point, 0) + 1
+    if seen >= int(nth or 1):
         os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -111,6 +125,8 @@ class Warehouse:
         self.root = Path(root)
         self.drops_dir = self.root / "drops"
         self.keys_dir = self.root / "_keys"
+        self.allowed_dir = self.root / "allowed"
+        self.allowed_keys_dir = self.root / "_allowed_keys"
         self.manifest_path = self.root / "_manifest.json"
         self.journal_path = self.root / "_publish.json"
         self.staging_dir = self.root / ".staging"
@@ -133,6 +149,9 @@ class Warehouse:
     def rel(self, path: Path) -> str:
         """``path`` relative to the root, with ``/`` (how the manifest and journal name files)."""
         return path.relative_to(self.root).as_posix()
+
+    def allowed_files(self) -> list[Path]:
+        return sorted(self.allowed_dir.glob("date=*/*.parquet")) if self.allowed_dir.is_dir() else []
 
     def drops_glob(self) -> str:
         """The glob a reader (DuckDB, pyarrow) uses for the drops dataset."""
@@ -421,6 +440,10 @@ class RunWriter:
         self.run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
         self.stage = warehouse.staging_dir / self.run_id
         self.keys = KeyIndex(warehouse.keys_dir, warehouse.drops_dir)
+        #: the allowed dataset's keys (one per event its rows count) and this run's days of it
+        self.allowed_keys = KeyIndex(warehouse.allowed_keys_dir, warehouse.allowed_dir)
+        self._allowed: dict[str, _AllowedDay] = {}
+        self.allowed_events_written = 0
         self._buffers: dict[str, list[tuple[pa.Table, np.ndarray, str | None]]] = {}
         self._buffered: dict[str, int] = {}
         self._writers: dict[str, _PartWriters] = {}  # least recently used first
@@ -466,6 +489,39 @@ class RunWriter:
             stored += len(keep)
         self.rows_written += stored
         return stored, drops.num_rows - stored
+
+    def add_allowed(self, events: pa.Table, key_hashes: np.ndarray, source: str | None = None) -> tuple[int, int]:
+        """Stage observed permitted events not yet stored (``ALLOWED_EVENT_SCHEMA``); returns (stored, duplicates).
+
+        The identity rules are the drops': an event's key is checked in its UTC date's keys; the fresh
+        events' keys are written as they come (8 bytes each), the events themselves are folded into the
+        day's aggregate every ``ROW_GROUP_ROWS`` events, so memory grows with the distinct flows of a day,
+        not with the events.
+        """
+        if events.num_rows == 0:
+            return 0, 0
+        from ..extract.allowed import day_numbers
+
+        days = day_numbers(events.column("event_time"))
+        stored = 0
+        for day in np.unique(days).tolist():
+            date = str(np.datetime64(int(day), "D"))
+            rows = np.flatnonzero(days == day)
+            fresh = self.allowed_keys.for_date(date).fresh(key_hashes[rows])
+            keep = rows[fresh]
+            if len(keep) == 0:
+                continue
+            target = self._allowed.get(date)
+            if target is None:
+                name = f"part-{self.run_id}-1.parquet"
+                target = self._allowed[date] = _AllowedDay(
+                    self.stage / "allowed" / f"date={date}" / name,
+                    self.stage / "_allowed_keys" / f"date={date}" / name, f"allowed/date={date}/{name}")
+            rows_of_day = events if len(keep) == events.num_rows else events.take(pa.array(keep))
+            target.add(rows_of_day, key_hashes[keep], source)
+            stored += len(keep)
+        self.allowed_events_written += stored
+        return stored, events.num_rows - stored
 
     def _buffer(self, date: str, table: pa.Table, keys: np.ndarray, source: str | None) -> None:
         self._buffers.setdefault(date, []).append((table, keys, source))
@@ -542,6 +598,8 @@ class RunWriter:
         self._writers.clear()
         self._drain()
         self._io.shutdown(wait=True)
+        allowed_parts = {day.published: day.finish() for day in self._allowed.values()}
+        self._allowed.clear()
         try:
             self.stage.mkdir(parents=True, exist_ok=True)
             moves = []
@@ -565,6 +623,8 @@ class RunWriter:
         for name in published:
             rows, sources = self.part_info[name]
             manifest.parts[name] = PartEntry(rows=rows[0], run=self.run_id, sources=sorted(sources))
+        for name, info in sorted(allowed_parts.items()):
+            manifest.allowed_parts[name] = {**info, "run": self.run_id}
         self.wh.commit(self.run_id, self.stage, manifest, moves, on_commit=self._mark_committed)
         return published
 
@@ -576,6 +636,9 @@ class RunWriter:
         for writers in self._writers.values():
             self._in_flight.append(self._io.submit(_close_writers, writers))
         self._writers.clear()
+        for day in self._allowed.values():
+            day.close()
+        self._allowed.clear()
         for future in self._in_flight:
             with contextlib.suppress(Exception):  # best effort while giving up
                 future.result()
@@ -618,6 +681,67 @@ def _write_part(part: _PartWriters, tables: list[pa.Table], keys: np.ndarray) ->
         part.keys.write_table(pa.table({"key": pa.array(keys, pa.uint64())}, schema=KEYS_SCHEMA))
     except OSError as exc:
         raise wrap_os_error(exc, "cannot write", path) from exc
+
+
+class _AllowedDay:
+    """One UTC day of a run's allowed events: their keys written as they come, the events aggregated."""
+
+    def __init__(self, data_path: Path, keys_path: Path, published: str) -> None:
+        self.data_path, self.keys_path, self.published = data_path, keys_path, published
+        self.keys: pq.ParquetWriter | None = None
+        self.pending: list[pa.Table] = []
+        self.pending_rows = 0
+        self.partial: pa.Table | None = None
+        self.events = 0
+        self.sources: set[str] = set()
+
+    def add(self, events: pa.Table, keys: np.ndarray, source: str | None) -> None:
+        path = self.keys_path
+        try:
+            if self.keys is None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self.keys = pq.ParquetWriter(path, KEYS_SCHEMA, compression="zstd")
+            self.keys.write_table(pa.table({"key": pa.array(keys, pa.uint64())}, schema=KEYS_SCHEMA))
+        except OSError as exc:
+            raise wrap_os_error(exc, "cannot write", path) from exc
+        self.pending.append(events)
+        self.pending_rows += events.num_rows
+        self.events += events.num_rows
+        if source is not None:
+            self.sources.add(source)
+        if self.pending_rows >= ROW_GROUP_ROWS:
+            self._fold()
+
+    def _fold(self) -> None:
+        from ..extract.allowed import aggregate
+
+        if not self.pending:
+            return
+        folded = aggregate(pa.concat_tables(self.pending))
+        self.partial = folded if self.partial is None else aggregate(pa.concat_tables([self.partial, folded]))
+        self.pending, self.pending_rows = [], 0
+
+    def finish(self) -> dict:
+        """Write the day's aggregate and close its keys; what the manifest records of the part."""
+        from ..schema import ALLOWED_SCHEMA
+
+        self._fold()
+        self.close()
+        table = self.partial if self.partial is not None else ALLOWED_SCHEMA.empty_table()
+        try:
+            self.data_path.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(table, self.data_path, compression="zstd")
+        except OSError as exc:
+            raise wrap_os_error(exc, "cannot write", self.data_path) from exc
+        return {"rows": table.num_rows, "events": self.events, "sources": sorted(self.sources)}
+
+    def close(self) -> None:
+        if self.keys is not None:
+            try:
+                self.keys.close()
+            except OSError as exc:
+                raise wrap_os_error(exc, "cannot write", self.keys_path) from exc
+            self.keys = None
 
 
 def _close_writers(part: _PartWriters) -> None:
