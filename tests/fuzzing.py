@@ -71,12 +71,14 @@ def _shared(*parts: str) -> list[Path]:
 
 @cache
 def text_seeds(kind: str) -> tuple[tuple[str, bytes], ...]:
-    """(name, bytes) of small real files of ``kind`` (``w3c``, ``csv``, ``pfirewall``)."""
+    """(name, bytes) of small real files of ``kind`` (``w3c``, ``csv``, ``pfirewall``, ``iis``)."""
     exports = SAMPLE / "exports"
     if kind == "w3c":
         files = sorted(exports.glob("*/*.log"))
-        files = [p for p in files if not p.name.startswith("pfirewall")] + sorted(DATA.glob("w3c-*.log"))
+        files = [p for p in files if not p.name.startswith(("pfirewall", "iis-"))] + sorted(DATA.glob("w3c-*.log"))
         return tuple((p.name, _seed_from(p)) for p in files)
+    if kind == "iis":
+        return tuple((p.name, _seed_from(p)) for p in sorted(exports.glob("*/iis-*.log")))
     if kind == "csv":
         files = sorted(exports.glob("*/*.csv")) + sorted(DATA.glob("csv-*.csv"))
         return tuple((p.name, _seed_from(p, header_lines=1)) for p in files)
@@ -270,19 +272,20 @@ def _issue_lines(issues) -> list[int]:
     return out
 
 
-READER_SUFFIX = {"w3c": ".log", "csv": ".csv", "pfirewall": ".log"}
+READER_SUFFIX = {"w3c": ".log", "csv": ".csv", "pfirewall": ".log", "iis": ".log"}
 
 
 def check_reader(kind: str, data: bytes, folder: Path) -> Outcome:
     """Read ``data`` as a ``kind`` export with the library's reader; every line numbered at most once."""
     from pipeline.issues import IssueLog
+    from pipeline.readers.iis import read_iis
     from pipeline.readers.logparser_csv import read_csv_export
     from pipeline.readers.logparser_w3c import read_w3c
     from pipeline.readers.pfirewall import read_pfirewall
 
     path = folder / f"fuzz{READER_SUFFIX[kind]}"
     path.write_bytes(data)
-    reader = {"w3c": read_w3c, "csv": read_csv_export, "pfirewall": read_pfirewall}[kind]
+    reader = {"w3c": read_w3c, "csv": read_csv_export, "pfirewall": read_pfirewall, "iis": read_iis}[kind]
     issues = IssueLog(str(path), limit=None)
     lines: list[int] = []
     for batch in reader(path, issues, block_size=256):  # small blocks: lines cross block ends
@@ -326,8 +329,9 @@ def check_ingest(data: bytes, folder: Path, suffix: str = ".log", engine: str = 
     again = ingest([path], wh, config, host="WEB01", engine=engine, reread=True)
     _check_report(again, wh.root, already=first.drops_stored)
     second = again.files[0]
-    if second.drops_stored:
-        raise FuzzFailure(f"read again, {second.drops_stored} drop(s) were stored a second time")
+    if second.drops_stored or second.allowed_stored:
+        raise FuzzFailure(f"read again, {second.drops_stored} drop(s) and {second.allowed_stored} permitted "
+                          "event(s) were stored a second time")
     if (second.drops_found, second.status) != (first.drops_found, "reread") and first.status != "refused":
         raise FuzzFailure(f"read again, {second.drops_found} drops found ({second.status}), "
                           f"first {first.drops_found} ({first.status})")
@@ -466,7 +470,9 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
     Target("w3c", lambda: text_seeds("w3c"), mutate, lambda d, f: check_reader("w3c", d, f)),
     Target("csv", lambda: text_seeds("csv"), mutate, lambda d, f: check_reader("csv", d, f)),
     Target("pfirewall", lambda: text_seeds("pfirewall"), mutate, lambda d, f: check_reader("pfirewall", d, f)),
+    Target("iis", lambda: text_seeds("iis"), mutate, lambda d, f: check_reader("iis", d, f)),
     Target("ingest-w3c", lambda: text_seeds("w3c"), mutate, lambda d, f: check_ingest(d, f, ".log")),
+    Target("ingest-iis", lambda: text_seeds("iis"), mutate, lambda d, f: check_ingest(d, f, ".log")),
     Target("ingest-csv", lambda: text_seeds("csv"), mutate, lambda d, f: check_ingest(d, f, ".csv")),
     Target("ingest-pfirewall", lambda: text_seeds("pfirewall"), mutate, lambda d, f: check_ingest(d, f, ".log")),
     Target("ingest-grown", lambda: text_seeds("w3c") + text_seeds("pfirewall"), mutate,

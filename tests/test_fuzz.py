@@ -30,8 +30,8 @@ SCALE = float(os.environ.get("FUZZ_SCALE", "1"))
 #: Examples per target in one test run: about 25 s on two cores for all of them together (the long run,
 #: ``bench/fuzz_long.py``, runs tens of thousands; ``FUZZ_SCALE`` multiplies these).
 EXAMPLES = {
-    "w3c": 60, "csv": 60, "pfirewall": 50, "netsh": 120,
-    "ingest-w3c": 8, "ingest-csv": 6, "ingest-pfirewall": 6, "ingest-grown": 5, "ingest-grown-csv": 3,
+    "w3c": 60, "csv": 60, "pfirewall": 50, "iis": 40, "netsh": 120,
+    "ingest-w3c": 8, "ingest-csv": 6, "ingest-pfirewall": 6, "ingest-iis": 5, "ingest-grown": 5, "ingest-grown-csv": 3,
     "evtx": 12, "evtx-python": 4,
 }
 
