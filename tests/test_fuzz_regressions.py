@@ -240,3 +240,21 @@ def test_a_last_line_cut_where_it_still_parses_is_a_drop_of_its_own(tmp_path):
         fh.write(b"-\n")
     then = ingest([path], wh, config, host="WEB01").files[0]
     assert (then.status, then.drops_stored, then.duplicates) == ("resumed", 1, 0)
+
+
+def test_iis_line_not_utf_8_with_the_right_number_of_values_is_read(tmp_path):
+    """Found by the long run in the IIS reader: a Windows-1252 byte in a line that has all its values made
+    the line's text (its identity) fail to cast, and the whole file "stopped reading".  Read as
+    Windows-1252, like the values of the other text formats."""
+    from pipeline.issues import IssueLog
+    from pipeline.readers.iis import read_iis
+
+    fixture = FUZZ / "iis-line-not-utf-8-with-the-right-number-of-values.log"
+    issues = IssueLog(str(fixture))
+    rows = [r for batch in read_iis(fixture, issues) for r in batch.table.to_pylist()]
+    assert [r["_line"] for r in rows] == [5, 6] and issues.details == []
+    assert "/caf\u00e9.htm" in rows[1]["_text"]
+    result = _ingest(tmp_path, _copy(fixture, tmp_path / "in")).files[0]
+    assert (result.status, result.allowed_found, result.skipped) == ("ingested", 2, 0)
+    (tmp_path / "again").mkdir()
+    check_ingest(fixture.read_bytes(), tmp_path / "again")

@@ -126,7 +126,9 @@ def _line_texts(piece: TextBlock, rows: np.ndarray) -> pa.Array:
     """The text of the block's lines ``rows`` (0-based within it), without their line ends."""
     data = bytes(piece.data) if not isinstance(piece.raw, bytes) or piece.end != len(piece.raw) else piece.raw
     lines = _LineSpans.of(data).as_array(data).take(pa.array(rows))
-    return pc.utf8_rtrim(lines.cast(pa.large_string()), characters="\r\n").cast(pa.string())
+    # A line that is not UTF-8 but has the right number of values is read (as Windows-1252, like its values):
+    # casting it to text would fail the whole file.
+    return pc.utf8_rtrim(as_text(lines.cast(pa.binary())), characters="\r\n")
 
 
 def _rows(batch: LineBatch, state: IisState, issues: IssueLog, piece: TextBlock) -> IisRows:
