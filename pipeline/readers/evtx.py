@@ -27,6 +27,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from ..issues import IssueLog
 
@@ -167,20 +168,22 @@ def _parse_time(text: str | None) -> datetime | None:
 BATCH_EVENTS = 16_384
 BATCH_RECORDS = 250_000
 
+# What a scan of records reports, besides the records it passes over: (seen, kind, a, b), ``seen`` being
+# the records counted so far (past ``skip_through``), the reported one included.
+EVENT = 0  # a: the candidate event
+UNDECODABLE = 1  # a: location, b: reason (a candidate whose JSON could not be decoded)
+READ_ERROR = 2  # a: the engine's message, b: the last record read before it (None: none in this scan)
+END = 3  # a: the last record read (None: none), the scan's last item
+_CHUNK_NUMBER = re.compile(r"chunk number (\d+)")
 
-def read_evtx_rust(
-    path: str | os.PathLike[str], issues: IssueLog, skip_through: int | None = None
-) -> Iterator[EvtxBatch]:
-    """Candidate events of ``path`` with the Rust engine; errors are logged and skipped.
+
+def scan_records(records: Iterator[Any], skip_through: int | None = None, chunk_base: int = 0) -> Iterator[tuple]:
+    """The candidate events, undecodable candidates and read errors of a ``records_json()`` iterator, in order.
 
     Records numbered up to ``skip_through`` (already stored) are passed over undecoded and uncounted.
+    ``chunk_base`` is added to the chunk numbers the engine names in its messages: the chunks it
+    reads are those of a file from that chunk on (see :mod:`.evtx_workers`).
     """
-    size = os.path.getsize(path)
-    listed = max(expected_records(path), 1)
-    total = 0
-    parser = _rust_parser(path)
-    records = parser.records_json()
-    events: list[EvtxEvent] = []
     seen = 0
     last_id = None
     candidate = _JSON_CANDIDATE.search
@@ -190,8 +193,11 @@ def read_evtx_rust(
             record = next(records)
         except StopIteration:
             break
-        except RuntimeError as exc:  # a damaged record or chunk: log it, go on with the next one
-            _log_error(issues, str(exc), last_id)
+        except RuntimeError as exc:  # a damaged record or chunk: report it, go on with the next one
+            message = str(exc)
+            if chunk_base:
+                message = _CHUNK_NUMBER.sub(lambda m: f"chunk number {int(m.group(1)) + chunk_base}", message)
+            yield seen, READ_ERROR, message, last_id
             continue
         last_id = record["event_record_id"]
         if skip_through is not None and last_id is not None and last_id <= skip_through:
@@ -214,14 +220,64 @@ def read_evtx_rust(
             event.header_record = last_id
             if event.time_created is None:
                 event.written = _parse_time(str(record.get("timestamp", "")).replace(" UTC", ""))
-            events.append(event)
         except (ValueError, TypeError, AttributeError) as exc:
-            issues.add(f"record {last_id}", "read-error", f"undecodable record: {exc}")
-        if seen >= BATCH_RECORDS or len(events) >= BATCH_EVENTS:
-            total += seen
-            yield EvtxBatch(events, seen, min(size, size * total // listed))
-            events, seen = [], 0
-    yield EvtxBatch(events, seen, size)
+            yield seen, UNDECODABLE, f"record {last_id}", f"undecodable record: {exc}"
+            continue
+        yield seen, EVENT, event, None
+    yield seen, END, last_id, None
+
+
+def batches_of(items: Iterator[tuple], issues: IssueLog, size: int, listed: int) -> Iterator[EvtxBatch]:
+    """The batches of a scan (:func:`scan_records`, or the scans of a file's pieces joined in file order).
+
+    Read errors and undecodable records are logged where they occur; a batch ends after the candidate
+    that makes it hold :data:`BATCH_EVENTS` events or :data:`BATCH_RECORDS` records.
+    """
+    events: list[EvtxEvent] = []
+    total = 0  # records in the batches handed on
+    seen = 0
+    for seen, kind, a, b in items:
+        if kind == EVENT:
+            events.append(a)
+        elif kind == READ_ERROR:
+            _log_error(issues, a, b)
+            continue
+        elif kind == UNDECODABLE:
+            issues.add(a, "read-error", b)
+        else:
+            break
+        if seen - total >= BATCH_RECORDS or len(events) >= BATCH_EVENTS:
+            batch = seen - total
+            total = seen
+            yield EvtxBatch(events, batch, min(size, size * total // listed))
+            events = []
+    yield EvtxBatch(events, seen - total, size)
+
+
+def read_evtx_rust(
+    path: str | os.PathLike[str], issues: IssueLog, skip_through: int | None = None, *,
+    workers: int | None = None, min_bytes: int | None = None, piece_chunks: int | None = None,
+) -> Iterator[EvtxBatch]:
+    """Candidate events of ``path`` with the Rust engine; errors are logged and skipped.
+
+    Records numbered up to ``skip_through`` (already stored) are passed over undecoded and uncounted.
+    A file of ``min_bytes`` or more is read by ``workers`` processes, ``piece_chunks`` chunks at a time
+    (defaults: :func:`.evtx_workers.settings`); the batches, counts and issues are those of one process.
+    """
+    size = os.path.getsize(path)
+    listed = max(expected_records(path), 1)
+    parser = _rust_parser(path)
+    from .evtx_workers import pieces_of, settings
+
+    workers, min_bytes, piece_chunks = settings(workers, min_bytes, piece_chunks)
+    pieces = pieces_of(path, size, piece_chunks) if workers > 1 and size >= min_bytes else []
+    if len(pieces) < 2:
+        yield from batches_of(scan_records(parser.records_json(), skip_through), issues, size, listed)
+        return
+    del parser
+    from .evtx_workers import scan_in_workers
+
+    yield from batches_of(scan_in_workers(path, pieces, skip_through, workers), issues, size, listed)
 
 
 def _log_error(issues: IssueLog, message: str, last_id: int | None) -> None:
