@@ -183,38 +183,58 @@ def scan_records(records: Iterator[Any], skip_through: int | None = None, chunk_
     Records numbered up to ``skip_through`` (already stored) are passed over undecoded and uncounted.
     ``chunk_base`` is added to the chunk numbers the engine names in its messages: the chunks it
     reads are those of a file from that chunk on (see :mod:`.evtx_workers`).
+
+    A record that fails to parse raises on ``next()``; iterating again goes on with the next
+    record.  The loops below only filter (their ``break`` is a candidate, decoded outside them),
+    so every ``RuntimeError`` caught is the engine's.
     """
     seen = 0
-    last_id = None
-    candidate = _JSON_CANDIDATE.search
-    find_id = '"EventID":'
+    record = None  # the last record read: its number locates a read error
+    text = ""
+    classic = _JSON_CANDIDATE.search
+    find_id, window, digits, ends = '"EventID":', _SEARCH_WINDOW, _CANDIDATE_TEXT, (",", "}")
     while True:
         try:
-            record = next(records)
-        except StopIteration:
-            break
+            # The cheapest test that can tell: find the EventID, compare its 4 digits; the classic form
+            # {"#attributes":{"Qualifiers":..},"#text":4290} is left to the regex.
+            if skip_through is None:
+                for seen, record in enumerate(records, seen + 1):  # noqa: B007, B020 - both outlive the loop
+                    text = record["data"]
+                    at = text.find(find_id, 0, window) + 10
+                    if at < 10:
+                        continue
+                    if text[at : at + 4] in digits:
+                        if text[at + 4 : at + 5] in ends:
+                            break
+                    elif text[at : at + 1] == "{" and classic(text, at - 10, at + 160) is not None:
+                        break
+                else:
+                    break
+            else:
+                for record in records:  # noqa: B007
+                    number = record["event_record_id"]
+                    if number is not None and number <= skip_through:
+                        continue
+                    seen += 1
+                    text = record["data"]
+                    at = text.find(find_id, 0, window) + 10
+                    if at < 10:
+                        continue
+                    if text[at : at + 4] in digits:
+                        if text[at + 4 : at + 5] in ends:
+                            break
+                    elif text[at : at + 1] == "{" and classic(text, at - 10, at + 160) is not None:
+                        break
+                else:
+                    break
         except RuntimeError as exc:  # a damaged record or chunk: report it, go on with the next one
             message = str(exc)
             if chunk_base:
                 message = _CHUNK_NUMBER.sub(lambda m: f"chunk number {int(m.group(1)) + chunk_base}", message)
-            yield seen, READ_ERROR, message, last_id
+            yield seen, READ_ERROR, message, None if record is None else record["event_record_id"]
             continue
+        assert record is not None
         last_id = record["event_record_id"]
-        if skip_through is not None and last_id is not None and last_id <= skip_through:
-            continue
-        seen += 1
-        text = record["data"]
-        # The cheapest test that can tell: find the EventID, compare its 4 digits; the classic form
-        # {"#attributes":{"Qualifiers":..},"#text":4290} is left to the regex.
-        at = text.find(find_id, 0, _SEARCH_WINDOW)
-        if at < 0:
-            continue
-        at += 10
-        if text[at : at + 1] == "{":
-            if candidate(text, at - 10, at + 160) is None:
-                continue
-        elif text[at : at + 4] not in _CANDIDATE_TEXT or text[at + 4 : at + 5] not in (",", "}"):
-            continue
         try:
             event = _from_json(json.loads(text))
             event.header_record = last_id
@@ -224,7 +244,7 @@ def scan_records(records: Iterator[Any], skip_through: int | None = None, chunk_
             yield seen, UNDECODABLE, f"record {last_id}", f"undecodable record: {exc}"
             continue
         yield seen, EVENT, event, None
-    yield seen, END, last_id, None
+    yield seen, END, None if record is None else record["event_record_id"], None
 
 
 def batches_of(items: Iterator[tuple], issues: IssueLog, size: int, listed: int) -> Iterator[EvtxBatch]:
@@ -462,7 +482,7 @@ def peek_identity(path: str | os.PathLike[str]) -> EvtxEvent | None:
 def expected_records(path: str | os.PathLike[str]) -> int:
     """Records the chunk headers claim (valid chunks only): what a complete read should see."""
     total = 0
-    with open(path, "rb") as fh:
+    with open(path, "rb", buffering=0) as fh:  # unbuffered: a 40-byte read per chunk, not 8 KiB
         fh.seek(4096)
         while True:
             head = fh.read(40)

@@ -105,14 +105,17 @@ class ChunkSlice:
 
     To the engine this is an EVTX file of ``end - first`` chunks: chunk ``n`` of the view is chunk
     ``first + n`` of the file.  The header is the file's own; the engine does not go by its chunk count.
+    The engine reads a chunk in a few parts: each chunk is read from the file once, whole.
     """
 
     def __init__(self, path: str | os.PathLike[str], first: int, end: int) -> None:
         self._file = open(path, "rb", buffering=0)  # noqa: SIM115 - closed by close()
         self._fd = self._file.fileno()
-        self._shift = first * CHUNK_SIZE
+        self._first = first
         self._length = HEADER_SIZE + (end - first) * CHUNK_SIZE
         self._pos = 0
+        self._chunk = -1  # the chunk (of the view) in _data
+        self._data = b""
 
     def _pread(self, n: int, offset: int) -> bytes:
         if _pread is not None:
@@ -127,14 +130,26 @@ class ChunkSlice:
             n = left
         if n <= 0:
             return b""
-        if pos >= HEADER_SIZE:
-            data = self._pread(n, pos + self._shift)
-        else:
+        if pos < HEADER_SIZE:
             data = self._pread(min(n, HEADER_SIZE - pos), pos)
-            if len(data) == HEADER_SIZE - pos and n > len(data):
-                data += self._pread(n - len(data), HEADER_SIZE + self._shift)
-        self._pos = pos + len(data)
-        return data
+            self._pos = pos + len(data)
+            if len(data) == n or self._pos < HEADER_SIZE:
+                return data
+            return data + self.read(n - len(data))
+        parts = []
+        while n > 0:
+            chunk, at = divmod(pos - HEADER_SIZE, CHUNK_SIZE)
+            if chunk != self._chunk:
+                self._data = self._pread(CHUNK_SIZE, HEADER_SIZE + (self._first + chunk) * CHUNK_SIZE)
+                self._chunk = chunk
+            part = self._data[at : at + n]
+            if not part:  # the file is shorter than it was
+                break
+            parts.append(part)
+            pos += len(part)
+            n -= len(part)
+        self._pos = pos
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def seek(self, offset: int, whence: int = 0) -> int:
         if whence == 1:
@@ -159,6 +174,7 @@ class ChunkSlice:
         return False
 
     def close(self) -> None:
+        self._data = b""
         self._file.close()
 
 
