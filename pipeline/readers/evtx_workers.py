@@ -33,7 +33,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from .evtx import END, HEADER_SIZE, READ_ERROR, scan_records
+from .evtx import END, EVENT, HEADER_SIZE, READ_ERROR, EvtxEvent, scan_records
 
 CHUNK_SIZE = 65536
 #: Files smaller than this are read in one process: starting the workers costs more than they save.
@@ -192,6 +192,39 @@ def scan_piece(path: str | os.PathLike[str], first: int, end: int, skip_through:
         view.close()
 
 
+def packed(items: list[tuple]) -> list[tuple]:
+    """``items`` with each event as a tuple whose repeated strings are shared (see :func:`unpacked`).
+
+    A pickle writes an object it has written before as a reference: the names of the values
+    and the values that recur (provider, channel, computer, ``%%14592``, ``-``, ports) then
+    cross the pipe once per piece, and a fifth of the bytes are unpickled four times faster.
+    """
+    layouts: dict[tuple, tuple] = {}
+    shared: dict = {}
+    same = shared.setdefault
+    out = []
+    for seen, kind, a, b in items:
+        if kind == EVENT:
+            data = a.data
+            if isinstance(data, dict):
+                names: tuple | None = tuple(data)
+                names = layouts.setdefault(names, names)
+                values = tuple([same(v, v) for v in data.values()])
+            else:
+                names, values = None, tuple([same(v, v) for v in data])
+            a = (a.record_id, a.event_id, same(a.provider, a.provider), same(a.channel, a.channel),
+                 same(a.computer, a.computer), a.time_created, names, values, a.written, a.header_record)
+        out.append((seen, kind, a, b))
+    return out
+
+
+def unpacked(event: tuple) -> EvtxEvent:
+    """The :class:`EvtxEvent` of a tuple of :func:`packed`."""
+    record_id, event_id, provider, channel, computer, created, names, values, written, header = event
+    data = dict(zip(names, values, strict=True)) if names is not None else list(values)
+    return EvtxEvent(record_id, event_id, provider, channel, computer, created, data, written, header)
+
+
 def scan_in_workers(path: str | os.PathLike[str], pieces: list[tuple[int, int]], skip_through: int | None,
                     workers: int) -> Iterator[tuple]:
     """The items of one scan of the whole file (as :func:`.evtx.scan_records` gives them), read in pieces."""
@@ -203,6 +236,8 @@ def scan_in_workers(path: str | os.PathLike[str], pieces: list[tuple[int, int]],
             items = pool.result(i)
             if items is None:  # no worker for it: read it here
                 items = scan_piece(path, first, end, skip_through)
+            else:
+                items = [(seen, kind, unpacked(a) if kind == EVENT else a, b) for seen, kind, a, b in items]
             for seen, kind, a, b in items:
                 if kind == END:
                     base += seen
@@ -348,7 +383,7 @@ def worker_main(parent: int) -> None:
         except (EOFError, OSError, pickle.UnpicklingError):
             return
         try:
-            message: tuple = ("ok", scan_piece(path, first, end, skip_through))
+            message: tuple = ("ok", packed(scan_piece(path, first, end, skip_through)))
         except BaseException as exc:  # noqa: BLE001 - the parent reads the piece again and meets it itself
             message = ("failed", f"{type(exc).__name__}: {exc}")
         try:
