@@ -206,12 +206,13 @@ def packed(items: list[tuple]) -> list[tuple]:
     for seen, kind, a, b in items:
         if kind == EVENT:
             data = a.data
+            names: tuple | None = None
             if isinstance(data, dict):
-                names: tuple | None = tuple(data)
-                names = layouts.setdefault(names, names)
+                layout = tuple(data)
+                names = layouts.setdefault(layout, layout)
                 values = tuple([same(v, v) for v in data.values()])
             else:
-                names, values = None, tuple([same(v, v) for v in data])
+                values = tuple([same(v, v) for v in data])
             a = (a.record_id, a.event_id, same(a.provider, a.provider), same(a.channel, a.channel),
                  same(a.computer, a.computer), a.time_created, names, values, a.written, a.header_record)
         out.append((seen, kind, a, b))
