@@ -147,6 +147,30 @@ def peak_rss_mib(path: Path) -> tuple[float, float]:
     return result["rss_kib"] / 1024, result["workers_kib"] / 1024
 
 
+def threshold(args: argparse.Namespace, sizes: list[int]) -> None:
+    """Ingest with workers (whatever the size) against one process, at each size: where workers start to pay."""
+    rows = []
+    for mib in sizes:
+        records = mib * (1 << 20) // 541  # the generated Security records average 541 bytes
+        path = generated(records, args.drop_share)
+        raw_rust(path)
+        before = load()
+        with evtx_workers(None):
+            os.environ["IPSEC_DROPS_EVTX_PARALLEL_MIN"] = "0"
+            try:
+                runs = [(ingest_once(path, "evtx"), ingest_once(path, "evtx", workers=1)) for _ in range(args.runs)]
+            finally:
+                os.environ.pop("IPSEC_DROPS_EVTX_PARALLEL_MIN", None)
+        many = median_run([r[0] for r in runs])
+        one = median_run([r[1] for r in runs])
+        rows.append({"mib": mib, "records": records, "workers_s": many["seconds"], "one_process_s": one["seconds"],
+                     "workers_cpu_s": many["cpu_s"], "one_process_cpu_s": one["cpu_s"], "load": f"{before}"})
+        print(f"  {path.stat().st_size / (1 << 20):6.0f} MiB ({records:,} records): workers {many['seconds']:.3f} s "
+              f"({many['cpu_s']:.2f} s CPU), one process {one['seconds']:.3f} s ({one['cpu_s']:.2f} s CPU): "
+              f"{one['seconds'] / many['seconds']:.2f}x; load {before}", flush=True)
+    print(json.dumps(rows, indent=1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=1_000_000)
@@ -154,10 +178,16 @@ def main() -> None:
     parser.add_argument("--python-records", type=int, default=5_000)
     parser.add_argument("--memory-sizes", default="1000000,4000000")
     parser.add_argument("--runs", type=int, default=5, help="alternating runs of each (medians)")
+    parser.add_argument("--threshold-mib", default="",
+                        help="file sizes (MiB, e.g. 8,16,32,64,128) at which to time the workers against one "
+                             "process, to choose IPSEC_DROPS_EVTX_PARALLEL_MIN; nothing else is run")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     results: dict = {}
+    if args.threshold_mib:
+        threshold(args, [int(x) for x in args.threshold_mib.split(",")])
+        return
     path = generated(args.records, args.drop_share)
     raw_rust(path)  # the file into the page cache
     before = load()

@@ -116,7 +116,8 @@ def _from_json(data: dict) -> EvtxEvent:
         else:
             values = [str(text)]
     elif isinstance(payload, dict):
-        values = {k: _text(v) for k, v in payload.items() if not k.startswith("#") and k != "Binary"}
+        values = {k: v if v.__class__ is str else _text(v) for k, v in payload.items()
+                  if not k.startswith("#") and k != "Binary"}
     else:
         values = []
     return EvtxEvent(
@@ -143,6 +144,8 @@ def _text(value: object) -> str:
 def _int(value: object) -> int | None:
     if value is None:
         return None
+    if value.__class__ is int:  # what the Rust engine's JSON holds: int(str(value)) would give it back
+        return value
     try:
         text = str(value).strip()
         return int(text, 16) if text.lower().startswith("0x") else int(text)
@@ -154,6 +157,15 @@ def _parse_time(text: str | None) -> datetime | None:
     """ISO text of either engine (``2016-06-29T15:24:34.346000Z``, ``2016-06-29 15:25:08.821999+00:00``)."""
     if not text:
         return None
+    if text.__class__ is str and len(text) == 27 and text[26] == "Z" and text[10] == "T":
+        # The Rust engine's form (2016-06-29T15:24:34.346000Z): UTC already, read without the zone
+        try:
+            value = datetime.fromisoformat(text[:26])
+        except ValueError:
+            pass
+        else:
+            if value.tzinfo is None:
+                return value
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
