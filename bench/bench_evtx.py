@@ -171,6 +171,86 @@ def threshold(args: argparse.Namespace, sizes: list[int]) -> None:
     print(json.dumps(rows, indent=1))
 
 
+def profile(path: Path, runs: int) -> dict:
+    """Where the CPU of an ingest with workers goes, in CPU seconds (each step alone, best of ``runs``).
+
+    Two cores give at best (sum of the steps) / 2 of wall time: this is the floor the ratio meets.
+    """
+    import pickle
+
+    from evtx import PyEvtxParser
+
+    from pipeline.readers.evtx import EVENT, read_evtx_rust
+    from pipeline.readers.evtx_workers import ChunkSlice, packed, pieces_of, scan_piece, unpacked
+    from pipeline.warehouse import hash_file
+
+    pieces = pieces_of(path, path.stat().st_size, 64)
+
+    def best(step) -> float:
+        times = []
+        for _ in range(runs):
+            cpu = time.process_time()
+            step()
+            times.append(time.process_time() - cpu)
+        return min(times)
+
+    def raw_path() -> None:
+        for _ in PyEvtxParser(str(path)).records_json():
+            pass
+
+    def raw_pieces() -> None:
+        for first, end in pieces:
+            view = ChunkSlice(path, first, end)
+            for _ in PyEvtxParser(view).records_json():
+                pass
+            view.close()
+
+    scans: list = []
+
+    def scan_pieces() -> None:
+        scans[:] = [scan_piece(path, first, end, None) for first, end in pieces]
+
+    blobs: list = []
+
+    def send() -> None:
+        blobs[:] = [pickle.dumps(("ok", packed(items)), protocol=pickle.HIGHEST_PROTOCOL) for items in scans]
+
+    def receive() -> None:
+        for blob in blobs:
+            [(s, k, unpacked(a) if k == EVENT else a, b) for s, k, a, b in pickle.loads(blob)[1]]
+
+    def start_worker() -> None:
+        subprocess.run([sys.executable, "-c", "import pipeline.readers.evtx_workers, evtx"], check=True, cwd=REPO)
+
+    def children_cpu(step) -> float:
+        times = []
+        for _ in range(runs):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            step()
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            times.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+        return min(times)
+
+    from pipeline.issues import IssueLog
+
+    def one_process_read() -> None:
+        for _ in read_evtx_rust(path, IssueLog(str(path)), workers=1):
+            pass
+
+    steps = {
+        "raw iteration, path (the reference)": best(raw_path),
+        "raw iteration, pieces of 64 chunks": best(raw_pieces),
+        "scan of the pieces (filter, decode candidates)": best(scan_pieces),
+        "pack + pickle the pieces' reports (workers)": best(send),
+        "unpickle + unpack (parent)": best(receive),
+        "worker start-up (each)": children_cpu(start_worker),
+        "SHA-256 of the file (parent thread)": best(lambda: hash_file(path, set())),
+        "one-process read (read_evtx_rust)": best(one_process_read),
+        "one-process ingest (everything)": min(ingest_once(path, "evtx", workers=1)["cpu_s"] for _ in range(runs)),
+    }
+    return steps
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=1_000_000)
@@ -178,6 +258,8 @@ def main() -> None:
     parser.add_argument("--python-records", type=int, default=5_000)
     parser.add_argument("--memory-sizes", default="1000000,4000000")
     parser.add_argument("--runs", type=int, default=5, help="alternating runs of each (medians)")
+    parser.add_argument("--profile", action="store_true",
+                        help="CPU seconds of each step of an ingest with workers, and the floor they make")
     parser.add_argument("--threshold-mib", default="",
                         help="file sizes (MiB, e.g. 8,16,32,64,128) at which to time the workers against one "
                              "process, to choose IPSEC_DROPS_EVTX_PARALLEL_MIN; nothing else is run")
@@ -187,6 +269,21 @@ def main() -> None:
     results: dict = {}
     if args.threshold_mib:
         threshold(args, [int(x) for x in args.threshold_mib.split(",")])
+        return
+    if args.profile:
+        path = generated(args.records, args.drop_share)
+        before = load()
+        steps = profile(path, args.runs)
+        print(f"CPU seconds, best of {args.runs}, {args.records:,} records; load {before} before, {load()} after:")
+        for name, seconds in steps.items():
+            print(f"  {seconds:6.2f}  {name}")
+        parent = steps["one-process ingest (everything)"] - steps["one-process read (read_evtx_rust)"]
+        workers = (steps["scan of the pieces (filter, decode candidates)"]
+                   + steps["pack + pickle the pieces' reports (workers)"] + 2 * steps["worker start-up (each)"])
+        total = workers + steps["unpickle + unpack (parent)"] + parent
+        print(f"  {parent:6.2f}  parent: extract, keys, Parquet, publish, SHA-256 (one-process ingest less its read)")
+        print(f"  {total:6.2f}  an ingest with two workers, all told: at best {total / 2:.2f} s on two cores, "
+              f"ratio <= {steps['raw iteration, path (the reference)'] / (total / 2):.2f}")
         return
     path = generated(args.records, args.drop_share)
     raw_rust(path)  # the file into the page cache
