@@ -45,8 +45,11 @@ PARALLEL_MIN_BYTES = 64 << 20
 PIECE_CHUNKS = 64
 #: Worker processes at most (fewer on fewer cores; one means no workers).
 MAX_WORKERS = 4
-#: Pieces queued per worker, so that none waits while the parent takes a result.
-DEPTH = 2
+#: Pieces queued per worker, so that none waits while the parent takes a result or is not on a core
+#: (a busy machine): what is in flight stays a few MiB at most.
+DEPTH = 8
+#: The pipe a worker writes its results to, enlarged (Linux) to hold several pieces' results.
+PIPE_BYTES = 1 << 20
 
 ENV_WORKERS = "IPSEC_DROPS_EVTX_WORKERS"
 ENV_MIN_BYTES = "IPSEC_DROPS_EVTX_PARALLEL_MIN"
@@ -158,6 +161,7 @@ class _Pool:
         self.procs.append(proc)
         self.results.append(results)
         if proc is not None:
+            _enlarge_pipe(proc)
             thread = threading.Thread(target=_drain, args=(proc, results), name="evtx-worker-results", daemon=True)
             thread.start()
             self.threads.append(thread)
@@ -204,6 +208,17 @@ class _Pool:
                 self.procs[w] = None
         for thread in self.threads:
             thread.join(timeout=5)
+
+
+def _enlarge_pipe(proc: subprocess.Popen) -> None:
+    """Let a worker write several results ahead of the parent (Linux; elsewhere pipes stay as they are)."""
+    try:
+        import fcntl
+
+        assert proc.stdout is not None
+        fcntl.fcntl(proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    except (ImportError, AttributeError, OSError):
+        pass
 
 
 def _stop(proc: subprocess.Popen) -> None:
