@@ -203,18 +203,26 @@ def scan_records(records: Iterator[Any], skip_through: int | None = None, chunk_
     seen = 0
     record = None  # the last record read: its number locates a read error
     text = ""
+    # A record's text up to its first "EventID": the records of one provider share it, and a text that
+    # starts with it has its first "EventID" at the same place (a JSON text never starts with NUL).
+    prefix, after = "\x00", 0
     classic = _JSON_CANDIDATE.search
     find_id, window, digits, ends = '"EventID":', _SEARCH_WINDOW, _CANDIDATE_TEXT, (",", "}")
     while True:
         try:
-            # The cheapest test that can tell: find the EventID, compare its 4 digits; the classic form
+            # The cheapest test that can tell: find the EventID (where the last record had it, if the text
+            # is the same up to there), compare its 4 digits; the classic form
             # {"#attributes":{"Qualifiers":..},"#text":4290} is left to the regex.
             if skip_through is None:
                 for seen, record in enumerate(records, seen + 1):  # noqa: B007, B020 - both outlive the loop
                     text = record["data"]
-                    at = text.find(find_id, 0, window) + 10
-                    if at < 10:
-                        continue
+                    if text.startswith(prefix):
+                        at = after
+                    else:
+                        at = text.find(find_id, 0, window) + 10
+                        if at < 10:
+                            continue
+                        prefix, after = text[:at], at
                     if text[at : at + 4] in digits:
                         if text[at + 4 : at + 5] in ends:
                             break
@@ -229,9 +237,13 @@ def scan_records(records: Iterator[Any], skip_through: int | None = None, chunk_
                         continue
                     seen += 1
                     text = record["data"]
-                    at = text.find(find_id, 0, window) + 10
-                    if at < 10:
-                        continue
+                    if text.startswith(prefix):
+                        at = after
+                    else:
+                        at = text.find(find_id, 0, window) + 10
+                        if at < 10:
+                            continue
+                        prefix, after = text[:at], at
                     if text[at : at + 4] in digits:
                         if text[at + 4 : at + 5] in ends:
                             break
