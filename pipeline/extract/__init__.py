@@ -51,6 +51,7 @@ class SourceContext:
     occurrences: OccurrenceCounter = field(default_factory=lambda: OccurrenceCounter())
     _turnstiles: Turnstiles = field(default_factory=lambda: Turnstiles(), repr=False)
     _job: threading.local = field(default_factory=threading.local, repr=False)
+    _hosts: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)  # canonical_host
 
     @contextmanager
     def job(self, ticket: int) -> Iterator[None]:
@@ -95,8 +96,11 @@ class SourceContext:
             self._job.passed.add(section)
 
     def canonical_host(self, name: str) -> str:
-        host = self.config.host(name)
-        return host.name if host else name
+        known = self._hosts.get(name)
+        if known is None:  # once per name: an EVTX file repeats its Computer in every event
+            host = self.config.host(name)
+            known = self._hosts[name] = host.name if host else name
+        return known
 
     def zone(self, host: str) -> ZoneInfo | None:
         if self.source_tz:

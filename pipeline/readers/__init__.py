@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 
 from .evt_fields import EVT_FIELDS, canonical_field
-from .textfile import file_head_lines
 
 EVTX_MAGIC = b"ElfFile\x00"
 
@@ -20,6 +19,8 @@ def detect_format(path: str | os.PathLike[str]) -> str | None:
         magic = fh.read(8)
     if magic == EVTX_MAGIC:
         return "evtx"
+    from .textfile import file_head_lines  # Arrow: not imported by an EVTX worker process (readers.evtx_workers)
+
     try:
         lines = file_head_lines(path, 32)
     except OSError:

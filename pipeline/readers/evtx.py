@@ -28,6 +28,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from ..issues import IssueLog
 
@@ -116,7 +117,8 @@ def _from_json(data: dict) -> EvtxEvent:
         else:
             values = [str(text)]
     elif isinstance(payload, dict):
-        values = {k: _text(v) for k, v in payload.items() if not k.startswith("#") and k != "Binary"}
+        values = {k: v if v.__class__ is str else _text(v) for k, v in payload.items()
+                  if not k.startswith("#") and k != "Binary"}
     else:
         values = []
     return EvtxEvent(
@@ -143,6 +145,8 @@ def _text(value: object) -> str:
 def _int(value: object) -> int | None:
     if value is None:
         return None
+    if value.__class__ is int:  # what the Rust engine's JSON holds: int(str(value)) would give it back
+        return value
     try:
         text = str(value).strip()
         return int(text, 16) if text.lower().startswith("0x") else int(text)
@@ -154,6 +158,15 @@ def _parse_time(text: str | None) -> datetime | None:
     """ISO text of either engine (``2016-06-29T15:24:34.346000Z``, ``2016-06-29 15:25:08.821999+00:00``)."""
     if not text:
         return None
+    if text.__class__ is str and len(text) == 27 and text[26] == "Z" and text[10] == "T":
+        # The Rust engine's form (2016-06-29T15:24:34.346000Z): UTC already, read without the zone
+        try:
+            value = datetime.fromisoformat(text[:26])
+        except ValueError:
+            pass
+        else:
+            if value.tzinfo is None:
+                return value
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -168,61 +181,148 @@ def _parse_time(text: str | None) -> datetime | None:
 BATCH_EVENTS = 16_384
 BATCH_RECORDS = 250_000
 
+# What a scan of records reports, besides the records it passes over: (seen, kind, a, b), ``seen`` being
+# the records counted so far (past ``skip_through``), the reported one included.
+EVENT = 0  # a: the candidate event
+UNDECODABLE = 1  # a: location, b: reason (a candidate whose JSON could not be decoded)
+READ_ERROR = 2  # a: the engine's message, b: the last record read before it (None: none in this scan)
+END = 3  # a: the last record read (None: none), the scan's last item
+_CHUNK_NUMBER = re.compile(r"chunk number (\d+)")
 
-def read_evtx_rust(
-    path: str | os.PathLike[str], issues: IssueLog, skip_through: int | None = None
-) -> Iterator[EvtxBatch]:
-    """Candidate events of ``path`` with the Rust engine; errors are logged and skipped.
+
+def scan_records(records: Iterator[Any], skip_through: int | None = None, chunk_base: int = 0) -> Iterator[tuple]:
+    """The candidate events, undecodable candidates and read errors of a ``records_json()`` iterator, in order.
 
     Records numbered up to ``skip_through`` (already stored) are passed over undecoded and uncounted.
+    ``chunk_base`` is added to the chunk numbers the engine names in its messages: the chunks it
+    reads are those of a file from that chunk on (see :mod:`.evtx_workers`).
+
+    A record that fails to parse raises on ``next()``; iterating again goes on with the next
+    record.  The loops below only filter (their ``break`` is a candidate, decoded outside them),
+    so every ``RuntimeError`` caught is the engine's.
     """
-    size = os.path.getsize(path)
-    listed = max(expected_records(path), 1)
-    total = 0
-    parser = _rust_parser(path)
-    records = parser.records_json()
-    events: list[EvtxEvent] = []
     seen = 0
-    last_id = None
-    candidate = _JSON_CANDIDATE.search
-    find_id = '"EventID":'
+    record = None  # the last record read: its number locates a read error
+    text = ""
+    # A record's text up to its first "EventID": the records of one provider share it, and a text that
+    # starts with it has its first "EventID" at the same place (a JSON text never starts with NUL).
+    prefix, after = "\x00", 0
+    classic = _JSON_CANDIDATE.search
+    find_id, window, digits, ends = '"EventID":', _SEARCH_WINDOW, _CANDIDATE_TEXT, (",", "}")
     while True:
         try:
-            record = next(records)
-        except StopIteration:
-            break
-        except RuntimeError as exc:  # a damaged record or chunk: log it, go on with the next one
-            _log_error(issues, str(exc), last_id)
+            # The cheapest test that can tell: find the EventID (where the last record had it, if the text
+            # is the same up to there), compare its 4 digits; the classic form
+            # {"#attributes":{"Qualifiers":..},"#text":4290} is left to the regex.
+            if skip_through is None:
+                for seen, record in enumerate(records, seen + 1):  # noqa: B007, B020 - both outlive the loop
+                    text = record["data"]
+                    if text.startswith(prefix):
+                        at = after
+                    else:
+                        at = text.find(find_id, 0, window) + 10
+                        if at < 10:
+                            continue
+                        prefix, after = text[:at], at
+                    if text[at : at + 4] in digits:
+                        if text[at + 4 : at + 5] in ends:
+                            break
+                    elif text[at : at + 1] == "{" and classic(text, at - 10, at + 160) is not None:
+                        break
+                else:
+                    break
+            else:
+                for record in records:  # noqa: B007
+                    number = record["event_record_id"]
+                    if number is not None and number <= skip_through:
+                        continue
+                    seen += 1
+                    text = record["data"]
+                    if text.startswith(prefix):
+                        at = after
+                    else:
+                        at = text.find(find_id, 0, window) + 10
+                        if at < 10:
+                            continue
+                        prefix, after = text[:at], at
+                    if text[at : at + 4] in digits:
+                        if text[at + 4 : at + 5] in ends:
+                            break
+                    elif text[at : at + 1] == "{" and classic(text, at - 10, at + 160) is not None:
+                        break
+                else:
+                    break
+        except RuntimeError as exc:  # a damaged record or chunk: report it, go on with the next one
+            message = str(exc)
+            if chunk_base:
+                message = _CHUNK_NUMBER.sub(lambda m: f"chunk number {int(m.group(1)) + chunk_base}", message)
+            yield seen, READ_ERROR, message, None if record is None else record["event_record_id"]
             continue
+        assert record is not None
         last_id = record["event_record_id"]
-        if skip_through is not None and last_id is not None and last_id <= skip_through:
-            continue
-        seen += 1
-        text = record["data"]
-        # The cheapest test that can tell: find the EventID, compare its 4 digits; the classic form
-        # {"#attributes":{"Qualifiers":..},"#text":4290} is left to the regex.
-        at = text.find(find_id, 0, _SEARCH_WINDOW)
-        if at < 0:
-            continue
-        at += 10
-        if text[at : at + 1] == "{":
-            if candidate(text, at - 10, at + 160) is None:
-                continue
-        elif text[at : at + 4] not in _CANDIDATE_TEXT or text[at + 4 : at + 5] not in (",", "}"):
-            continue
         try:
             event = _from_json(json.loads(text))
             event.header_record = last_id
             if event.time_created is None:
                 event.written = _parse_time(str(record.get("timestamp", "")).replace(" UTC", ""))
-            events.append(event)
         except (ValueError, TypeError, AttributeError) as exc:
-            issues.add(f"record {last_id}", "read-error", f"undecodable record: {exc}")
-        if seen >= BATCH_RECORDS or len(events) >= BATCH_EVENTS:
-            total += seen
-            yield EvtxBatch(events, seen, min(size, size * total // listed))
-            events, seen = [], 0
-    yield EvtxBatch(events, seen, size)
+            yield seen, UNDECODABLE, f"record {last_id}", f"undecodable record: {exc}"
+            continue
+        yield seen, EVENT, event, None
+    yield seen, END, None if record is None else record["event_record_id"], None
+
+
+def batches_of(items: Iterator[tuple], issues: IssueLog, size: int, listed: int) -> Iterator[EvtxBatch]:
+    """The batches of a scan (:func:`scan_records`, or the scans of a file's pieces joined in file order).
+
+    Read errors and undecodable records are logged where they occur; a batch ends after the candidate
+    that makes it hold :data:`BATCH_EVENTS` events or :data:`BATCH_RECORDS` records.
+    """
+    events: list[EvtxEvent] = []
+    total = 0  # records in the batches handed on
+    seen = 0
+    for seen, kind, a, b in items:
+        if kind == EVENT:
+            events.append(a)
+        elif kind == READ_ERROR:
+            _log_error(issues, a, b)
+            continue
+        elif kind == UNDECODABLE:
+            issues.add(a, "read-error", b)
+        else:
+            break
+        if seen - total >= BATCH_RECORDS or len(events) >= BATCH_EVENTS:
+            batch = seen - total
+            total = seen
+            yield EvtxBatch(events, batch, min(size, size * total // listed))
+            events = []
+    yield EvtxBatch(events, seen - total, size)
+
+
+def read_evtx_rust(
+    path: str | os.PathLike[str], issues: IssueLog, skip_through: int | None = None, *,
+    workers: int | None = None, min_bytes: int | None = None, piece_chunks: int | None = None,
+) -> Iterator[EvtxBatch]:
+    """Candidate events of ``path`` with the Rust engine; errors are logged and skipped.
+
+    Records numbered up to ``skip_through`` (already stored) are passed over undecoded and uncounted.
+    A file of ``min_bytes`` or more is read by ``workers`` processes, ``piece_chunks`` chunks at a time
+    (defaults: :func:`.evtx_workers.settings`); the batches, counts and issues are those of one process.
+    """
+    size = os.path.getsize(path)
+    listed = max(expected_records(path), 1)
+    parser = _rust_parser(path)
+    from .evtx_workers import pieces_of, settings
+
+    workers, min_bytes, piece_chunks = settings(workers, min_bytes, piece_chunks)
+    pieces = pieces_of(path, size, piece_chunks) if workers > 1 and size >= min_bytes else []
+    if len(pieces) < 2:
+        yield from batches_of(scan_records(parser.records_json(), skip_through), issues, size, listed)
+        return
+    del parser
+    from .evtx_workers import scan_in_workers
+
+    yield from batches_of(scan_in_workers(path, pieces, skip_through, workers), issues, size, listed)
 
 
 def _log_error(issues: IssueLog, message: str, last_id: int | None) -> None:
@@ -413,7 +513,7 @@ def peek_identity(path: str | os.PathLike[str]) -> EvtxEvent | None:
 def expected_records(path: str | os.PathLike[str]) -> int:
     """Records the chunk headers claim (valid chunks only): what a complete read should see."""
     total = 0
-    with open(path, "rb") as fh:
+    with open(path, "rb", buffering=0) as fh:  # unbuffered: a 40-byte read per chunk, not 8 KiB
         fh.seek(4096)
         while True:
             head = fh.read(40)
