@@ -191,7 +191,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--hosts", type=int, default=5)
     ap.add_argument("--drops-per-day", type=int, default=4000)
-    ap.add_argument("--hook-share", type=float, default=0.4, help="share of kill trials at a named point")
+    ap.add_argument("--hook-share", type=float, default=0.5, help="share of kill trials at a named point")
     ap.add_argument("--out", type=Path, default=OUT / "faults")
     ap.add_argument("--keep", action="store_true", help="keep every trial's folder (default: only mismatches)")
     ap.add_argument("--reports", action="store_true", help="the nights write reports (a stage to kill in)")
@@ -235,14 +235,15 @@ def main() -> None:
         raise SystemExit("the reference night must add drops, compact and retire (check --drops-per-day)")
 
     by_stage: Counter = Counter()
-    kills = mismatches = twice = 0
+    kills = mismatches = twice = hooks_done = 0
     results = []
     for trial in range(args.trials):
         folder = out / f"trial-{trial:04d}"
         copy_base(base, folder)
         cmd = nightly_cmd(site, config, folder / "warehouse", folder / "reports", NIGHT)
         if rng.random() < args.hook_share:
-            hook, what, counted = rng.choice(HOOKS)
+            hook, what, counted = HOOKS[hooks_done % len(HOOKS)]  # each point in turn, its count at random
+            hooks_done += 1
             if counted:
                 hook = f"{hook}#{rng.randint(1, max(1, counts[counted]))}"
             r = timed_run(cmd, env={CRASH_ENV: hook})
@@ -253,8 +254,8 @@ def main() -> None:
             delay = rng.uniform(0, max(durations.get(stage, 0.05), 0.01))
             r = timed_run(cmd, kill_stage=stage, delay=delay)
             plan = {"stage": stage, "delay": round(delay, 3), "landed": r["killed_in"]}
-            if r["killed_in"] is not None:
-                stage = {"start": "start"}.get(r["killed_in"], r["killed_in"])
+            if r["killed_in"] is not None:  # the stage whose progress line came last before the kill
+                stage = {"done": "after the run record (summary)"}.get(r["killed_in"], r["killed_in"])
         killed = r["code"] == -signal.SIGKILL
         kills += killed
         seen_twice = visible_twice(folder / "warehouse") if killed else 0
@@ -294,31 +295,45 @@ def disk_full(args: argparse.Namespace, rng: random.Random, site: Site, config: 
     if os.geteuid() != 0:
         raise SystemExit("--disk-full needs root (it mounts a tmpfs)")
 
-    def size_of(folder: Path) -> int:
-        return sum(p.stat().st_size + 4096 for p in folder.rglob("*"))
+    def used(mount: Path) -> int:
+        fs = os.statvfs(mount)
+        return (fs.f_blocks - fs.f_bfree) * fs.f_frsize
 
-    low = size_of(base / "warehouse") + size_of(base / "reports")
-    high = size_of(out_ref := args.out / "reference" / "warehouse") + size_of(out_ref.parent / "reports")
+    calib = args.out / "tmpfs-calibration"
+    calib.mkdir(exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512m", "tmpfs", str(calib)], check=True)
+    try:
+        copy_base(base, calib / "night")
+        low = used(calib)
+        shutil.rmtree(calib / "night")
+        copy_base(args.out / "reference", calib / "night")
+        high = used(calib)
+    finally:
+        subprocess.run(["umount", str(calib)], check=False)
+        with_retry_rmdir(calib)
+    cutoff = (site.day(NIGHT) + timedelta(days=1) - timedelta(days=2)).isoformat()  # --today - retention_days
     stages: Counter = Counter()
     problems = 0
     lines = []
     for trial in range(args.disk_full):
         mount = args.out / f"tmpfs-{trial}"
         mount.mkdir(exist_ok=True)
-        size = int(low + (high * 2.5 - low) * (trial + rng.random()) / args.disk_full)
-        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], check=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512m", "tmpfs", str(mount)], check=True)
+        night = mount / "night"  # (not the mount point itself: copy_base empties its target first)
         try:
-            try:
-                copy_base(base, mount)
-            except OSError:
-                stages["base did not fit"] += 1
-                continue
-            cmd = nightly_cmd(site, config, mount / "warehouse", mount / "reports", NIGHT)
+            copy_base(base, night)
+            # free space from none to three times what the night adds plus 512 KiB (the staged files, a second
+            # manifest while it is replaced, the compacted partitions beside the old ones): full in different stages
+            span = 3 * max(high - low, 4096) + (512 << 10)
+            size = used(mount) + int(span * (trial + rng.random()) / args.disk_full)
+            size = -(-size // 4096) * 4096
+            subprocess.run(["mount", "-o", f"remount,size={size}", str(mount)], check=True)
+            cmd = nightly_cmd(site, config, night / "warehouse", night / "reports", NIGHT)
             r = timed_run(cmd)
             issues = []
             err = r["stderr"]
             if r["code"] == 4:
-                message = [ln for ln in err.splitlines() if "nightly failed" in ln]
+                message = [ln for ln in err.splitlines() if ln.startswith("nightly failed")]  # (not the JSON line)
                 stage = message[0].split("nightly failed during ")[1].split(":")[0] if message else "?"
                 if "Traceback" in err + r["stdout"] or not message:
                     issues.append(f"not a clean message: {err[-800:]}")
@@ -329,22 +344,26 @@ def disk_full(args: argparse.Namespace, rng: random.Random, site: Site, config: 
             else:
                 stage = f"exit {r['code']}"
                 issues.append(f"exit {r['code']}: {err[-800:]}")
-            now = warehouse_state(mount / "warehouse")
-            if now["rows"] not in (base_state["rows"], want["rows"]) or (
-                    now["rows"] == base_state["rows"] and now["digest"] != base_state["digest"]):
-                issues.append(f"after the failure {now['rows']} rows: neither the base's nor the night's")
-            subprocess.run(["mount", "-o", f"remount,size={high * 4 + (64 << 20)}", str(mount)], check=True)
+            now = warehouse_state(night / "warehouse")
+            if (now["rows"], now["digest"]) != (base_state["rows"], base_state["digest"]):
+                # the ingest was published before the disk filled: every drop the finished night keeps is
+                # there, and any other is of a day the unfinished retention had still to retire
+                lost, extra = compare_rows(args.out / "reference" / "warehouse", night / "warehouse", cutoff)
+                if lost or extra:
+                    issues.append(f"after the failure: {lost} drop(s) of the finished night missing, {extra} "
+                                  "other drop(s) not of a retired day")
+            subprocess.run(["mount", "-o", "remount,size=512m", str(mount)], check=True)
             again = timed_run(cmd)
-            got = warehouse_state(mount / "warehouse")
+            got = warehouse_state(night / "warehouse")
             issues += differences(got, want)
-            if reports_of(mount / "reports") != want_reports:
+            if reports_of(night / "reports") != want_reports:
                 issues.append("reports differ")
             if again["code"] != 0:
                 issues.append(f"rerun exited {again['code']}")
             stages[stage] += 1
             problems += bool(issues)
             line = {"disk_full_trial": trial, "size": size, "code": r["code"], "stage": stage,
-                    "message": next((ln for ln in err.splitlines() if "nightly failed" in ln), "")[:300],
+                    "message": next((ln for ln in err.splitlines() if ln.startswith("nightly failed")), "")[:300],
                     "rerun": again["code"], "mismatch": issues}
             lines.append(line)
             print(json.dumps(line), flush=True)
@@ -353,6 +372,23 @@ def disk_full(args: argparse.Namespace, rng: random.Random, site: Site, config: 
             with_retry_rmdir(mount)
     return {"trials": args.disk_full, "by_stage": dict(stages), "mismatches": problems,
             "sizes": [low, high], "examples": [ln["message"] for ln in lines if ln["code"] == 4][:3]}
+
+
+def compare_rows(want: Path, got: Path, cutoff: str) -> tuple[int, int]:
+    """(drops of ``want`` missing from ``got``, drops of ``got`` not in ``want`` dated on or after ``cutoff``)."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        a, b = (f"read_parquet({[str(p) for p in (w / 'drops').glob('date=*/*.parquet')]!r}, "
+                "hive_partitioning = false)" for w in (want, got))
+        lost = con.execute(f"SELECT count(*) FROM (SELECT * FROM {a} EXCEPT ALL SELECT * FROM {b})").fetchall()[0][0]
+        extra = con.execute(f"SELECT count(*) FROM (SELECT * FROM {b} EXCEPT ALL SELECT * FROM {a}) "
+                            "WHERE CAST(event_time AS DATE) >= CAST($c AS DATE)", {"c": cutoff}).fetchall()[0][0]
+    finally:
+        con.close()
+    return lost, extra
 
 
 def with_retry_rmdir(folder: Path) -> None:

@@ -166,6 +166,27 @@ def test_a_night_killed_the_moment_its_ingest_returned_owes_the_days_it_publishe
     rerun_and_compare(n, tmp_path / "w", want, "killed after the ingest")
 
 
+def test_temporary_files_of_writers_killed_mid_write_are_removed_by_the_next_writer(night, tmp_path):
+    """Found by bench/bench_faults.py: a kill between writing ``.lock.info``'s temporary file and renaming it
+    left ``..lock.info.tmp-<pid>`` behind for good (and likewise a manifest, journal or run record)."""
+    n, base, want, _ = night
+    wh = tmp_path / "w"
+    shutil.copytree(base, wh)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    litter = [wh / f"..lock.info.tmp-{dead}", wh / f"._manifest.json.tmp-{dead}", wh / f"._publish.json.tmp-{dead}",
+              wh / "_runs" / f".20250101T000000.000000-nightly.json.tmp-{dead}",
+              next((wh / "policy").glob("*/")) / f".HOST01-x.parquet.tmp-{dead}"]
+    alive = wh / f"._manifest.json.tmp-{os.getpid()}"  # a live writer's: left alone
+    for path in [*litter, alive]:
+        path.write_text("half", encoding="utf-8")
+    code, out, err = n.run(wh)
+    assert code == 0, out + err
+    assert [p for p in litter if p.exists()] == [] and alive.exists()
+    alive.unlink()
+    assert differences(warehouse_state(wh), want) == []
+
+
 def test_without_compaction_a_night_leaves_a_part_per_run_and_partition_with_the_same_drops(night, tmp_path):
     n, base, want, _ = night
     shutil.copytree(base, tmp_path / "w")

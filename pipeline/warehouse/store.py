@@ -227,7 +227,27 @@ class Warehouse:
             shutil.rmtree(self.staging_dir, ignore_errors=True)
             if leftovers and done is None:
                 done = f"discarded the unpublished output of interrupted run(s) {', '.join(leftovers)}"
+        self.remove_dead_temporaries()
         return done
+
+    def remove_dead_temporaries(self) -> list[Path]:
+        """Delete the ``.<name>.tmp-<pid>`` files (see :func:`~.manifest.write_atomically`) of writers killed
+        mid-write: in the root (manifest, journal, lock info), ``_runs/`` and the policy tables; only those
+        whose process is gone, so a live writer's file is never touched.  Returns what was deleted."""
+        gone = []
+        folders = [self.root, self.runs_dir, *sorted((self.root / "policy").glob("*/"))]
+        for folder in folders:
+            try:
+                names = list(folder.glob(".*.tmp-*"))
+            except OSError:
+                continue
+            for path in names:
+                pid = path.name.rpartition(".tmp-")[2]
+                if pid.isdigit() and not _alive(int(pid)):
+                    with contextlib.suppress(OSError):
+                        path.unlink()
+                        gone.append(path)
+        return gone
 
     def read_journal(self) -> dict:
         """The publish journal, checked: every path relative and inside the warehouse."""
