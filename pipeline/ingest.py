@@ -246,13 +246,7 @@ def ingest(
     """
     wh = warehouse if isinstance(warehouse, Warehouse) else Warehouse(warehouse)
     config = config or Config()
-    if source_tz:
-        try:
-            ZoneInfo(source_tz)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"--source-tz {source_tz!r} is not an IANA zone name (e.g. 'Europe/Berlin')") from exc
-    if engine not in ENGINES:
-        raise ValueError(f"unknown EVTX engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    check_options(source_tz, engine)
     if isinstance(paths, IngestPlan):
         root = wh.root.resolve()
         plan = IngestPlan([f for f in paths.files if f.explicit or root not in f.path.resolve().parents])
@@ -311,6 +305,18 @@ def _ingest_locked(plan: IngestPlan, wh: Warehouse, config: Config, host: str | 
     if skipped_csv:
         report.skipped_csv = str(wh.runs_dir / skipped_csv.name)
     return report
+
+
+def check_options(source_tz: str | None, engine: str) -> None:
+    """``ValueError`` naming the option when ``--source-tz`` is not a zone or ``--engine`` not an EVTX engine
+    (checked before anything is read, by every engine of ingest)."""
+    if source_tz:
+        try:
+            ZoneInfo(source_tz)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"--source-tz {source_tz!r} is not an IANA zone name (e.g. 'Europe/Berlin')") from exc
+    if engine not in ENGINES:
+        raise ValueError(f"unknown EVTX engine {engine!r}; choose one of {', '.join(ENGINES)}")
 
 
 def _damage(wh: Warehouse, manifest: Manifest, writer: RunWriter) -> list[str]:

@@ -214,6 +214,8 @@ def scan_records(records: Iterator[Any], skip_through: int | None = None, chunk_
             # The cheapest test that can tell: find the EventID (where the last record had it, if the text
             # is the same up to there), compare its 4 digits; the classic form
             # {"#attributes":{"Qualifiers":..},"#text":4290} is left to the regex.
+            # Two copies of one loop on purpose: this is the hottest loop of an EVTX ingest, and the usual
+            # read (no record stored yet) should not pay the record-number test on every record.
             if skip_through is None:
                 for seen, record in enumerate(records, seen + 1):  # noqa: B007, B020 - both outlive the loop
                     text = record["data"]

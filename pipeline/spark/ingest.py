@@ -24,8 +24,17 @@ import numpy as np
 import pyarrow as pa
 
 from ..config import Config
-from ..ingest import IngestReport, InputFile, _damage, _failed, _ingest_file, _Run, _SkippedList, plan_inputs
-from ..readers.evtx import ENGINES
+from ..ingest import (
+    IngestReport,
+    InputFile,
+    _damage,
+    _failed,
+    _ingest_file,
+    _Run,
+    _SkippedList,
+    check_options,
+    plan_inputs,
+)
 from ..schema import DROPS_SCHEMA
 from ..warehouse import Warehouse, WarehouseError
 from ..warehouse.errors import wrap_os_error
@@ -126,17 +135,9 @@ def ingest(paths: Iterable[str | os.PathLike[str]], warehouse: Warehouse | str |
     ``spark.default.parallelism`` x 4).  The same warehouse as a normal run of the same files results
     (same drops, keys, manifest entries); the report's files are in input order.
     """
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
     wh = warehouse if isinstance(warehouse, Warehouse) else Warehouse(warehouse)
     config = config or Config()
-    if source_tz:
-        try:
-            ZoneInfo(source_tz)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"--source-tz {source_tz!r} is not an IANA zone name (e.g. 'Europe/Berlin')") from exc
-    if engine not in ENGINES:
-        raise ValueError(f"unknown EVTX engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    check_options(source_tz, engine)
     plan = plan_inputs(paths, exclude=[wh.root])
     spark = spark or spark_session(master)
     lock = wh.lock()
