@@ -132,16 +132,45 @@ def load() -> str:
     return "/".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+#: Run in a fresh process: an ingest, with the peak RSS of the process and of its EVTX workers (their
+#: VmHWM, sampled: a child's own rusage would count the parent's pages it held between fork and exec).
+PEAK_RSS = """
+import json, os, sys, threading, time
+sys.path.insert(0, sys.argv[2])
+from bench_evtx import ingest_once
+from pathlib import Path
+
+workers = {}
+done = threading.Event()
+
+def hwm(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+def watch():
+    me = os.getpid()
+    while not done.wait(0.05):
+        for task in os.listdir(f"/proc/{me}/task"):
+            try:
+                for pid in open(f"/proc/{me}/task/{task}/children").read().split():
+                    workers[pid] = max(workers.get(pid, 0), hwm(pid))
+            except OSError:
+                pass
+
+threading.Thread(target=watch, daemon=True).start()
+r = ingest_once(Path(sys.argv[1]), "evtx")
+done.set()
+r["rss_kib"] = hwm(os.getpid())
+r["workers_kib"] = max(workers.values(), default=0)
+print(json.dumps(r))
+"""
+
+
 def peak_rss_mib(path: Path) -> tuple[float, float]:
     """Peak RSS of an ingest in a fresh process, and the largest of its EVTX workers' (MiB)."""
-    code = (
-        "import json, sys, resource; sys.path.insert(0, sys.argv[2]);"
-        "from bench_evtx import ingest_once; from pathlib import Path;"
-        "r = ingest_once(Path(sys.argv[1]), 'evtx');"
-        "r['rss_kib'] = int(open('/proc/self/status').read().split('VmHWM:')[1].split()[0]);"
-        "r['workers_kib'] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss; print(json.dumps(r))"
-    )
-    out = subprocess.run([sys.executable, "-c", code, str(path), str(BENCH)], check=True, capture_output=True,
+    out = subprocess.run([sys.executable, "-c", PEAK_RSS, str(path), str(BENCH)], check=True, capture_output=True,
                          text=True, cwd=REPO)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     return result["rss_kib"] / 1024, result["workers_kib"] / 1024

@@ -192,6 +192,34 @@ def test_a_worker_that_fails_leaves_its_pieces_to_the_parent(security_log: Path,
     assert len(here) == 13
 
 
+def test_a_file_put_in_its_place_meanwhile_is_not_read(security_log: Path, tmp_path: Path, monkeypatch) -> None:
+    """A copy renamed over the file being read (rsync does that): what is read is the file that was opened."""
+    path = tmp_path / "Security.evtx"
+    path.write_bytes(security_log.read_bytes())
+    other = tmp_path / "other.evtx"
+    data = bytearray(security_log.read_bytes())
+    data[HEADER + 5 * CHUNK: HEADER + 30 * CHUNK] = b"\0" * (25 * CHUNK)  # chunks 5..29 empty: other records
+    other.write_bytes(bytes(data))
+    expected = read(path, workers=1)
+    real_init = evtx_workers._Pool.__init__
+    here: list[int] = []
+    scan_piece = evtx_workers.scan_piece
+
+    def replace_then_start(self, *args, **kwargs):
+        os.replace(other, path)  # after the parent opened the file, before any worker did
+        real_init(self, *args, **kwargs)
+
+    def count(source, first, end, skip):
+        here.append(first)
+        return scan_piece(source, first, end, skip)
+
+    monkeypatch.setattr(evtx_workers._Pool, "__init__", replace_then_start)
+    monkeypatch.setattr(evtx_workers, "scan_piece", count)
+    assert read(path, **in_workers(piece_chunks=8)) == expected
+    assert here  # the workers refused the new file: its pieces were read here, from the file opened
+    assert read(path, workers=1) != expected  # the new file is another file
+
+
 # -- whole ingests ---------------------------------------------------------------------------------------------------
 
 

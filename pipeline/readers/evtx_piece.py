@@ -9,22 +9,44 @@ from __future__ import annotations
 import os
 import pickle
 import sys
+from typing import BinaryIO
 
 from .evtx import EVENT, HEADER_SIZE, EvtxEvent, scan_records
 
 CHUNK_SIZE = 65536
 
 
+#: What a file is, whatever its name: (device, inode).  A worker reads a piece only from the file the
+#: parent opened; a file put in its place meanwhile (a copy renamed over it) is not read.
+Identity = tuple[int, int]
+
+
+def identity_of(fd: int) -> Identity:
+    st = os.fstat(fd)
+    return st.st_dev, st.st_ino
+
+
 class ChunkSlice:
-    """A read-only file of the file header of ``path`` followed by its chunks ``[first, end)``.
+    """A read-only file of the file header of ``source`` followed by its chunks ``[first, end)``.
 
     To the engine this is an EVTX file of ``end - first`` chunks: chunk ``n`` of the view is chunk
     ``first + n`` of the file.  The header is the file's own; the engine does not go by its chunk count.
     The engine reads a chunk in a few parts: each chunk is read from the file once, whole.
+
+    ``source`` is a path (opened here; ``identity``, if given, must be the file's) or an open binary
+    file (read with ``pread`` where there is one, and left open).
     """
 
-    def __init__(self, path: str | os.PathLike[str], first: int, end: int) -> None:
-        self._file = open(path, "rb", buffering=0)  # noqa: SIM115 - closed by close()
+    def __init__(self, source: str | os.PathLike[str] | BinaryIO, first: int, end: int,
+                 identity: Identity | None = None) -> None:
+        if isinstance(source, str | os.PathLike):
+            self._file: BinaryIO = open(source, "rb", buffering=0)  # noqa: SIM115 - closed by close()
+            self._own = True
+            if identity is not None and identity_of(self._file.fileno()) != identity:
+                self._file.close()
+                raise OSError(f"{os.fspath(source)} is no longer the file being read (replaced meanwhile)")
+        else:
+            self._file, self._own = source, False
         self._fd = self._file.fileno()
         self._first = first
         self._length = HEADER_SIZE + (end - first) * CHUNK_SIZE
@@ -90,17 +112,19 @@ class ChunkSlice:
 
     def close(self) -> None:
         self._data = b""
-        self._file.close()
+        if self._own:
+            self._file.close()
 
 
 _pread = getattr(os, "pread", None)
 
 
-def scan_piece(path: str | os.PathLike[str], first: int, end: int, skip_through: int | None) -> list[tuple]:
+def scan_piece(source: str | os.PathLike[str] | BinaryIO, first: int, end: int, skip_through: int | None,
+               identity: Identity | None = None) -> list[tuple]:
     """What :func:`.evtx.scan_records` reports of chunks ``[first, end)``, positions counted from the piece."""
     from evtx import PyEvtxParser
 
-    view = ChunkSlice(path, first, end)
+    view = ChunkSlice(source, first, end, identity)
     try:
         return list(scan_records(PyEvtxParser(view).records_json(), skip_through, chunk_base=first))
     finally:
@@ -168,11 +192,11 @@ def worker_main(parent: int) -> None:
     tasks = sys.stdin.buffer
     while True:
         try:
-            path, first, end, skip_through = pickle.load(tasks)
+            path, identity, first, end, skip_through = pickle.load(tasks)
         except (EOFError, OSError, pickle.UnpicklingError):
             return
         try:
-            message: tuple = ("ok", packed(scan_piece(path, first, end, skip_through)))
+            message: tuple = ("ok", packed(scan_piece(path, first, end, skip_through, identity)))
         except BaseException as exc:  # noqa: BLE001 - the parent reads the piece again and meets it itself
             message = ("failed", f"{type(exc).__name__}: {exc}")
         try:

@@ -32,9 +32,10 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from .evtx import END, EVENT, HEADER_SIZE, READ_ERROR
-from .evtx_piece import CHUNK_SIZE, ChunkSlice, packed, scan_piece, unpacked
+from .evtx_piece import CHUNK_SIZE, ChunkSlice, Identity, identity_of, packed, scan_piece, unpacked
 
 __all__ = ["ChunkSlice", "packed", "pieces_of", "scan_in_workers", "scan_piece", "settings", "unpacked"]
 
@@ -107,15 +108,28 @@ def pieces_of(path: str | os.PathLike[str], size: int, piece_chunks: int) -> lis
 
 def scan_in_workers(path: str | os.PathLike[str], pieces: list[tuple[int, int]], skip_through: int | None,
                     workers: int) -> Iterator[tuple]:
-    """The items of one scan of the whole file (as :func:`.evtx.scan_records` gives them), read in pieces."""
-    pool = _Pool(str(path), pieces, skip_through, min(workers, len(pieces)))
+    """The items of one scan of the whole file (as :func:`.evtx.scan_records` gives them), read in pieces.
+
+    The file is held open throughout: the workers read only the file it is (see :data:`.evtx_piece.Identity`),
+    and the pieces read here are read from it.
+    """
+    held = open(path, "rb", buffering=0)  # noqa: SIM115 - closed below
+    try:
+        yield from _scan_held(held, str(path), pieces, skip_through, workers)
+    finally:
+        held.close()
+
+
+def _scan_held(held: BinaryIO, path: str, pieces: list[tuple[int, int]], skip_through: int | None,
+               workers: int) -> Iterator[tuple]:
+    pool = _Pool(path, identity_of(held.fileno()), pieces, skip_through, min(workers, len(pieces)))
     try:
         base = 0  # records counted in the pieces before
         last = None  # the last record read in the pieces before
         for i, (first, end) in enumerate(pieces):
             items = pool.result(i)
             if items is None:  # no worker for it: read it here
-                items = scan_piece(path, first, end, skip_through)
+                items = scan_piece(held, first, end, skip_through)
             else:
                 items = [(seen, kind, unpacked(a) if kind == EVENT else a, b) for seen, kind, a, b in items]
             for seen, kind, a, b in items:
@@ -135,8 +149,9 @@ def scan_in_workers(path: str | os.PathLike[str], pieces: list[tuple[int, int]],
 class _Pool:
     """Worker processes, piece ``i`` going to worker ``i % n``; results are taken in piece order."""
 
-    def __init__(self, path: str, pieces: list[tuple[int, int]], skip_through: int | None, n: int) -> None:
-        self.path, self.pieces, self.skip_through = path, pieces, skip_through
+    def __init__(self, path: str, identity: Identity, pieces: list[tuple[int, int]], skip_through: int | None,
+                 n: int) -> None:
+        self.path, self.identity, self.pieces, self.skip_through = path, identity, pieces, skip_through
         self.procs: list[subprocess.Popen | None] = []
         self.results: list[queue.Queue] = []
         self.threads: list[threading.Thread] = []
@@ -174,7 +189,8 @@ class _Pool:
         first, end = self.pieces[i]
         try:
             assert proc.stdin is not None
-            pickle.dump((self.path, first, end, self.skip_through), proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump((self.path, self.identity, first, end, self.skip_through), proc.stdin,
+                        protocol=pickle.HIGHEST_PROTOCOL)
             proc.stdin.flush()
         except OSError:
             self._lost(w, "its pipe closed")
