@@ -246,3 +246,38 @@ def test_python_evtx_says_when_it_recovers_less(tmp_path: Path) -> None:
     assert "--engine evtx" in warning.reason
     fast = ingest([CORPUS / "system.evtx"], Warehouse(tmp_path / "F"), engine="evtx")
     assert not [i for i in fast.files[0].issues.details if i.kind == "warning"]
+
+
+@pytest.mark.parametrize("text", [
+    '{"a":"plain","n":5152}',
+    '{"a":"\\ud800 lone surrogate"}',  # orjson refuses it, json reads it
+    '{"n":123456789012345678901234567890}',  # beyond 64 bits: orjson refuses it
+    '{"a":1,"a":2}',
+])
+def test_decode_json_gives_what_json_gives(text):
+    """The candidates' decoder (orjson first) returns exactly the values of ``json.loads``."""
+    import json
+
+    from pipeline.readers.evtx import decode_json
+
+    assert decode_json(text) == json.loads(text)
+
+
+@pytest.mark.parametrize("text", ['{"a":', '{"a":NaN', "", '{"a":"\\x"}'])
+def test_decode_json_refuses_what_json_refuses_with_its_message(text):
+    import json
+
+    from pipeline.readers.evtx import decode_json
+
+    with pytest.raises(ValueError) as ours:
+        decode_json(text)
+    with pytest.raises(ValueError) as theirs:
+        json.loads(text)
+    assert str(ours.value) == str(theirs.value)
+
+
+def test_decode_json_keeps_long_integers_exact():
+    from pipeline.readers.evtx import decode_json
+
+    assert decode_json('{"n":123456789012345678901234567890}')["n"] == 123456789012345678901234567890
+    assert decode_json('{"n":18446744073709551615}')["n"] == 18446744073709551615

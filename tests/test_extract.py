@@ -606,3 +606,21 @@ def test_occurrence_counter_directly():
     assert counter.number(pa.array(["d"], pa.string()), np.array([6])).tolist() == [1]
     assert counter.counts == {"d": 1} and counter.latest_time == 6
     assert counter.number(pa.array(["d", "a"], pa.string()), np.array([6, 6])).tolist() == [2, 1]
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_normalise_ip_keeps_dotted_quads_and_canonicalises_the_rest(chunked):
+    """Plain dotted quads pass as they are; others go through ipaddress; junk is NULL and flagged."""
+    from pipeline.extract.values import normalise_ip
+
+    given = ["198.51.100.7", None, "FE80::0001", "[::1]", " 10.0.0.1 ", "010.1.2.3", "256.1.1.1", "abc", "",
+             "0.0.0.0", "255.255.255.255", "FE80::0001", "1.2.3"]
+    want = ["198.51.100.7", None, "fe80::1", "::1", "10.0.0.1", None, None, None, None,
+            "0.0.0.0", "255.255.255.255", "fe80::1", None]
+    bad = [False, False, False, False, False, True, True, True, True, False, False, False, True]
+    values = pa.chunked_array([given[:5], given[5:]]) if chunked else pa.array(given)
+    out, flagged = normalise_ip(values)
+    assert out.to_pylist() == want
+    assert flagged.tolist() == bad
+    all_plain, none_bad = normalise_ip(pa.array(["1.2.3.4", None, "9.9.9.9"]))
+    assert all_plain.to_pylist() == ["1.2.3.4", None, "9.9.9.9"] and not none_bad.any()

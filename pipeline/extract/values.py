@@ -42,23 +42,27 @@ _CANONICAL_V4 = rf"^{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}$"
 
 
 def normalise_ip(values: pa.Array) -> tuple[pa.Array, np.ndarray]:
-    """Canonical text of each address (``ipaddress``), and a mask of non-null values that are not addresses."""
+    """Canonical text of each address (``ipaddress``), and a mask of non-null values that are not addresses.
+
+    Dotted quads without leading zeros are already canonical, and they are nearly every value of a
+    drop log: one DFA match over the column keeps them as they are.  Only the rest (IPv6, leading
+    zeros, brackets, junk) goes through :mod:`ipaddress`, once per distinct value.  A scan from the
+    internet has a different source on nearly every line, so a per-distinct loop over all the values
+    would cost a Python call per drop.
+    """
     values = values.cast(pa.string())
-    uniq = pc.unique(values.drop_null())
-    # Dotted quads without leading zeros are already canonical: only the rest goes through ipaddress.
-    plain_v4 = pc.match_substring_regex(uniq, _CANONICAL_V4).to_numpy(zero_copy_only=False)
+    plain = pc.fill_null(pc.match_substring_regex(values, _CANONICAL_V4), True)  # (NULL stays NULL)
+    if pc.all(plain).as_py() is not False:
+        return values, np.zeros(len(values), dtype=bool)
+    uniq = pc.unique(values.filter(pc.invert(plain)))
     canon = []
-    for text, simple in zip(uniq.to_pylist(), plain_v4.tolist(), strict=True):
-        if simple:
-            canon.append(text)
-            continue
+    for text in uniq.to_pylist():
         try:
             canon.append(str(ipaddress.ip_address(text.strip().strip("[]"))))
         except ValueError:
             canon.append(None)
-    canon_arr = pa.array(canon, pa.string())
-    index = pc.index_in(values, value_set=uniq)
-    out = pc.take(canon_arr, index) if len(uniq) else pa.nulls(len(values), pa.string())
+    fixed = pc.take(pa.array(canon, pa.string()), pc.index_in(values, value_set=uniq))
+    out = pc.if_else(plain, values, fixed)
     bad = (pc.is_valid(values).to_numpy(zero_copy_only=False)
            & pc.is_null(out).to_numpy(zero_copy_only=False))
     return out, bad

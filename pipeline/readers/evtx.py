@@ -4,7 +4,7 @@ Engines (``--engine``):
 
 * ``evtx`` (default): the Rust-backed PyPI package.  Records come as JSON text;
   a cheap regex on the start of the text selects the records whose EventID can
-  be a drop, and only those are decoded (``json.loads``).  A record that fails
+  be a drop, and only those are decoded (:func:`decode_json`).  A record that fails
   to parse raises on ``next()``; calling ``next()`` again continues with the
   next record, so one bad record or chunk never ends the file.
 * ``python-evtx``: the pure-Python package, about a thousand times slower.  Its
@@ -29,6 +29,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from orjson import loads as _orjson_loads
 
 from ..issues import IssueLog
 
@@ -130,6 +132,27 @@ def _from_json(data: dict) -> EvtxEvent:
         time_created=_parse_time(created),
         data=values,
     )
+
+
+_LONG_DIGITS = re.compile(r"[0-9]{20}").search
+
+
+def decode_json(text: str) -> Any:
+    """A record's JSON text as Python values: orjson, about twice as fast as ``json`` on these texts.
+
+    Decoding the candidates is most of an EVTX ingest's own work when a log audits permitted
+    connections (5156).  orjson refuses a few texts ``json`` reads (a lone surrogate escape, an
+    integer beyond 64 bits, which it would turn into a float): those are read by ``json``, so
+    the values and the error messages of texts neither can read are the same as with ``json``
+    alone.  The engine writes no integer that long; a text with a run of 20 digits anywhere
+    goes to ``json`` all the same.
+    """
+    if _LONG_DIGITS(text) is not None:
+        return json.loads(text)
+    try:
+        return _orjson_loads(text)
+    except ValueError:  # orjson.JSONDecodeError is one
+        return json.loads(text)
 
 
 def _text(value: object) -> str:
@@ -263,7 +286,7 @@ def scan_records(records: Iterator[Any], skip_through: int | None = None, chunk_
         assert record is not None
         last_id = record["event_record_id"]
         try:
-            event = _from_json(json.loads(text))
+            event = _from_json(decode_json(text))
             event.header_record = last_id
             if event.time_created is None:
                 event.written = _parse_time(str(record.get("timestamp", "")).replace(" UTC", ""))
@@ -502,7 +525,7 @@ def peek_identity(path: str | os.PathLike[str]) -> EvtxEvent | None:
     for _ in range(64):
         try:
             record = next(records)
-            event = _from_json(json.loads(record["data"]))
+            event = _from_json(decode_json(record["data"]))
             event.header_record = record["event_record_id"]
             return event
         except StopIteration:
