@@ -673,6 +673,9 @@ class RunWriter:
 #: Columns worth a dictionary: not the message, the times or record numbers (unique per row: a
 #: dictionary would be built for every row group and then abandoned).
 _DICTIONARY = [name for name in DROPS_SCHEMA.names if name not in ("message", "event_time", "source_record")]
+#: Columns with min/max statistics: not the message (long text no query filters on; its statistics
+#: cost a tenth of the write and are truncated anyway).
+_STATISTICS = [name for name in DROPS_SCHEMA.names if name != "message"]
 
 
 class _PartWriters:
@@ -692,7 +695,7 @@ def _write_part(part: _PartWriters, tables: list[pa.Table], keys: np.ndarray) ->
             part.drops_path.parent.mkdir(parents=True, exist_ok=True)
             part.keys_path.parent.mkdir(parents=True, exist_ok=True)
             part.drops = pq.ParquetWriter(part.drops_path, DROPS_SCHEMA, compression="zstd",
-                                          use_dictionary=_DICTIONARY)
+                                          use_dictionary=_DICTIONARY, write_statistics=_STATISTICS)
             path = part.keys_path
             part.keys = pq.ParquetWriter(part.keys_path, KEYS_SCHEMA, compression="zstd")
         path = part.drops_path
