@@ -55,7 +55,7 @@ def normalise_ip(values: pa.Array) -> tuple[pa.Array, np.ndarray]:
     if pc.all(plain).as_py() is not False:
         return values, np.zeros(len(values), dtype=bool)
     uniq = pc.unique(values.filter(pc.invert(plain)))
-    canon = []
+    canon: list[str | None] = []
     for text in uniq.to_pylist():
         try:
             canon.append(str(ipaddress.ip_address(text.strip().strip("[]"))))
