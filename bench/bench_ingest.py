@@ -17,6 +17,7 @@ file sizes, to show it does not grow with the input.
     python bench/bench_ingest.py                       # 2 M lines, both formats, memory at 0.5/1/2 M
     python bench/bench_ingest.py --formats iis --lines 10000000 --memory-sizes 1000000,10000000
     python bench/bench_ingest.py --lines 200000 --memory-sizes 100000,200000
+    python bench/bench_ingest.py --formats w3c --drop-share 1.0 --sources distinct --memory-sizes "" --profile
 """
 
 from __future__ import annotations
@@ -156,6 +157,65 @@ def peak_rss_mib(path: Path, fmt: str) -> float:
     return json.loads(out.stdout.strip().splitlines()[-1])["rss_kib"] / 1024
 
 
+def stage_profile(path: Path, fmt: str) -> dict[str, float]:
+    """CPU seconds of each stage of one ingest (thread CPU time, summed over the threads that ran it).
+
+    On two cores the wall time can be no less than half the sum: the floor the ratio meets.
+    Stages nested in another (the address checks inside extraction) are listed with ``of which``.
+    """
+    import collections
+    import threading
+
+    import pipeline.extract.ipsec_driver as driver
+    import pipeline.extract.values as values
+    import pipeline.ingest as ingest_module
+    import pipeline.readers.logparser_w3c as w3c
+    import pipeline.readers.textfile as textfile
+    import pipeline.warehouse.store as store
+
+    spent: collections.Counter = collections.Counter()
+    lock = threading.Lock()
+    wrapped = []
+
+    def wrap(module, name: str, label: str) -> None:
+        original = getattr(module, name, None)
+        if original is None:  # (not imported by that module)
+            return
+
+        def timed(*args, **kwargs):
+            start = time.thread_time()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                with lock:
+                    spent[label] += time.thread_time() - start
+
+        setattr(module, name, timed)
+        wrapped.append((module, name, original))
+
+    wrap(textfile, "parse_lines", "lines found (Arrow CSV parser)")
+    wrap(w3c, "_split_segment", "W3C split into fields")
+    wrap(ingest_module, "extract_ipsec_driver", "extraction (checks, times, table)")
+    wrap(ingest_module, "_extract", "extraction (checks, times, table)")
+    wrap(driver, "normalise_ip", "  of which: address checks")
+    wrap(values, "normalise_ip", "  of which: address checks")
+    wrap(ingest_module, "hash_identities", "identity keys (DuckDB md5)")
+    wrap(store, "_write_part", "Parquet write (drops + keys)")
+    wrap(ingest_module, "hash_file", "SHA-256 of the file (own thread)")
+    try:
+        cpu = time.process_time()
+        run = ingest_once(path, fmt)
+        spent["whole process (CPU)"] = time.process_time() - cpu
+        spent["whole process (wall)"] = run["seconds"]
+    finally:
+        for module, name, original in wrapped:
+            setattr(module, name, original)
+    order = ["lines found (Arrow CSV parser)", "W3C split into fields", "extraction (checks, times, table)",
+             "  of which: address checks", "identity keys (DuckDB md5)", "Parquet write (drops + keys)",
+             "SHA-256 of the file (own thread)", "whole process (CPU)", "whole process (wall)"]
+    return {name: spent[name] for name in order if name in spent}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lines", type=int, default=2_000_000)
@@ -165,6 +225,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each side; the best counts")
     parser.add_argument("--sources", choices=("pool", "distinct"), default="pool",
                         help="remote addresses of the drop lines: a pool of a few thousand, or one per line")
+    parser.add_argument("--profile", action="store_true",
+                        help="also print the CPU seconds of each stage of one ingest (the floor two cores give)")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
@@ -189,6 +251,15 @@ def main() -> None:
               f"ingest {ours['seconds']:.2f} s ({args.lines / ours['seconds']:,.0f} lines/s, "
               f"{ours['drops']:,} drops, {ours['allowed']:,} permitted events stored); "
               f"ratio {ratio:.2f} (target: 0.5; IPSec-heavy W3C 0.6)")
+        if args.profile:
+            stages = stage_profile(path, fmt)
+            results[fmt]["stages_cpu_s"] = stages
+            named = sum(v for k, v in stages.items() if not k.startswith(("whole", "  ")))
+            print(f"  CPU seconds by stage (one ingest, load {os.getloadavg()[0]:.1f}):")
+            for name, seconds in stages.items():
+                print(f"    {seconds:6.2f}  {name}")
+            print(f"    {named:6.2f}  the stages named: at best {named / 2:.2f} s on two cores, "
+                  f"ratio <= {ref / (named / 2):.2f}")
         for n in [int(x) for x in args.memory_sizes.split(",") if x]:
             mib = peak_rss_mib(generated(fmt, n, args.drop_share, args.sources), fmt)
             results[fmt].setdefault("peak_rss_mib", {})[n] = mib
