@@ -15,10 +15,13 @@
 -- ip_number() comes from macro_ip_number.sql.
 -- days: each tuple keeps a bitmap of its days ($day0..$day1 from drop_days.sql), OR-ed per flow by
 -- flows.sql (a list of distinct dates cost twice as much on 10 M drops).
+-- Memory: `picked` and `timed` are read by two steps each but never held: NOT MATERIALIZED streams the drops
+-- into the grouping (materialised, they held every drop of the period: 2 GB at 10 M drops), so memory
+-- follows the distinct tuples, not the drops (Spark, which materialises no CTE, needs no hint).
 -- Parameters: $day0 / $day1 (days since 1970-01-01, from drop_days.sql), $host (NULL = all,
 --   case-insensitive), $since / $until (TIMESTAMPTZ, NULL = open; until exclusive), $boot_window (seconds).
 WITH
-picked AS (
+picked AS NOT MATERIALIZED (  -- @spark: picked AS (
     SELECT d.host, d.event_time, d.date, d.drop_kind, d.direction, d.protocol, d.src_ip, d.src_port,
            d.dst_ip, d.dst_port, d.local_ip, d.remote_ip, d.packets, d.wfp_filter_id
     FROM drops d
@@ -36,7 +39,7 @@ boot_windows AS (
            lead(boot_time) OVER (PARTITION BY host ORDER BY boot_time) AS next_boot
     FROM boots
 ),
-timed AS (
+timed AS NOT MATERIALIZED (  -- @spark: timed AS (
     SELECT p.*, p2.snapshot,
            p.drop_kind = 'block-mode' OR b.host IS NOT NULL AS boot
     FROM picked p
