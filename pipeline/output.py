@@ -56,7 +56,8 @@ def safe_strings(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArra
     risky = pc.is_in(pc.utf8_slice_codeunits(array, 0, 1), value_set=prefixes)
     if not pc.any(risky).as_py():
         return array
-    return pc.if_else(risky, pc.binary_join_element_wise("'", array, ""), array)
+    quote, empty = pa.scalar("'", array.type), pa.scalar("", array.type)  # large_string too
+    return pc.if_else(risky, pc.binary_join_element_wise(quote, array, empty), array)
 
 
 def iso_text(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
