@@ -25,8 +25,9 @@ def hostile() -> pa.Table:
     return pa.table({
         "host": ['=HYPERLINK("x")', "a,b", None, "\tx", "é=", "-"],
         "n": pa.array([-2, 0, None, 5, 1, 7], pa.int64()),
-        "at": pa.array([dt.datetime(2026, 11, 11, 15, 10, tzinfo=U), dt.datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=U),
-                        None, dt.datetime(2026, 11, 11, 15, 10, 0, 1, tzinfo=U),
+        "at": pa.array([dt.datetime(2026, 11, 11, 15, 10, tzinfo=U),
+                        dt.datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=U), None,
+                        dt.datetime(2026, 11, 11, 15, 10, 0, 1, tzinfo=U),
                         dt.datetime(2000, 1, 1, 0, 0, 0, 500000, tzinfo=U), dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=U)],
                        pa.timestamp("us", tz="UTC")),
         "ids": [[3, 1], None, None, [], [7], [0]],
