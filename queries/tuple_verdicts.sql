@@ -4,10 +4,10 @@
 -- The stage of flows.sql that judges (flows.sql groups these rows into flows); the report joins each
 -- stored drop to its tuple's row (report_drops.sql), so a drop gets exactly the rule its flow shows.
 -- Matching: a hash join on the filter's destination port, else its source port, else (port-less filters) on
--- an address block of the filter's narrower side: the /16 (IPv4) or /32 (IPv6) blocks its source range
--- covers when they are at most 256, else those of its destination range, else (both sides wider, e.g. any
--- to any) on the host's snapshot alone; a tuple with no address on the filter's side is joined without a
--- block. The address ranges are then checked as 128-bit interval conditions (Spark: {hi, lo} structs,
+-- an address block of one side of the filter: the /16 (IPv4) or /32 (IPv6) blocks its source or its
+-- destination range covers, a side of at most 256 blocks, the one whose blocks hold fewer of the tuples
+-- (not the host's own address, which most tuples share); a filter with no such side (e.g. any to any) on
+-- the host's snapshot alone; a tuple with no address on the filter's side is joined without a block. The address ranges are then checked as 128-bit interval conditions (Spark: {hi, lo} structs,
 -- blocks from their halves: the same blocks in another numbering). A what-if replay
 -- judges the same tuples against other filters: judge_snapshots(host, snapshot) names the snapshot to
 -- judge a host's tuples by instead of the one in force (empty: the policy in force).
@@ -46,15 +46,11 @@ spans AS (
     FROM live
     WHERE dst_port IS NULL AND src_port IS NULL
 ),
-portless AS (
-    SELECT *, CASE WHEN sb1 - sb0 < 256 THEN 'src' WHEN db1 - db0 < 256 THEN 'dst' ELSE 'any' END AS side
-    FROM spans
-),
-portless_blocks AS (
-    -- a row per block of the narrow side (at most 256 a filter)
-    SELECT *, unnest(CASE WHEN side = 'src' THEN range(sb0, sb1 + 1) ELSE range(db0, db1 + 1) END) AS block
-    FROM portless
-    WHERE side <> 'any'
+side_blocks AS (
+    -- the blocks of each side of a port-less filter that spans at most 256 of them
+    SELECT fid, host, snapshot, family, 'src' AS side, unnest(range(sb0, sb1 + 1)) AS block FROM spans WHERE sb1 - sb0 < 256
+    UNION ALL
+    SELECT fid, host, snapshot, family, 'dst' AS side, unnest(range(db0, db1 + 1)) AS block FROM spans WHERE db1 - db0 < 256
 ),
 blocked AS (
     -- the tuples with an address, with the blocks of their addresses
@@ -63,6 +59,29 @@ blocked AS (
            CAST(CASE WHEN family = 4 THEN d >> 16 ELSE d >> 96 END AS BIGINT) AS db  -- @spark: CASE WHEN family = 4 THEN shiftright(d.lo, 16) ELSE shiftright(d.hi, 32) END AS db
     FROM keyed
     WHERE s IS NOT NULL OR d IS NOT NULL
+),
+block_counts AS (
+    -- how many tuples each block holds, on each side (the host's own address is one crowded block)
+    SELECT 'src' AS side, host, snapshot, family, sb AS block, count(*) AS n FROM blocked GROUP BY ALL
+    UNION ALL
+    SELECT 'dst' AS side, host, snapshot, family, db AS block, count(*) AS n FROM blocked GROUP BY ALL
+),
+chosen AS (
+    -- the side a filter is joined on: the one whose blocks hold fewer tuples (source on a tie)
+    SELECT fid, arg_min(side, cost) AS side
+    FROM (SELECT b.fid, b.side, sum(coalesce(c.n, 0)) * 2 + CASE WHEN b.side = 'src' THEN 0 ELSE 1 END AS cost
+          FROM side_blocks b LEFT JOIN block_counts c ON c.side = b.side AND c.host = b.host
+              AND c.snapshot = b.snapshot AND c.family = b.family AND c.block = b.block
+          GROUP BY b.fid, b.side) costs
+    GROUP BY fid
+),
+portless AS (
+    -- 'any': neither side spans 256 blocks or fewer (e.g. any to any)
+    SELECT s.*, coalesce(c.side, 'any') AS side FROM spans s LEFT JOIN chosen c ON c.fid = s.fid
+),
+portless_blocks AS (
+    -- a row per block of the chosen side (at most 256 a filter)
+    SELECT f.*, b.block FROM portless f JOIN side_blocks b ON b.fid = f.fid AND b.side = f.side
 ),
 candidates AS (
     -- filters with a destination port: joined on it
