@@ -138,7 +138,7 @@ def phase(kind: str, folder: Path) -> dict:
 
     from pipeline.correlate import flows
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     if kind == "scan":
         con = duckdb.connect()
         glob = str(folder / "warehouse" / "drops" / "date=*" / "*.parquet")
@@ -147,9 +147,10 @@ def phase(kind: str, folder: Path) -> dict:
         # no config: the host's current snapshot in the warehouse (loaded at generation) is in force
         table = flows(folder / "warehouse")
         rows = table.num_rows
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"phase": kind, "seconds": round(seconds, 2), "rows": rows, "peak_rss_mb": round(peak_mb)}
+    return {"phase": kind, "seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2), "rows": rows,
+            "peak_rss_mb": round(peak_mb)}
 
 
 def site(drops: int, flows: int, filters: int) -> Path:
@@ -189,9 +190,12 @@ def main() -> None:
                 results[kind].append(run)
             print(json.dumps(run), flush=True)
     median = {k: statistics.median(r["seconds"] for r in rs) for k, rs in results.items()}
+    cpu = {k: statistics.median(r["cpu_seconds"] for r in rs) for k, rs in results.items()}
     print(json.dumps({"drops": args.drops, "flows": args.flows, "filters": args.filters, "median_seconds": median,
                       "peak_rss_mb": {k: max(r["peak_rss_mb"] for r in rs) for k, rs in results.items()},
+                      "median_cpu_seconds": cpu,
                       "ratio_correlate_to_scan": round(median["correlate"] / median["scan"], 2),
+                      "ratio_cpu": round(cpu["correlate"] / cpu["scan"], 2),
                       "ratios_per_pair": [round(c["seconds"] / s["seconds"], 2)
                                           for s, c in zip(results["scan"], results["correlate"], strict=True)]}))
 
