@@ -8,14 +8,17 @@ a netsh script of 2,000 filters and its config), then times, each in a fresh pro
 peak RSS is the phase's own): a plain DuckDB GROUP BY scan of the same drops (the baseline)
 and pipeline.correlate.flows (the whole flows view; the policy snapshot is loaded into the
 warehouse at generation, as the nightly ``policy load --all`` would, so parsing netsh is not
-timed). Prints one JSON line per phase and the ratio. Results: BENCHMARKS.md, "Correlation (issue 5)".
+timed), alternating, a warm-up pair first. Prints one JSON line per phase (with the load average)
+and the ratio of the medians. Results: BENCHMARKS.md, "Correlation (issue 5)".
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -135,7 +138,7 @@ def phase(kind: str, folder: Path) -> dict:
 
     from pipeline.correlate import flows
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     if kind == "scan":
         con = duckdb.connect()
         glob = str(folder / "warehouse" / "drops" / "date=*" / "*.parquet")
@@ -144,9 +147,10 @@ def phase(kind: str, folder: Path) -> dict:
         # no config: the host's current snapshot in the warehouse (loaded at generation) is in force
         table = flows(folder / "warehouse")
         rows = table.num_rows
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"phase": kind, "seconds": round(seconds, 2), "rows": rows, "peak_rss_mb": round(peak_mb)}
+    return {"phase": kind, "seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2), "rows": rows,
+            "peak_rss_mb": round(peak_mb)}
 
 
 def site(drops: int, flows: int, filters: int) -> Path:
@@ -167,6 +171,7 @@ def main() -> None:
     ap.add_argument("--drops", type=int, default=10_000_000)
     ap.add_argument("--flows", type=int, default=200_000)
     ap.add_argument("--filters", type=int, default=2000)
+    ap.add_argument("--pairs", type=int, default=3, help="(scan, correlate) pairs timed after a warm-up pair")
     ap.add_argument("--phase", choices=["scan", "correlate"], help=argparse.SUPPRESS)
     ap.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -174,15 +179,25 @@ def main() -> None:
         print(json.dumps(phase(args.phase, args.folder)))
         return
     folder = site(args.drops, args.flows, args.filters)
-    results = {}
-    for kind in ("scan", "correlate", "scan", "correlate"):  # twice each: the second runs see a warm page cache
-        out = subprocess.run([sys.executable, __file__, "--phase", kind, "--folder", str(folder)],
-                             check=True, capture_output=True, text=True).stdout
-        results[kind] = json.loads(out.strip().splitlines()[-1])
-        print(out.strip(), flush=True)
-    print(json.dumps({"drops": args.drops, "flows": args.flows, "filters": args.filters,
-                      "ratio_correlate_to_scan": round(results["correlate"]["seconds"] / results["scan"]["seconds"],
-                                                       2)}))
+    results: dict[str, list[dict]] = {"scan": [], "correlate": []}
+    # alternating, in fresh processes; the first pair warms the page cache and is not counted
+    for i in range(args.pairs + 1):
+        for kind in ("scan", "correlate"):
+            out = subprocess.run([sys.executable, __file__, "--phase", kind, "--folder", str(folder)],
+                                 check=True, capture_output=True, text=True).stdout
+            run = {**json.loads(out.strip().splitlines()[-1]), "load": round(os.getloadavg()[0], 2)}
+            if i:
+                results[kind].append(run)
+            print(json.dumps(run), flush=True)
+    median = {k: statistics.median(r["seconds"] for r in rs) for k, rs in results.items()}
+    cpu = {k: statistics.median(r["cpu_seconds"] for r in rs) for k, rs in results.items()}
+    print(json.dumps({"drops": args.drops, "flows": args.flows, "filters": args.filters, "median_seconds": median,
+                      "peak_rss_mb": {k: max(r["peak_rss_mb"] for r in rs) for k, rs in results.items()},
+                      "median_cpu_seconds": cpu,
+                      "ratio_correlate_to_scan": round(median["correlate"] / median["scan"], 2),
+                      "ratio_cpu": round(cpu["correlate"] / cpu["scan"], 2),
+                      "ratios_per_pair": [round(c["seconds"] / s["seconds"], 2)
+                                          for s, c in zip(results["scan"], results["correlate"], strict=True)]}))
 
 
 if __name__ == "__main__":

@@ -15,16 +15,26 @@
 -- ip_number() comes from macro_ip_number.sql.
 -- days: each tuple keeps a bitmap of its days ($day0..$day1 from drop_days.sql), OR-ed per flow by
 -- flows.sql (a list of distinct dates cost twice as much on 10 M drops).
+-- Memory: `picked` and `timed` are read by two steps each but never held: NOT MATERIALIZED streams the drops
+-- into the grouping (materialised, they held every drop of the period: 2 GB at 10 M drops), so memory
+-- follows the distinct tuples, not the drops (Spark, which materialises no CTE, needs no hint).
 -- Parameters: $day0 / $day1 (days since 1970-01-01, from drop_days.sql), $host (NULL = all,
 --   case-insensitive), $since / $until (TIMESTAMPTZ, NULL = open; until exclusive), $boot_window (seconds).
 WITH
-picked AS (
+picked AS NOT MATERIALIZED (  -- @spark: picked AS (
     SELECT d.host, d.event_time, d.date, d.drop_kind, d.direction, d.protocol, d.src_ip, d.src_port,
            d.dst_ip, d.dst_port, d.local_ip, d.remote_ip, d.packets, d.wfp_filter_id
     FROM drops d
     WHERE ($host IS NULL OR lower(d.host) = lower($host))
       AND ($since IS NULL OR (d.event_time >= $since AND d.date >= CAST($since AS DATE) - 1))
       AND ($until IS NULL OR (d.event_time < $until AND d.date <= CAST($until AS DATE) + 1))
+),
+periods AS (
+    -- the policy periods numbered: the drops are grouped by this number, the snapshot joined to the tuples
+    -- afterwards (a short key per drop instead of the snapshot's text)
+    SELECT *, row_number() OVER (ORDER BY host, valid_from NULLS FIRST, valid_until NULLS FIRST, snapshot NULLS FIRST,
+                                 source_file NULLS FIRST) AS pid
+    FROM policy_periods
 ),
 boots AS (
     SELECT DISTINCT host, event_time AS boot_time FROM picked WHERE drop_kind = 'block-mode'
@@ -36,18 +46,18 @@ boot_windows AS (
            lead(boot_time) OVER (PARTITION BY host ORDER BY boot_time) AS next_boot
     FROM boots
 ),
-timed AS (
-    SELECT p.*, p2.snapshot,
+timed AS NOT MATERIALIZED (  -- @spark: timed AS (
+    SELECT p.*, p2.pid,
            p.drop_kind = 'block-mode' OR b.host IS NOT NULL AS boot
     FROM picked p
     LEFT JOIN boot_windows b ON b.host = p.host AND p.event_time >= b.opens AND p.event_time <= b.ends
         AND (b.next_boot IS NULL OR p.event_time < b.next_boot)
-    LEFT JOIN policy_periods p2 ON lower(p2.host) = lower(p.host)
+    LEFT JOIN periods p2 ON lower(p2.host) = lower(p.host)
         AND (p2.valid_from IS NULL OR p.event_time >= p2.valid_from)
         AND (p2.valid_until IS NULL OR p.event_time < p2.valid_until)
 ),
 grouped AS (
-    SELECT host, snapshot, direction, protocol, src_ip, src_port, dst_ip, dst_port, local_ip, remote_ip,
+    SELECT host, pid, direction, protocol, src_ip, src_port, dst_ip, dst_port, local_ip, remote_ip,
            drop_kind, boot,
            sum(packets) AS packets, count(*) AS events, min(event_time) AS first_seen,
            max(event_time) AS last_seen,
@@ -59,17 +69,18 @@ grouped AS (
 wfp_lists AS (
     -- WFP filter ids, gathered only over the drops that have one (a list per tuple of every
     -- drop would cost more than the rest of the grouping)
-    SELECT host, snapshot, direction, protocol, src_ip, src_port, dst_ip, dst_port, local_ip, remote_ip,
+    SELECT host, pid, direction, protocol, src_ip, src_port, dst_ip, dst_port, local_ip, remote_ip,
            drop_kind, boot, list(DISTINCT wfp_filter_id) AS wfp_ids
     FROM timed
     WHERE wfp_filter_id IS NOT NULL
     GROUP BY ALL
 ),
 tuples AS (
-    SELECT g.* EXCLUDE (has_wfp), w.wfp_ids
+    SELECT g.host, pp.snapshot, g.* EXCLUDE (host, pid, has_wfp), w.wfp_ids
     FROM grouped g
+    LEFT JOIN periods pp ON pp.pid = g.pid
     LEFT JOIN wfp_lists w ON g.has_wfp AND w.host = g.host AND w.drop_kind = g.drop_kind
-        AND w.snapshot IS NOT DISTINCT FROM g.snapshot AND w.boot IS NOT DISTINCT FROM g.boot
+        AND w.pid IS NOT DISTINCT FROM g.pid AND w.boot IS NOT DISTINCT FROM g.boot
         AND w.direction IS NOT DISTINCT FROM g.direction AND w.protocol IS NOT DISTINCT FROM g.protocol
         AND w.src_ip IS NOT DISTINCT FROM g.src_ip AND w.src_port IS NOT DISTINCT FROM g.src_port
         AND w.dst_ip IS NOT DISTINCT FROM g.dst_ip AND w.dst_port IS NOT DISTINCT FROM g.dst_port
