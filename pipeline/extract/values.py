@@ -44,25 +44,26 @@ _CANONICAL_V4 = rf"^{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}$"
 def normalise_ip(values: pa.Array) -> tuple[pa.Array, np.ndarray]:
     """Canonical text of each address (``ipaddress``), and a mask of non-null values that are not addresses.
 
-    Dotted quads without leading zeros are already canonical, and they are nearly every value of a
-    drop log: one DFA match over the column keeps them as they are.  Only the rest (IPv6, leading
-    zeros, brackets, junk) goes through :mod:`ipaddress`, once per distinct value.  A scan from the
-    internet has a different source on nearly every line, so a per-distinct loop over all the values
-    would cost a Python call per drop.
+    Addresses repeat (a hash per value finds the distinct ones), and dotted quads without leading
+    zeros are already canonical: one DFA match over the distinct values keeps them as they are, and
+    when all are, the column is returned untouched.  Only the rest (IPv6, leading zeros, brackets,
+    junk) goes through :mod:`ipaddress`.  A scan from the internet has a different source on nearly
+    every line: a Python call per distinct value would then be a Python call per drop.
     """
     values = values.cast(pa.string())
-    plain = pc.fill_null(pc.match_substring_regex(values, _CANONICAL_V4), True)  # (NULL stays NULL)
+    uniq = pc.unique(values.drop_null())
+    plain = pc.match_substring_regex(uniq, _CANONICAL_V4)
     if pc.all(plain).as_py() is not False:
         return values, np.zeros(len(values), dtype=bool)
-    uniq = pc.unique(values.filter(pc.invert(plain)))
+    others = uniq.filter(pc.invert(plain))
     canon: list[str | None] = []
-    for text in uniq.to_pylist():
+    for text in others.to_pylist():
         try:
             canon.append(str(ipaddress.ip_address(text.strip().strip("[]"))))
         except ValueError:
             canon.append(None)
-    fixed = pc.take(pa.array(canon, pa.string()), pc.index_in(values, value_set=uniq))
-    out = pc.if_else(plain, values, fixed)
+    index = pc.index_in(values, value_set=others)  # NULL for plain values (and NULLs)
+    out = pc.if_else(pc.is_null(index), values, pc.take(pa.array(canon, pa.string()), index))
     bad = (pc.is_valid(values).to_numpy(zero_copy_only=False)
            & pc.is_null(out).to_numpy(zero_copy_only=False))
     return out, bad
